@@ -1,0 +1,76 @@
+"""The ``ctrack`` entry point. Commands live in sibling modules and are loaded lazily."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from compresstracker import __version__
+from compresstracker.errors import CTrackError
+
+# command name -> (module inside compresstracker.cli, attribute)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "models": ("models", "models"),
+    "inspect": ("inspect_cmd", "inspect_cmd"),
+    "track": ("track", "track"),
+    "datasets": ("datasets", "datasets"),
+    "data": ("data", "data"),
+    "eval": ("evaluate", "eval_cmd"),
+    "score": ("score", "score"),
+    "pack": ("pack", "pack"),
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when that command runs (fast --help)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in COMMANDS if self._module_exists(name))
+
+    @staticmethod
+    def _module_exists(name: str) -> bool:
+        module = COMMANDS[name][0]
+        return importlib.util.find_spec(f"compresstracker.cli.{module}") is not None
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS or not self._module_exists(name):
+            return None
+        module, attr = COMMANDS[name]
+        return getattr(importlib.import_module(f"compresstracker.cli.{module}"), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ctrack")
+def cli() -> None:
+    """ctrack: compress transformer trackers (CompressTracker) and measure them exactly.
+
+    \b
+    Examples:
+      ctrack inspect OSTrack_ep0300.pth.tar
+      ctrack track --checkpoint OSTrack_ep0300.pth.tar --frames seq/img --init-box 10,20,50,40 --output out.txt
+      ctrack eval --checkpoint student.safetensors --dataset lasot --root /data/lasot
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; library errors become one line on stderr and exit code 2."""
+    try:
+        cli.main(args=argv, prog_name="ctrack", standalone_mode=False)
+    except CTrackError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except OSError as exc:
+        click.echo(f"Error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
+        sys.exit(2)
