@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import importlib
-import sys
-
 import click
 
 from compresstracker import __version__
@@ -39,6 +37,20 @@ class LazyGroup(click.Group):
         module, attr = COMMANDS[name]
         return getattr(importlib.import_module(f"compresstracker.cli.{module}"), attr)
 
+    def invoke(self, ctx: click.Context):
+        """Turn library errors into one-line CLI errors (exit 2), never a traceback."""
+        try:
+            return super().invoke(ctx)
+        except CTrackError as exc:
+            raise UserError(str(exc)) from None
+        except OSError as exc:
+            where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+            raise UserError(f"{exc.strerror or exc}{where}") from None
+
+
+class UserError(click.ClickException):
+    exit_code = 2
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ctrack")
@@ -53,24 +65,6 @@ def cli() -> None:
     """
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; library errors become one line on stderr and exit code 2."""
-    try:
-        cli.main(args=argv, prog_name="ctrack", standalone_mode=False)
-    except CTrackError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        sys.exit(130)
-    except OSError as exc:
-        click.echo(f"Error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
-        sys.exit(2)
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="ctrack")
