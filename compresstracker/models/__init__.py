@@ -1,1 +1,10 @@
-"""models."""
+"""Tracker architectures: the one-stream ViT tracker (OSTrack family) and its registry."""
+from compresstracker.models.config import TrackerConfig
+from compresstracker.models.head import decode_boxes
+from compresstracker.models.registry import build_model, get_config, list_models, register
+from compresstracker.models.tracker_net import TrackerNet, ctr_point_mask
+
+__all__ = [
+    "TrackerConfig", "TrackerNet", "build_model", "ctr_point_mask", "decode_boxes",
+    "get_config", "list_models", "register",
+]

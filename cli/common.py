@@ -1,0 +1,46 @@
+"""Options and output helpers shared by the command modules."""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+
+# Human output goes to stderr so that stdout stays clean for --json and pipes.
+console = Console(stderr=True)
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
+device_option = click.option(
+    "--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto (CUDA when present)."
+)
+
+
+def emit_json(obj: Any) -> None:
+    """Write one JSON document to stdout."""
+    click.echo(json.dumps(obj, indent=2, default=_jsonable))
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "__fspath__"):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def parse_box(text: str) -> list[float]:
+    """'x,y,w,h' -> four floats; a click error otherwise."""
+    parts = [p for p in text.replace(" ", ",").split(",") if p]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not four numbers x,y,w,h") from None
+    if len(values) != 4:
+        raise click.BadParameter(f"{text!r} has {len(values)} numbers; expected x,y,w,h")
+    return values
+
+
+def is_tty() -> bool:
+    return sys.stderr.isatty()

@@ -1,0 +1,25 @@
+"""Device selection: CPU by default, CUDA when asked for and present."""
+from __future__ import annotations
+
+import torch
+
+from compresstracker.errors import CTrackError
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA when present) -> torch.device."""
+    name = (name or "cpu").lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise CTrackError(f"unknown device {name!r}; use cpu, cuda, cuda:N or auto") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise CTrackError("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise CTrackError(f"{name}: only {torch.cuda.device_count()} CUDA device(s) present")
+    elif device.type != "cpu":
+        raise CTrackError(f"device {name!r} is not supported; use cpu or cuda")
+    return device

@@ -1,0 +1,110 @@
+"""The model config: every number that builds a tracker network, stored in every file ctrack writes."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from compresstracker.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """One-stream ViT tracker (OSTrack family) with optional candidate elimination and a centre head.
+
+    Student models are the same family with fewer blocks; ``depth`` is just a number here.
+    """
+
+    arch: str = "ostrack_vitb_256_ce"
+    embed_dim: int = 768
+    depth: int = 12
+    num_heads: int = 12
+    mlp_ratio: float = 4.0
+    qkv_bias: bool = True
+    patch_size: int = 16
+    template_size: int = 128
+    search_size: int = 256
+    # Candidate elimination: 0-based block indices and the search keep ratio of each.
+    ce_layers: tuple[int, ...] = (3, 6, 9)
+    ce_keep_ratios: tuple[float, ...] = (0.7, 0.7, 0.7)
+    head_channels: int = 256
+    # Length of the unused ImageNet position table kept for checkpoint compatibility (0: none).
+    legacy_pos_len: int = 197
+    drop_path: float = 0.0
+    # Tracking parameters that belong to the trained model.
+    template_factor: float = 2.0
+    search_factor: float = 4.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.embed_dim <= 0 or self.depth < 0 or self.num_heads <= 0:
+            problems.append("embed_dim, depth and num_heads must be positive")
+        elif self.embed_dim % self.num_heads:
+            problems.append(f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}")
+        for size_name in ("template_size", "search_size"):
+            if getattr(self, size_name) % self.patch_size:
+                problems.append(f"{size_name} {getattr(self, size_name)} is not a multiple of patch_size {self.patch_size}")
+        if len(self.ce_layers) != len(self.ce_keep_ratios):
+            problems.append("ce_layers and ce_keep_ratios must have the same length")
+        if any(not 0 <= i < max(self.depth, 1) for i in self.ce_layers):
+            problems.append(f"ce_layers {list(self.ce_layers)} must lie in [0, {self.depth - 1}]")
+        if any(not 0 < r <= 1 for r in self.ce_keep_ratios):
+            problems.append("ce_keep_ratios must lie in (0, 1]")
+        if self.head_channels < 8 or self.head_channels % 8:
+            problems.append("head_channels must be a positive multiple of 8 (it is halved three times)")
+        if problems:
+            raise ConfigError("invalid model config: " + "; ".join(problems))
+
+    # Derived sizes -------------------------------------------------------------------------
+    @property
+    def template_feat(self) -> int:
+        return self.template_size // self.patch_size
+
+    @property
+    def search_feat(self) -> int:
+        return self.search_size // self.patch_size
+
+    @property
+    def num_template_tokens(self) -> int:
+        return self.template_feat**2
+
+    @property
+    def num_search_tokens(self) -> int:
+        return self.search_feat**2
+
+    @property
+    def has_ce(self) -> bool:
+        return any(r < 1 for r in self.ce_keep_ratios)
+
+    def keep_ratio(self, block: int) -> float:
+        """Search keep ratio of block ``block`` (1.0 for a plain block)."""
+        for index, ratio in zip(self.ce_layers, self.ce_keep_ratios):
+            if index == block:
+                return ratio
+        return 1.0
+
+    # (De)serialisation -----------------------------------------------------------------------
+    def replace(self, **changes: Any) -> "TrackerConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["ce_layers"] = list(self.ce_layers)
+        out["ce_keep_ratios"] = list(self.ce_keep_ratios)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrackerConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown model config keys: {', '.join(unknown)}")
+        data = dict(data)
+        for key in ("ce_layers", "ce_keep_ratios"):
+            if key in data:
+                data[key] = tuple(data[key])
+        return cls(**data)

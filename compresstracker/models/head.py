@@ -1,0 +1,56 @@
+"""OSTrack's centre head (CENTER): score, offset and size branches, and box decoding."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _branch(in_ch: int, channels: int, out_ch: int, stage: str, parent: nn.Module) -> None:
+    """Register conv1..conv4 (conv+BN+ReLU, halving channels) and conv5 under OSTrack's names."""
+    widths = [in_ch, channels, channels // 2, channels // 4, channels // 8]
+    for i in range(4):
+        layer = nn.Sequential(
+            nn.Conv2d(widths[i], widths[i + 1], kernel_size=3, padding=1, bias=True),
+            nn.BatchNorm2d(widths[i + 1]),
+            nn.ReLU(inplace=True),
+        )
+        parent.add_module(f"conv{i + 1}_{stage}", layer)
+    parent.add_module(f"conv5_{stage}", nn.Conv2d(widths[4], out_ch, kernel_size=1))
+
+
+class CenterHead(nn.Module):
+    """Three parallel conv towers on the search feature map (B, C, H, W)."""
+
+    BRANCHES = (("ctr", 1), ("offset", 2), ("size", 2))
+
+    def __init__(self, in_channels: int, channels: int, feat_size: int):
+        super().__init__()
+        self.feat_size = feat_size
+        for stage, out_ch in self.BRANCHES:
+            _branch(in_channels, channels, out_ch, stage, self)
+
+    def _tower(self, stage: str, x: torch.Tensor) -> torch.Tensor:
+        for i in range(1, 6):
+            x = getattr(self, f"conv{i}_{stage}")(x)
+        return x
+
+    def forward(self, feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(score_map, size_map, offset_map); score and size are sigmoids clamped to [1e-4, 1-1e-4]."""
+        score = torch.clamp(self._tower("ctr", feat).sigmoid(), min=1e-4, max=1 - 1e-4)
+        size = torch.clamp(self._tower("size", feat).sigmoid(), min=1e-4, max=1 - 1e-4)
+        offset = self._tower("offset", feat)
+        return score, size, offset
+
+
+def decode_boxes(score_map: torch.Tensor, size_map: torch.Tensor, offset_map: torch.Tensor) -> torch.Tensor:
+    """Boxes (B, 4) as normalised (cx, cy, w, h), read at the arg-max of ``score_map``."""
+    feat = score_map.shape[-1]
+    idx = score_map.flatten(1).argmax(dim=1, keepdim=True)  # (B, 1)
+    iy = torch.div(idx, feat, rounding_mode="floor")
+    ix = idx % feat
+    gather_idx = idx.unsqueeze(1).expand(-1, 2, -1)  # (B, 2, 1)
+    size = size_map.flatten(2).gather(2, gather_idx).squeeze(-1)
+    offset = offset_map.flatten(2).gather(2, gather_idx).squeeze(-1)
+    cx = (ix.to(torch.float) + offset[:, :1]) / feat
+    cy = (iy.to(torch.float) + offset[:, 1:]) / feat
+    return torch.cat([cx, cy, size], dim=1)

@@ -1,0 +1,73 @@
+"""The tracker network: ViT backbone + centre head, with OSTrack's forward contract."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from compresstracker.models.config import TrackerConfig
+from compresstracker.models.head import CenterHead, decode_boxes
+from compresstracker.models.vit import VisionTransformerTracker
+
+
+def ctr_point_mask(config: TrackerConfig, batch: int = 1, device=None) -> torch.Tensor:
+    """OSTrack's CTR_POINT template mask: only the template token at the grid centre, (B, N_z) bool.
+
+    The centre cell is (n - 1) // 2 on an n x n grid: (3, 3) for 8 x 8, (5, 5) for 12 x 12.
+    """
+    n = config.template_feat
+    mask = torch.zeros(batch, n, n, dtype=torch.bool, device=device)
+    c = (n - 1) // 2
+    mask[:, c, c] = True
+    return mask.flatten(1)
+
+
+class TrackerNet(nn.Module):
+    """``forward(template, search, template_mask=None)`` -> dict of maps and boxes, as OSTrack."""
+
+    def __init__(self, config: TrackerConfig):
+        super().__init__()
+        self.config = config
+        self.backbone = VisionTransformerTracker(config)
+        self.box_head = CenterHead(config.embed_dim, config.head_channels, config.search_feat)
+        # Candidate elimination on by default when the config has it; `load_model(ce=False)` turns it off.
+        self.ce_enabled = config.has_ce
+
+    def keep_ratios(self, override: Optional[float] = None) -> list[float]:
+        """Per-block search keep ratios in effect (all 1.0 with CE off).
+
+        ``override`` replaces the ratio of every CE block (OSTrack's training ramp of the keep rate).
+        """
+        if not self.ce_enabled:
+            return [1.0] * self.config.depth
+        ratios = [self.config.keep_ratio(i) for i in range(self.config.depth)]
+        if override is not None:
+            ratios = [override if r < 1.0 else 1.0 for r in ratios]
+        return ratios
+
+    def head(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Run the centre head on the search tokens (the last N_x) of the final token sequence."""
+        feat_size = self.config.search_feat
+        search = tokens[:, -self.config.num_search_tokens :]
+        feat = search.transpose(1, 2).reshape(search.shape[0], -1, feat_size, feat_size)
+        score_map, size_map, offset_map = self.box_head(feat)
+        boxes = decode_boxes(score_map, size_map, offset_map)
+        return {
+            "pred_boxes": boxes.view(-1, 1, 4),
+            "score_map": score_map,
+            "size_map": size_map,
+            "offset_map": offset_map,
+        }
+
+    def forward(
+        self,
+        template: torch.Tensor,
+        search: torch.Tensor,
+        template_mask: Optional[torch.Tensor] = None,
+        keep_ratio: Optional[float] = None,
+    ) -> dict[str, torch.Tensor]:
+        tokens = self.backbone(template, search, template_mask, self.keep_ratios(keep_ratio))
+        out = self.head(tokens)
+        out["tokens"] = tokens
+        return out

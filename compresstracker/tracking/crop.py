@@ -1,0 +1,66 @@
+"""Search/template crops exactly as OSTrack's ``sample_target``, and the Hann window."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from compresstracker.errors import TrackingError
+
+
+def crop_window(box: Sequence[float], factor: float) -> tuple[int, int, int]:
+    """(x1, y1, crop_sz) of the square crop around ``box`` (x, y, w, h) with context ``factor``.
+
+    ``round`` is Python's (half to even), as in the reference.
+    """
+    x, y, w, h = (float(v) for v in box)
+    if not (w > 0 and h > 0):
+        raise TrackingError(f"box {list(box)} has no area; width and height must be positive")
+    crop_sz = math.ceil(math.sqrt(w * h) * factor)
+    if crop_sz < 1:
+        raise TrackingError(f"box {list(box)} is too small to crop")
+    x1 = round(x + 0.5 * w - crop_sz * 0.5)
+    y1 = round(y + 0.5 * h - crop_sz * 0.5)
+    return x1, y1, crop_sz
+
+
+def sample_target(image: np.ndarray, box: Sequence[float], factor: float, output_size: int) -> tuple[np.ndarray, float]:
+    """Crop a square of side ceil(sqrt(w h) * factor) around ``box``, zero-pad, resize (uint8 bilinear).
+
+    Padding on the right/bottom is ``x2 - W + 1``: a crop touching the right edge loses the last
+    real column to padding, as the reference does. Returns (patch, resize_factor).
+    """
+    x1, y1, crop_sz = crop_window(box, factor)
+    height, width = image.shape[:2]
+    x2, y2 = x1 + crop_sz, y1 + crop_sz
+    left, top = max(0, -x1), max(0, -y1)
+    right, bottom = max(x2 - width + 1, 0), max(y2 - height + 1, 0)
+    inside = image[y1 + top : y2 - bottom, x1 + left : x2 - right]
+    padded = cv2.copyMakeBorder(inside, top, bottom, left, right, cv2.BORDER_CONSTANT)
+    patch = cv2.resize(padded, (output_size, output_size))
+    return patch, output_size / crop_sz
+
+
+def hann1d(n: int) -> torch.Tensor:
+    """0.5 (1 - cos(2 pi k / (n + 1))) for k = 1..n (OSTrack's 'centered' window)."""
+    k = torch.arange(1, n + 1).float()
+    return 0.5 * (1 - torch.cos((2 * math.pi / (n + 1)) * k))
+
+
+def hann2d(n: int) -> torch.Tensor:
+    """Outer product of two Hann windows, shaped (1, 1, n, n) to multiply a score map."""
+    return hann1d(n).reshape(1, 1, -1, 1) * hann1d(n).reshape(1, 1, 1, -1)
+
+
+def clip_box(box: Sequence[float], height: int, width: int, margin: float = 10) -> list[float]:
+    """Clip (x, y, w, h) into the image keeping at least ``margin`` pixels of size, as the reference."""
+    x1, y1, w, h = box
+    x2, y2 = x1 + w, y1 + h
+    x1 = min(max(0, x1), width - margin)
+    x2 = min(max(margin, x2), width)
+    y1 = min(max(0, y1), height - margin)
+    y2 = min(max(margin, y2), height)
+    return [x1, y1, max(margin, x2 - x1), max(margin, y2 - y1)]

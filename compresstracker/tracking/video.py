@@ -1,0 +1,130 @@
+"""Frame sources (folders, video files), the per-sequence runner and box rendering."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Callable, Iterator, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from compresstracker.errors import TrackingError
+from compresstracker.fileio import atomic_path
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def read_rgb(path: str | os.PathLike) -> np.ndarray:
+    """Read a frame with OpenCV and convert BGR -> RGB (uint8), as the reference tracker does."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise TrackingError(f"cannot read frame {path}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def list_frames(folder: str | os.PathLike) -> list[Path]:
+    """Image files of ``folder`` sorted by name; an error when there are none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise TrackingError(f"frame folder {folder} does not exist")
+    frames = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    if not frames:
+        raise TrackingError(f"frame folder {folder} holds no jpg/png frames")
+    return frames
+
+
+class FrameSource:
+    """Iterates RGB frames from a list of image files or a video file."""
+
+    def __init__(self, frames: Optional[Sequence[str | os.PathLike]] = None, video: Optional[str] = None):
+        if (frames is None) == (video is None):
+            raise TrackingError("give either frames or a video")
+        self.frames = [Path(f) for f in frames] if frames is not None else None
+        self.video = video
+        self.fps = 30.0
+        if video is not None:
+            if not Path(video).is_file():
+                raise TrackingError(f"video file {video} does not exist")
+            capture = cv2.VideoCapture(str(video))
+            if not capture.isOpened():
+                raise TrackingError(f"cannot open video {video}")
+            self.fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+            capture.release()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        if self.frames is not None:
+            for path in self.frames:
+                yield read_rgb(path)
+            return
+        capture = cv2.VideoCapture(str(self.video))
+        try:
+            count = 0
+            while True:
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                count += 1
+                yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            if count == 0:
+                raise TrackingError(f"video {self.video} has no readable frames")
+        finally:
+            capture.release()
+
+
+def run_sequence(
+    tracker, frames: Iterator[np.ndarray], init_box: Sequence[float],
+    on_frame: Optional[Callable[[int, np.ndarray, list[float]], None]] = None,
+) -> tuple[np.ndarray, list[float]]:
+    """Track through ``frames``; returns boxes (N, 4) including frame 0 and seconds per frame."""
+    boxes: list[list[float]] = []
+    times: list[float] = []
+    for index, image in enumerate(frames):
+        start = time.perf_counter()
+        box = tracker.initialize(image, init_box) if index == 0 else tracker.track(image)
+        times.append(time.perf_counter() - start)
+        boxes.append(box)
+        if on_frame is not None:
+            on_frame(index, image, box)
+    if not boxes:
+        raise TrackingError("no frames to track")
+    return np.asarray(boxes, dtype=np.float64), times
+
+
+def write_boxes(path: str | os.PathLike, boxes: np.ndarray, decimals: int = 4) -> None:
+    """One line per frame, x<TAB>y<TAB>w<TAB>h, written atomically."""
+    lines = ["\t".join(f"{v:.{decimals}f}" for v in row) for row in boxes]
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+
+
+class VideoRenderer:
+    """Draws each frame's box into an mp4 a person can watch; the file appears whole on close()."""
+
+    def __init__(self, path: str | os.PathLike, fps: float = 30.0):
+        self.path = Path(path)
+        self.fps = fps
+        self._writer: Optional[cv2.VideoWriter] = None
+        # OpenCV picks the container from the extension, so the temporary name keeps it.
+        self._tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix or '.mp4'}")
+
+    def __call__(self, index: int, image: np.ndarray, box: Sequence[float]) -> None:
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            height, width = image.shape[:2]
+            fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+            self._writer = cv2.VideoWriter(str(self._tmp), fourcc, self.fps, (width, height))
+            if not self._writer.isOpened():
+                raise TrackingError(f"cannot write video {self.path}")
+        frame = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        x, y, w, h = (int(round(v)) for v in box)
+        cv2.rectangle(frame, (x, y), (x + w, y + h), (0, 255, 0), 2)
+        cv2.putText(frame, f"#{index}", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2)
+        self._writer.write(frame)
+
+    def close(self) -> None:
+        """Finish the video and move it into place."""
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+            os.replace(self._tmp, self.path)
