@@ -1,0 +1,126 @@
+"""Tracker result files: finding them in a results folder and reading them exactly.
+
+A results folder belongs to one tracker (its name is the folder name) and holds
+``<seq>.txt`` (pytracking / OSTrack / ctrack layout) or ``<seq>/<seq>_001.txt`` (GOT-10k
+toolkit layout), one ``x y w h`` line per frame including frame 0, separated by tabs,
+commas or whitespace, as ints or floats. Timing files are ``<seq>_time.txt`` beside them.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from compresstracker.errors import ResultsError
+
+TIME_SUFFIX = "_time"
+GOT10K_RUN_SUFFIX = "_001"
+
+
+def tracker_name(results_dir: str | Path) -> str:
+    """Display name of a tracker: the name of its results folder."""
+    return Path(results_dir).resolve().name
+
+
+def check_results_dir(results_dir: str | Path) -> Path:
+    """The results folder as a Path; a ResultsError when it does not exist."""
+    path = Path(results_dir)
+    if not path.is_dir():
+        raise ResultsError(f"results folder {path} does not exist (expected <tracker>/<seq>.txt files)")
+    return path
+
+
+def result_path(results_dir: str | Path, sequence: str) -> Path | None:
+    """The box file of ``sequence`` in either layout, or None when there is none."""
+    results_dir = Path(results_dir)
+    for candidate in (
+        results_dir / f"{sequence}.txt",
+        results_dir / sequence / f"{sequence}{GOT10K_RUN_SUFFIX}.txt",
+    ):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def time_path(results_dir: str | Path, sequence: str) -> Path | None:
+    """The per-frame timing file of ``sequence`` in either layout, or None."""
+    results_dir = Path(results_dir)
+    for candidate in (
+        results_dir / f"{sequence}{TIME_SUFFIX}.txt",
+        results_dir / sequence / f"{sequence}{TIME_SUFFIX}.txt",
+    ):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def list_result_sequences(results_dir: str | Path) -> list[str]:
+    """Names of the sequences that have a box file in ``results_dir``, sorted."""
+    results_dir = check_results_dir(results_dir)
+    names = set()
+    for entry in results_dir.iterdir():
+        if entry.is_file() and entry.suffix == ".txt" and not entry.stem.endswith(TIME_SUFFIX):
+            names.add(entry.stem)
+        elif entry.is_dir() and (entry / f"{entry.name}{GOT10K_RUN_SUFFIX}.txt").is_file():
+            names.add(entry.name)
+    return sorted(names)
+
+
+def _split_fields(line: str) -> list[str]:
+    """Fields of one line: comma-separated when it has a comma, whitespace-separated otherwise."""
+    if "," in line:
+        return [field.strip() for field in line.split(",")]
+    return line.split()
+
+
+def _content_lines(path: Path, text: str) -> list[str]:
+    """The lines of ``text``; trailing blank lines are dropped, a blank line inside is an error."""
+    lines = text.rstrip().splitlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            raise ResultsError(f"{path}:{number}: empty line inside the results file")
+    if not lines:
+        raise ResultsError(f"{path}: the results file is empty")
+    return lines
+
+
+def read_result_tokens(path: str | Path, columns: int = 4) -> list[list[str]]:
+    """The fields of every line as written (for packing 'values as given'), each checked to be a number."""
+    path = Path(path)
+    rows = []
+    for number, line in enumerate(_content_lines(path, path.read_text()), start=1):
+        fields = _split_fields(line)
+        if len(fields) != columns:
+            raise ResultsError(
+                f"{path}:{number}: expected {columns} numbers, found {len(fields)} in {line.strip()!r}"
+            )
+        for field in fields:
+            try:
+                float(field)
+            except ValueError:
+                raise ResultsError(f"{path}:{number}: {field!r} is not a number in {line.strip()!r}") from None
+        rows.append(fields)
+    return rows
+
+
+def read_result_file(path: str | Path) -> np.ndarray:
+    """Boxes of one result file as float64 (N, 4) x y w h; ResultsError naming file and line if malformed."""
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsError(f"results file {path} does not exist")
+    text = path.read_text()
+    lines = _content_lines(path, text)
+    delimiter = "," if "," in text else None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            boxes = np.loadtxt(io.StringIO(text), delimiter=delimiter, comments=None, ndmin=2, dtype=np.float64)
+    except ValueError:
+        boxes = None
+    if boxes is None or boxes.shape != (len(lines), 4):
+        # The fast reader refused or disagrees: the line-by-line reader names the bad line.
+        boxes = np.array(read_result_tokens(path), dtype=np.float64).reshape(-1, 4)
+    return boxes
+
