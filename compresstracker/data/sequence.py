@@ -27,6 +27,8 @@ class Sequence:
     object_class: Optional[str] = None
     attributes: dict[str, object] = field(default_factory=dict)  # per-sequence attribute flags
     image_size_hint: Optional[tuple[int, int]] = None  # (width, height) if known without reading
+    cut_by_image: Optional[np.ndarray] = None  # (N,) bool, GOT-10k: target cut by the image border
+    language: Optional[str] = None  # natural-language description (LaSOT nlp.txt, TNL2K language.txt)
 
     def __len__(self) -> int:
         return len(self.frames)

@@ -1,0 +1,39 @@
+"""``ctrack datasets``: the benchmark readers ctrack knows."""
+from __future__ import annotations
+
+import click
+
+from compresstracker.cli.common import console, emit_json, json_option
+
+
+@click.group("datasets")
+def datasets() -> None:
+    """Benchmark datasets and their splits.
+
+    \b
+    Examples:
+      ctrack datasets list
+      ctrack datasets list --json
+    """
+
+
+@datasets.command("list")
+@json_option
+def list_cmd(as_json: bool) -> None:
+    """List registered datasets: name, metric protocol, splits, description."""
+    from rich.table import Table
+
+    from compresstracker.data import list_datasets
+
+    records = list_datasets()
+    if as_json:
+        emit_json(records)
+        return
+    table = Table(title="datasets")
+    for column in ("name", "protocol", "splits (default first)", "description"):
+        table.add_column(column, overflow="fold")
+    for record in records:
+        default = record["default_split"]
+        splits = [default, *(s for s in record["splits"] if s != default)]
+        table.add_row(record["name"], record["protocol"] or "per layout", ", ".join(splits), record["description"])
+    console.print(table)
