@@ -17,6 +17,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("evaluate", "eval_cmd"),
     "score": ("score", "score"),
     "pack": ("pack", "pack"),
+    "train": ("train", "train"),
+    "recipes": ("train", "recipes"),
+    "plan": ("compress", "plan"),
+    "compress": ("compress", "compress"),
 }
 
 
@@ -68,3 +72,7 @@ def cli() -> None:
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="ctrack")
+
+
+if __name__ == "__main__":
+    main()

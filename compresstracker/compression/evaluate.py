@@ -1,0 +1,92 @@
+"""Teacher and student side by side on a benchmark: AUC (or AO), params, MACs, FPS, share kept."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from compresstracker.fileio import atomic_write_json
+
+
+def _parse_spec(spec: str) -> tuple[str, str, str | None]:
+    from compresstracker.errors import ConfigError
+    from compresstracker.training.recipe import _split_root
+
+    name, sep, rest = spec.partition("=")
+    if not sep or not name or not rest:
+        raise ConfigError(f"--eval {spec!r} must look like NAME=ROOT[:SPLIT]")
+    root, split = _split_root(rest)
+    return name, root, split
+
+
+def evaluate_model(checkpoint: str, name: str, dataset, results_root: Path, device: str = "cpu", workers: int = 1) -> dict:
+    """Track and score one checkpoint; returns metrics plus params, MACs and tracking FPS."""
+    from compresstracker import load_model
+    from compresstracker.bench.flops import count_macs, count_params
+    from compresstracker.evaluation.report import score_trackers
+    from compresstracker.evaluation.runner import ModelSpec, result_files, run_tracker
+
+    out = results_root / name
+    run_tracker(ModelSpec(checkpoint=str(checkpoint), device=device), dataset.sequences, out, workers=workers)
+    score = score_trackers(dataset, [out])[0]
+    times = []
+    for seq in dataset.sequences:
+        lines = result_files(out, seq.name)[1].read_text().split()
+        times.extend(float(t) for t in lines[1:])  # frame 0 is initialisation
+    model = load_model(checkpoint)
+    return {
+        "name": name,
+        "checkpoint": str(checkpoint),
+        "metrics": score.metrics(),
+        "params": count_params(model),
+        "macs": count_macs(model),
+        "fps": len(times) / sum(times) if times and sum(times) > 0 else None,
+    }
+
+
+def compare_on(specs: Iterable[str], teacher: str, student: str, out_dir: str | Path, device: str = "cpu", workers: int = 1) -> list[dict]:
+    """Evaluate teacher and student on each NAME=ROOT[:SPLIT]; writes OUT/report.json."""
+    from compresstracker.data import get_dataset
+
+    out_dir = Path(out_dir)
+    reports = []
+    for spec in specs:
+        name, root, split = _parse_spec(spec)
+        dataset = get_dataset(name, root, split=split)
+        results = out_dir / "results" / dataset.name
+        rows = [evaluate_model(teacher, "teacher", dataset, results, device, workers),
+                evaluate_model(student, "student", dataset, results, device, workers)]
+        main_metric = "auc" if "auc" in rows[0]["metrics"] else "ao"
+        t, s = rows
+        reports.append({
+            "dataset": dataset.name,
+            "split": split,
+            "metric": main_metric,
+            "teacher": t,
+            "student": s,
+            "kept": s["metrics"][main_metric] / t["metrics"][main_metric] if t["metrics"][main_metric] else None,
+            "speedup_fps": s["fps"] / t["fps"] if s["fps"] and t["fps"] else None,
+            "speedup_macs": t["macs"] / s["macs"] if s["macs"] else None,
+        })
+    atomic_write_json(out_dir / "report.json", reports)
+    return reports
+
+
+def comparison_table(reports: list[dict]):
+    """One rich table: a row per model per dataset."""
+    from rich.table import Table
+
+    table = Table(title="teacher vs student")
+    for column in ("dataset", "model", "params (M)", "MACs (G)", "FPS", "score", "kept", "speed-up"):
+        table.add_column(column, justify="right" if column not in ("dataset", "model") else "left")
+    for report in reports:
+        metric = report["metric"]
+        for role in ("teacher", "student"):
+            row = report[role]
+            student = role == "student"
+            table.add_row(
+                report["dataset"], role, f"{row['params'] / 1e6:.2f}", f"{row['macs'] / 1e9:.3f}",
+                f"{row['fps']:.1f}" if row["fps"] else "-", f"{metric.upper()} {row['metrics'][metric]:.2f}",
+                f"{report['kept'] * 100:.1f}%" if student and report["kept"] is not None else "",
+                f"{report['speedup_fps']:.2f}x" if student and report["speedup_fps"] else "",
+            )
+    return table

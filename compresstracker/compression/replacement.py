@@ -1,0 +1,103 @@
+"""Replacement training: student stages embedded in the frozen teacher.
+
+Stage i of the replacement path runs either the student's layers or the teacher's frozen layers
+of that stage. The teacher's stage 0 includes the teacher's own patch/position embedding, so a
+path that begins with teacher stages is exactly the teacher up to the first student stage: those
+tokens are taken from the full-teacher pass that also provides the guidance targets, never
+recomputed. The path always ends with the student's final norm and head. The full teacher runs
+every block plain (no candidate elimination), so its stage-end tokens line up with the student's
+token for token.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import nn
+
+from compresstracker.compression.plan import StagePlan
+from compresstracker.models import TrackerNet
+
+
+@dataclass
+class TeacherPass:
+    """What one no-grad full-teacher forward provides: stage-end tokens and the predicted boxes."""
+
+    stage_tokens: list[torch.Tensor]
+    pred_boxes: torch.Tensor
+
+
+class ReplacementModel(nn.Module):
+    """The student (trainable, registered) and the frozen teacher (held aside, always eval, no grad)."""
+
+    def __init__(self, teacher: TrackerNet, student: TrackerNet, plan: StagePlan):
+        super().__init__()
+        self.student = student
+        self.plan = plan
+        teacher.eval()
+        teacher.ce_enabled = False
+        for param in teacher.parameters():
+            param.requires_grad_(False)
+        # Not a registered submodule: its weights stay out of state_dict, DDP and the optimiser.
+        self.__dict__["teacher"] = teacher
+
+    def _apply(self, fn, recurse: bool = True):
+        super()._apply(fn, recurse)
+        self.teacher._apply(fn, recurse)
+        return self
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.teacher.eval()
+        return self
+
+    @torch.no_grad()
+    def teacher_pass(self, template: torch.Tensor, search: torch.Tensor) -> TeacherPass:
+        teacher = self.teacher
+        tokens = teacher.backbone.embed(template, search)
+        stage_tokens = []
+        for stage in self.plan.stages:
+            for layer in stage:
+                tokens = teacher.backbone.blocks[layer](tokens)
+            stage_tokens.append(tokens)
+        out = teacher.head(teacher.backbone.norm(tokens))
+        return TeacherPass(stage_tokens, out["pred_boxes"])
+
+    def forward(
+        self,
+        template: torch.Tensor,
+        search: torch.Tensor,
+        pattern: Optional[list[bool]] = None,
+        teacher: Optional[TeacherPass] = None,
+    ) -> dict:
+        """Run the path given by ``pattern`` (True = student stage; None = all student).
+
+        Returns the head outputs plus ``stage_tokens`` (the tokens at each stage end) and
+        ``computed_teacher_stages`` (teacher stages actually run here, for the cost check).
+        """
+        plan = self.plan
+        pattern = pattern if pattern is not None else [True] * plan.num_stages
+        first_student = pattern.index(True) if True in pattern else plan.num_stages
+        stage_tokens: list[torch.Tensor] = []
+        computed = 0
+        if first_student > 0:
+            if teacher is None:
+                teacher = self.teacher_pass(template, search)
+            tokens = teacher.stage_tokens[first_student - 1]
+            stage_tokens.extend(teacher.stage_tokens[:first_student])
+        else:
+            tokens = self.student.backbone.embed(template, search)
+        for i in range(first_student, plan.num_stages):
+            if pattern[i]:
+                for j in plan.student_layers(i):
+                    tokens = self.student.backbone.blocks[j](tokens)
+            else:
+                computed += 1
+                for layer in plan.stages[i]:
+                    tokens = self.teacher.backbone.blocks[layer](tokens)
+            stage_tokens.append(tokens)
+        out = self.student.head(self.student.backbone.norm(tokens))
+        out["stage_tokens"] = stage_tokens
+        out["computed_teacher_stages"] = computed
+        return out

@@ -1,0 +1,56 @@
+"""Recipe -> training/validation loaders (the engine asks for one per epoch, with batches to skip)."""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from compresstracker.errors import ConfigError
+from compresstracker.models import TrackerConfig
+from compresstracker.training.distributed import DistInfo
+
+LoaderFactory = Callable[[int, int], object]
+
+
+def _sources(entries: list[dict], section: str):
+    from compresstracker.data.pairs import build_source
+
+    missing = [f"{e['name']}" for e in entries if not e.get("root")]
+    if missing:
+        flags = " ".join(f"--data {name}=ROOT" for name in missing)
+        raise ConfigError(f"data.{section}: no root for {', '.join(missing)}; pass {flags} (or set data.{section}.N.root)")
+    return [(build_source(e["name"], e["root"], e.get("split")), float(e["ratio"])) for e in entries]
+
+
+def build_loader_factory(
+    recipe: dict, config: TrackerConfig, dist: DistInfo, pin_memory: bool, section: str = "train"
+) -> Optional[LoaderFactory]:
+    """A function (epoch, skip_batches) -> DataLoader over this rank's share of the epoch's pairs.
+
+    ``section`` 'val' uses the validation sources and ``data.val_samples`` pairs without augmentation.
+    """
+    from compresstracker.data.pairs import PairDataset, PairSampling, make_loader
+
+    data = recipe["data"]
+    entries = data[section]
+    if not entries:
+        if section == "train":
+            raise ConfigError("the recipe lists no training data (data.train); add entries or pass --data NAME=ROOT")
+        return None
+    samples = data["samples_per_epoch"] if section == "train" else data["val_samples"]
+    if samples < 1:
+        return None
+    seed = int(recipe["train"]["seed"]) + (0 if section == "train" else 10_000)
+    batch = recipe["train"]["batch_size"]
+    if samples < batch * dist.world_size:
+        raise ConfigError(f"data.samples_per_epoch {samples} is smaller than one batch ({batch} x {dist.world_size} processes)")
+    pairs = PairDataset(
+        _sources(entries, section), samples, config, seed, augment=section == "train",
+        sampling=PairSampling(max_gap=data["max_gap"]),
+    )
+    loader = make_loader(pairs, batch, data["workers"], seed, dist.rank, dist.world_size, pin_memory=pin_memory)
+
+    def factory(epoch: int, skip_batches: int):
+        pairs.set_epoch(epoch)
+        loader.sampler.set_epoch(epoch, skip_batches=skip_batches)
+        return loader
+
+    return factory

@@ -1,0 +1,283 @@
+"""Recipes: YAML files naming every knob of a run, validated before anything starts.
+
+A recipe is checked against a schema of defaults (the types come from the defaults); unknown
+keys, wrong types and out-of-range values are all reported at once. ``key=value`` overrides use
+dotted paths (``train.lr=1e-4``, ``data.train.0.root=/data/lasot``), values parsed as YAML.
+"""
+from __future__ import annotations
+
+import copy
+import importlib.resources
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from compresstracker.errors import ConfigError
+
+DATA_ENTRY = {"name": "", "root": None, "split": None, "ratio": 1.0, "sequences": None}
+
+SCHEMA: dict[str, Any] = {
+    "kind": "train",  # train | compress
+    "description": "",
+    "model": {"arch": "ostrack_vitb_256_ce", "init": None, "drop_path": 0.1, "overrides": {}},
+    "data": {
+        "train": [],
+        "val": [],
+        "samples_per_epoch": 60000,
+        "val_samples": 0,
+        "max_gap": 200,
+        "workers": 2,
+    },
+    "train": {
+        "epochs": 300,
+        "batch_size": 32,  # per process
+        "lr": 4.0e-4,
+        "backbone_lr_mult": 0.1,
+        "weight_decay": 1.0e-4,
+        "grad_clip": 0.1,
+        "lr_drop_epoch": 240,
+        "lr_drop_factor": 0.1,
+        "warmup_epochs": 0,
+        "amp": "none",  # none | bf16 | fp16 (CUDA only)
+        "seed": 42,
+        "loss": {"giou": 2.0, "l1": 5.0, "focal": 1.0},
+        "ce": {"start_epoch": 20, "warm_epochs": 80, "keep_ratio": 0.7},
+        "checkpoint_every_steps": 0,
+        "keep_checkpoints": 2,
+        "log_every": 50,
+        "val_every": 0,
+        "track_eval": {"dataset": None, "root": None, "split": None, "sequences": 5},
+    },
+    "compress": {
+        "teacher": None,
+        "stages": 4,
+        "split": None,  # explicit stage sizes, e.g. [2, 2, 6, 2]
+        "init": "stage-end",  # stage-end | stage-start | comma list of teacher layers
+        "layers_per_stage": 1,
+        "replacement": True,
+        "p_init": 0.5,
+        "alpha1": 0.1,
+        "alpha2": 0.1,
+        "fixed_p": None,  # a number: fixed replacement probability instead of the progressive schedule
+        "loss": {"track": 1.0, "pred": 1.0, "feat": 0.2},
+        "student_ce": False,
+    },
+}
+
+CHOICES = {
+    ("kind",): ("train", "compress"),
+    ("train", "amp"): ("none", "bf16", "fp16"),
+}
+
+# Checks beyond types: dotted path -> (predicate, message)
+RANGES: dict[tuple, tuple[Callable[[Any], bool], str]] = {
+    ("train", "epochs"): (lambda v: v >= 0, "must be >= 0"),
+    ("train", "batch_size"): (lambda v: v >= 1, "must be >= 1"),
+    ("train", "lr"): (lambda v: v > 0, "must be > 0"),
+    ("train", "grad_clip"): (lambda v: v >= 0, "must be >= 0 (0 turns clipping off)"),
+    ("data", "samples_per_epoch"): (lambda v: v >= 1, "must be >= 1"),
+    ("data", "workers"): (lambda v: v >= 0, "must be >= 0"),
+    ("compress", "stages"): (lambda v: v >= 1, "must be >= 1"),
+    ("compress", "p_init"): (lambda v: 0 < v <= 1, "must lie in (0, 1]"),
+    ("compress", "alpha1"): (lambda v: 0 <= v < 1, "must lie in [0, 1)"),
+    ("compress", "alpha2"): (lambda v: 0 <= v < 1, "must lie in [0, 1)"),
+    ("compress", "fixed_p"): (lambda v: v is None or 0 < v <= 1, "must be null or lie in (0, 1]"),
+    ("model", "drop_path"): (lambda v: 0 <= v < 1, "must lie in [0, 1)"),
+}
+
+OPEN_DICTS = {("model", "overrides")}  # free-form (validated by the model config itself)
+
+
+def recipe_dir():
+    return importlib.resources.files("compresstracker.recipes")
+
+
+def list_recipes() -> list[dict[str, str]]:
+    """Shipped recipes: name, kind, description."""
+    rows = []
+    for entry in sorted(recipe_dir().iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".yaml"):
+            data = yaml.safe_load(entry.read_text()) or {}
+            rows.append({"name": entry.name[:-5], "kind": data.get("kind", "train"), "description": data.get("description", "")})
+    return rows
+
+
+def read_recipe_text(name_or_path: str) -> tuple[str, str]:
+    """(text, source) of a shipped recipe name or a YAML path."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or "/" in name_or_path or "\\" in name_or_path:
+        if not path.is_file():
+            raise ConfigError(f"recipe file {path} does not exist")
+        return path.read_text(), str(path)
+    entry = recipe_dir() / f"{name_or_path}.yaml"
+    if not entry.is_file():
+        known = ", ".join(r["name"] for r in list_recipes())
+        raise ConfigError(f"unknown recipe {name_or_path!r}; shipped recipes: {known} (or give a .yaml path)")
+    return entry.read_text(), f"recipe:{name_or_path}"
+
+
+def load_recipe(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """Read, merge with defaults, apply ``key=value`` overrides and validate (all problems at once)."""
+    text, source = read_recipe_text(name_or_path)
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source} must hold a mapping at the top level")
+    problems: list[str] = []
+    recipe = _merge(SCHEMA, raw, (), problems)
+    for item in overrides:
+        _apply_override(recipe, item, problems)
+    problems.extend(validate(recipe))
+    if problems:
+        raise ConfigError(f"{source}: " + "; ".join(problems))
+    recipe["source"] = source
+    return recipe
+
+
+def _merge(schema: Any, value: Any, path: tuple, problems: list[str]) -> Any:
+    if isinstance(schema, dict) and path not in OPEN_DICTS:
+        if not isinstance(value, dict):
+            problems.append(f"{'.'.join(path)} must be a mapping")
+            return copy.deepcopy(schema)
+        out = copy.deepcopy(schema)
+        for key, sub in value.items():
+            if key == "source" and not path:
+                continue
+            if key not in schema:
+                problems.append(f"unknown key {'.'.join(path + (str(key),))}")
+                continue
+            out[key] = _merge(schema[key], sub, path + (key,), problems)
+        return out
+    if isinstance(schema, list):
+        if not isinstance(value, list):
+            problems.append(f"{'.'.join(path)} must be a list")
+            return []
+        if path in (("data", "train"), ("data", "val")):
+            return [_merge(DATA_ENTRY, v, path + (str(i),), problems) for i, v in enumerate(value)]
+        return value
+    return value
+
+
+def _apply_override(recipe: dict, item: str, problems: list[str]) -> None:
+    if "=" not in item:
+        problems.append(f"override {item!r} is not key=value")
+        return
+    key, _, text = item.partition("=")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = text
+    if isinstance(value, str):  # YAML 1.1 reads '1e-3' (no dot) as a string
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    parts = key.strip().split(".")
+    node: Any = recipe
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                problems.append(f"override {key}: {'.'.join(parts[:i])} has no item {part}")
+                return
+            if last:
+                node[int(part)] = value
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            if part not in node and tuple(parts[:i]) not in OPEN_DICTS:
+                problems.append(f"override {key}: unknown key {'.'.join(parts[: i + 1])}")
+                return
+            if last:
+                node[part] = value
+            else:
+                node = node[part]
+        else:
+            problems.append(f"override {key}: {'.'.join(parts[:i])} is not a mapping")
+            return
+
+
+def _type_ok(default: Any, value: Any) -> bool:
+    if default is None or value is None:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, type(default))
+
+
+def validate(recipe: dict[str, Any]) -> list[str]:
+    """Every problem of a merged recipe, as messages."""
+    problems: list[str] = []
+
+    def walk(schema: Any, value: Any, path: tuple) -> None:
+        if isinstance(schema, dict) and path not in OPEN_DICTS:
+            for key, sub in schema.items():
+                walk(sub, value.get(key) if isinstance(value, dict) else None, path + (key,))
+            return
+        if isinstance(schema, list):
+            for i, entry in enumerate(value or []):
+                walk(DATA_ENTRY, entry, path + (str(i),))
+            return
+        name = ".".join(path)
+        if not _type_ok(schema, value):
+            problems.append(f"{name} must be {type(schema).__name__}, got {value!r}")
+            return
+        if path in CHOICES and value not in CHOICES[path]:
+            problems.append(f"{name} must be one of {', '.join(CHOICES[path])}, got {value!r}")
+        if path in RANGES and value is not None:
+            check, message = RANGES[path]
+            if not check(value):
+                problems.append(f"{name} {message}, got {value!r}")
+
+    walk(SCHEMA, recipe, ())
+    for section in ("train", "val"):
+        for i, entry in enumerate(recipe["data"][section]):
+            if not entry.get("name"):
+                problems.append(f"data.{section}.{i}.name is required")
+            if not isinstance(entry.get("ratio"), (int, float)) or entry["ratio"] <= 0:
+                problems.append(f"data.{section}.{i}.ratio must be > 0")
+    split = recipe["compress"]["split"]
+    if split is not None and (not isinstance(split, list) or not all(isinstance(s, int) and s > 0 for s in split)):
+        problems.append("compress.split must be a list of positive integers")
+    return problems
+
+
+def set_data_roots(recipe: dict[str, Any], specs: list[str] | tuple[str, ...]) -> None:
+    """Apply ``--data NAME=ROOT[:SPLIT]``: fill the root (and split) of the recipe's entries of NAME.
+
+    A NAME the recipe does not list is added with ratio 1; the first --data replaces the
+    recipe's list of unrooted entries only where names match.
+    """
+    for spec in specs:
+        name, sep, rest = spec.partition("=")
+        if not sep or not name or not rest:
+            raise ConfigError(f"--data {spec!r} must look like NAME=ROOT[:SPLIT]")
+        root, split = _split_root(rest)
+        matches = [e for e in recipe["data"]["train"] if e["name"] == name]
+        if not matches:
+            entry = copy.deepcopy(DATA_ENTRY)
+            entry["name"] = name
+            recipe["data"]["train"].append(entry)
+            matches = [entry]
+        for entry in matches:
+            entry["root"] = root
+            if split:
+                entry["split"] = split
+
+
+def _split_root(text: str) -> tuple[str, str | None]:
+    """'ROOT[:SPLIT]' -> (root, split); a Windows drive letter or a bare path has no split."""
+    head, sep, tail = text.rpartition(":")
+    if sep and head and tail and "/" not in tail and "\\" not in tail:
+        return head, tail
+    return text, None
+
+
+def dump_recipe(recipe: dict[str, Any]) -> str:
+    return yaml.safe_dump(recipe, sort_keys=False)

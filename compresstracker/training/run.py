@@ -1,0 +1,103 @@
+"""Runs behind ``ctrack train`` and ``ctrack compress``: set-up, the engine, exports.
+
+Both write into an output folder: ``config.yaml`` (the fully resolved recipe), ``log.jsonl``,
+``checkpoints/`` (full training state, atomic, resumable) and the exported model files.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from compresstracker.errors import ConfigError
+from compresstracker.fileio import atomic_write_text
+from compresstracker.training.distributed import DistInfo, barrier, init_distributed, local_device, shutdown
+from compresstracker.training.engine import CHECKPOINT_DIR, LAST, Trainer
+from compresstracker.training.recipe import dump_recipe
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def prepare_out_dir(out_dir: Path, resume: bool) -> bool:
+    """True when a previous run's state is there to resume; refuses to overwrite one silently."""
+    has_state = (out_dir / CHECKPOINT_DIR / LAST).exists()
+    if has_state and not resume:
+        raise ConfigError(f"{out_dir} already holds a run; pass --resume to continue it or choose another --out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return has_state and resume
+
+
+def _progress(enabled: bool):
+    if not enabled:
+        return nullcontext(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from compresstracker.cli.common import console
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=console,
+    )
+
+
+def _dist_setup(device_name: str) -> tuple[DistInfo, torch.device]:
+    from compresstracker.devices import resolve_device
+
+    device = resolve_device(device_name)
+    dist = init_distributed(device)
+    return dist, local_device(device, dist)
+
+
+def train_tracker(recipe: dict, out_dir: Path, device_name: str = "cpu", resume: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Train a tracker network with the recipe (``kind: train``); exports ``model.safetensors``."""
+    from compresstracker.checkpoints import load_checkpoint, save_native
+    from compresstracker.models import build_model
+    from compresstracker.training.data import build_loader_factory
+    from compresstracker.training.tasks import TrackingTask
+
+    dist, device = _dist_setup(device_name)
+    try:
+        out_dir = Path(out_dir)
+        resuming = prepare_out_dir(out_dir, resume) if dist.is_main else False
+        barrier(dist)
+        seed = int(recipe["train"]["seed"])
+        torch.manual_seed(seed + dist.rank)
+        model_cfg = recipe["model"]
+        if model_cfg["init"]:
+            model = load_checkpoint(model_cfg["init"]).model
+        else:
+            model = build_model(model_cfg["arch"], drop_path=model_cfg["drop_path"], **model_cfg["overrides"])
+        config = model.config
+        if dist.is_main:
+            atomic_write_text(out_dir / "config.yaml", dump_recipe({**recipe, "resolved_model": config.to_dict(), "world_size": dist.world_size}))
+        task = TrackingTask(model, recipe)
+        train_loader = build_loader_factory(recipe, config, dist, pin_memory=device.type == "cuda")
+        val_loader = build_loader_factory(recipe, config, dist, pin_memory=device.type == "cuda", section="val")
+        provenance = {"recipe": recipe.get("source"), "seed": seed, "world_size": dist.world_size}
+
+        def export(trainer: Trainer, epoch: int) -> dict:
+            if dist.is_main:
+                save_native(task.module, config, out_dir / "model.safetensors", provenance={**provenance, "epoch": epoch + 1})
+            return {}
+
+        with _progress(progress and dist.is_main) as bar:
+            trainer = Trainer(task, recipe, out_dir, device, dist, train_loader, val_loader, bar, export)
+            if resume or resuming:
+                trainer.resume()
+            summary = trainer.fit()
+        if dist.is_main and recipe["train"]["epochs"] == 0:
+            save_native(task.module, config, out_dir / "model.safetensors", provenance=provenance)
+        summary.update({"out": str(out_dir), "model": str(out_dir / "model.safetensors"), "world_size": dist.world_size})
+        return summary
+    finally:
+        shutdown(dist)
