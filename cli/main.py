@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "recipes": ("train", "recipes"),
     "plan": ("compress", "plan"),
     "compress": ("compress", "compress"),
+    "demo": ("demo", "demo"),
 }
 
 

@@ -13,15 +13,13 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Iterator, Optional, Sequence as SequenceType
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from compresstracker.data.annotations import training_visibility
+from compresstracker.data import Dataset, get_dataset, training_visibility
 from compresstracker.data.augment import flip_horizontal, jitter_box, to_grayscale, to_normalized_tensor, training_patch
 from compresstracker.data.labels import gaussian_heatmap
-from compresstracker.data.registry import Dataset, get_dataset
 from compresstracker.errors import ConfigError, DatasetError
 from compresstracker.models.config import TrackerConfig
 from compresstracker.tracking.video import read_rgb
@@ -126,9 +124,9 @@ def sample_frame_pair(visible: np.ndarray, rng: np.random.Generator, max_gap: in
     template + gap - 1; here the search frame may lie exactly ``max_gap`` frames later.)
     """
     shown = np.flatnonzero(visible)
-    templates = shown[shown < len(visible) - 1]
     if shown.size < 2:
         raise DatasetError("a video source needs at least two visible frames to give a pair")
+    templates = shown[shown < len(visible) - 1]
     gap = max_gap
     while True:
         template = int(templates[rng.integers(templates.size)])
@@ -316,11 +314,6 @@ class EpochSampler(Sampler):
         return max(0, per_rank - self.skip_batches * self.batch_size)
 
 
-def _init_worker(_: int) -> None:
-    """Keep OpenCV single-threaded inside loader workers (the workers are the parallelism)."""
-    cv2.setNumThreads(1)
-
-
 def make_loader(
     pair_dataset: PairDataset,
     batch_size: int,
@@ -346,6 +339,6 @@ def make_loader(
         num_workers=workers,
         pin_memory=pin_memory,
         drop_last=drop_last,
-        worker_init_fn=_init_worker if workers > 0 else None,
+        persistent_workers=workers > 0,
         generator=torch.Generator().manual_seed(shuffle_seed),
     )
