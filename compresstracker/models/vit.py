@@ -123,7 +123,8 @@ class VisionTransformerTracker(nn.Module):
             self.pos_embed = nn.Parameter(torch.zeros(1, c.legacy_pos_len, c.embed_dim))
         self.pos_embed_z = nn.Parameter(torch.zeros(1, c.num_template_tokens, c.embed_dim))
         self.pos_embed_x = nn.Parameter(torch.zeros(1, c.num_search_tokens, c.embed_dim))
-        rates = torch.linspace(0, c.drop_path, max(c.depth, 1)).tolist()
+        # Stochastic depth grows linearly to drop_path at the last block (plain floats: meta-device safe).
+        rates = [c.drop_path * i / max(c.depth - 1, 1) for i in range(max(c.depth, 1))]
         self.blocks = nn.ModuleList(
             Block(c.embed_dim, c.num_heads, c.mlp_ratio, c.qkv_bias, rates[i]) for i in range(c.depth)
         )

@@ -1,0 +1,49 @@
+"""``ctrack inspect``: what a checkpoint file holds, without running it."""
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from compresstracker.cli.common import console, emit_json, json_option
+
+_SHOWN = (
+    "format", "arch", "embed_dim", "depth", "num_heads", "patch_size", "template_size", "search_size",
+    "ce", "ce_layers", "search_factor", "params", "dropped_keys", "ignored",
+)
+
+
+@click.command("inspect")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--num-heads", type=click.IntRange(min=1), help="Attention heads, when the width is not a multiple of 64.")
+@json_option
+def inspect_cmd(checkpoint: str, num_heads: int | None, as_json: bool) -> None:
+    """Detect a checkpoint's format and architecture and load it strictly.
+
+    Reads OSTrack and CompressTracker .pth.tar files (training or inference) and ctrack's own
+    .safetensors; pickled objects in them are never executed.
+
+    \b
+    Examples:
+      ctrack inspect OSTrack_ep0300.pth.tar
+      ctrack inspect CompressTracker_ep0500.pth.tar --json
+    """
+    from compresstracker.checkpoints import inspect_checkpoint
+
+    info = inspect_checkpoint(checkpoint, num_heads=num_heads)
+    if as_json:
+        emit_json(info)
+        return
+    table = Table(title=info["path"], show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for key in _SHOWN:
+        value = info[key]
+        if key == "params":
+            value = f"{value:,} ({value / 1e6:.2f}M)"
+        elif isinstance(value, list):
+            value = ", ".join(map(str, value)) or "-"
+        table.add_row(key, str(value))
+    for key in ("plan", "provenance"):
+        if key in info:
+            table.add_row(key, str(info[key]))
+    console.print(table)

@@ -1,0 +1,176 @@
+"""Load any checkpoint ctrack understands into a TrackerNet: read safely, detect, map keys, load strictly."""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import safetensors
+import torch
+
+from compresstracker.checkpoints.formats import (
+    OSTRACK_CONFIG_KEY,
+    CheckpointFormat,
+    arch_name,
+    config_from_dict,
+    detect_format,
+    find_state_dict,
+    first_items,
+    infer_config,
+    native_config,
+    native_extras,
+)
+from compresstracker.checkpoints.safe_pickle import load_pickle_checkpoint, require_file
+from compresstracker.errors import CheckpointError
+from compresstracker.models import TrackerConfig, TrackerNet
+
+__all__ = ["LoadedCheckpoint", "inspect_checkpoint", "load_checkpoint", "load_model"]
+
+
+@dataclass
+class LoadedCheckpoint:
+    """A checkpoint loaded into an eval-mode CPU TrackerNet, with what was learned on the way."""
+
+    model: TrackerNet
+    config: TrackerConfig
+    format: str
+    ignored: list[str] = field(default_factory=list)  # pickled globals that were not rebuilt
+    dropped_keys: int = 0  # teacher keys removed from CompressTracker training files
+    metadata: dict[str, Any] = field(default_factory=dict)  # native files: plan, provenance, format_version
+
+
+def _is_safetensors(path: Path) -> bool:
+    """safetensors files start with an 8-byte little-endian header length, then a JSON object."""
+    with open(path, "rb") as f:
+        head = f.read(9)
+    if len(head) < 9 or head[8:] != b"{":
+        return False
+    return 8 + struct.unpack("<Q", head[:8])[0] <= path.stat().st_size
+
+
+def _read(path: Path) -> tuple[Any, dict[str, str], list[str]]:
+    """(loaded object, safetensors metadata, ignored pickled globals)."""
+    require_file(path)
+    if not _is_safetensors(path):
+        obj, ignored = load_pickle_checkpoint(path)
+        return obj, {}, ignored
+    try:
+        with safetensors.safe_open(str(path), framework="pt", device="cpu") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {}), []
+    except safetensors.SafetensorError as exc:
+        raise CheckpointError(f"{path.name} is a damaged safetensors file ({exc})") from None
+
+
+def _base_config(
+    obj: Any, metadata: Mapping[str, str], state: Mapping[str, torch.Tensor], fmt: CheckpointFormat,
+    source: str, num_heads: int | None,
+) -> tuple[TrackerConfig, bool]:
+    """(config, whether it was inferred from shapes). Files ctrack wrote carry their config."""
+    if fmt.metadata_key is not None:
+        return native_config(metadata, source), False
+    if isinstance(obj, Mapping) and isinstance(obj.get(OSTRACK_CONFIG_KEY), Mapping):
+        return config_from_dict(obj[OSTRACK_CONFIG_KEY], f"{source}['{OSTRACK_CONFIG_KEY}']"), False
+    return infer_config(state, fmt, source, num_heads), True
+
+
+def _load_strict(model: TrackerNet, state: Mapping[str, torch.Tensor], fmt: str, source: str) -> None:
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        problems = [f"missing {len(missing)} keys: {first_items(missing)}"] if missing else []
+        problems += [f"unexpected {len(unexpected)} keys: {first_items(unexpected)}"] if unexpected else []
+        raise CheckpointError(
+            f"{source} ({fmt} layout) does not fit a {model.config.arch} model: {'; '.join(problems)}; "
+            "check that it is a tracker checkpoint and that num_heads/config overrides match it"
+        )
+    for key, tensor in state.items():
+        if tensor.shape != expected[key].shape:
+            raise CheckpointError(
+                f"{source}: shape mismatch for {key}: checkpoint {list(tensor.shape)} vs model "
+                f"{list(expected[key].shape)}; the config does not match the weights"
+            )
+    model.load_state_dict(state, strict=True)
+
+
+def _ce_enabled(config: TrackerConfig, ce: bool | None, source: str) -> bool:
+    if ce is None:
+        return config.has_ce
+    if ce and not config.has_ce:
+        raise CheckpointError(
+            f"{source}: the model has no candidate-elimination (CE) layers; load it without ce=True, "
+            "or give ce_layers and ce_keep_ratios as config overrides"
+        )
+    return bool(ce)
+
+
+def load_checkpoint(
+    path: str | Path,
+    ce: bool | None = None,
+    num_heads: int | None = None,
+    config_overrides: Mapping[str, Any] | None = None,
+) -> LoadedCheckpoint:
+    """Load a checkpoint of any known format into an eval-mode TrackerNet on the CPU.
+
+    ``ce``: None keeps the checkpoint's default (OSTrack: on), False runs all blocks plain.
+    ``num_heads`` and ``config_overrides`` (TrackerConfig fields) fix what the weights cannot tell.
+    """
+    path = Path(path)
+    source = path.name
+    obj, metadata, ignored = _read(path)
+    state = find_state_dict(obj, source)
+    fmt = detect_format(set(state), metadata, source)
+    state, dropped = fmt.convert(state)
+    config, inferred = _base_config(obj, metadata, state, fmt, source, num_heads)
+    overrides = dict(config_overrides or {})
+    if num_heads is not None:
+        overrides["num_heads"] = num_heads
+    if overrides:
+        config = config_from_dict({**config.to_dict(), **overrides}, "config overrides")
+    if inferred and "arch" not in overrides:
+        config = config.replace(arch=arch_name(config))
+    model = TrackerNet(config)
+    _load_strict(model, state, fmt.name, source)
+    model.eval()
+    model.ce_enabled = _ce_enabled(config, ce, source)
+    return LoadedCheckpoint(
+        model=model,
+        config=config,
+        format=fmt.name,
+        ignored=ignored,
+        dropped_keys=dropped,
+        metadata=native_extras(metadata, source) if fmt.metadata_key is not None else {},
+    )
+
+
+def load_model(path: str | Path, ce: bool | None = None, device: str | torch.device = "cpu", **kwargs: Any) -> TrackerNet:
+    """The eval-mode network of a checkpoint on ``device``; see :func:`load_checkpoint` for the arguments."""
+    return load_checkpoint(path, ce=ce, **kwargs).model.to(device)
+
+
+def inspect_checkpoint(path: str | Path, **kwargs: Any) -> dict[str, Any]:
+    """What a checkpoint holds: format, architecture, CE, parameter count, what was ignored or dropped."""
+    loaded = load_checkpoint(path, **kwargs)
+    c = loaded.config
+    info: dict[str, Any] = {
+        "path": str(path),
+        "format": loaded.format,
+        "arch": c.arch,
+        "embed_dim": c.embed_dim,
+        "depth": c.depth,
+        "num_heads": c.num_heads,
+        "patch_size": c.patch_size,
+        "template_size": c.template_size,
+        "search_size": c.search_size,
+        "ce": loaded.model.ce_enabled,
+        "ce_layers": list(c.ce_layers),
+        "ce_keep_ratios": list(c.ce_keep_ratios),
+        "search_factor": c.search_factor,
+        "params": sum(p.numel() for p in loaded.model.parameters()),
+        "ignored": loaded.ignored,
+        "dropped_keys": loaded.dropped_keys,
+        "config": c.to_dict(),
+    }
+    info.update({k: v for k, v in loaded.metadata.items() if k in ("plan", "provenance")})
+    return info

@@ -1,0 +1,66 @@
+"""Write checkpoints: ctrack's native safetensors (config + plan + provenance) and OSTrack's .pth.tar."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from compresstracker.checkpoints.formats import NATIVE_FORMAT_VERSION, NATIVE_KEYS, OSTRACK_CONFIG_KEY
+from compresstracker.errors import CheckpointError
+from compresstracker.fileio import atomic_path
+from compresstracker.models import TrackerConfig, TrackerNet
+
+__all__ = ["save_native", "save_ostrack"]
+
+
+def _state_of(model_or_state: nn.Module | Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    state = model_or_state.state_dict() if isinstance(model_or_state, nn.Module) else dict(model_or_state)
+    not_tensors = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if not_tensors:
+        raise CheckpointError(f"cannot save: state entries {', '.join(not_tensors[:5])} are not tensors")
+    return state
+
+
+def save_native(
+    model_or_state: nn.Module | Mapping[str, torch.Tensor],
+    config: TrackerConfig,
+    path: str | Path,
+    plan: Any = None,
+    provenance: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write weights in OSTrack's key layout as safetensors, with the config that builds them.
+
+    ``plan`` (a JSON-serialisable stage plan, e.g. ``StagePlan.to_dict()``) and ``provenance`` (teacher
+    file, sha256, recipe, ...) are stored as JSON metadata. Every key is kept, so a round trip is exact;
+    tensors are copied to contiguous CPU memory (safetensors cannot store shared or strided tensors).
+    """
+    tensors = {
+        k: v.detach().to("cpu").clone(memory_format=torch.contiguous_format)
+        for k, v in _state_of(model_or_state).items()
+    }
+    metadata = {NATIVE_KEYS["format_version"]: NATIVE_FORMAT_VERSION, NATIVE_KEYS["config"]: config.to_json()}
+    for name, value in (("plan", plan), ("provenance", provenance)):
+        if value is not None:
+            metadata[NATIVE_KEYS[name]] = json.dumps(value, sort_keys=True)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, tmp, metadata=metadata)
+    return path
+
+
+def save_ostrack(model: TrackerNet, path: str | Path) -> Path:
+    """Write ``{"net": state_dict, "epoch": 0, "ctrack_config": {...}}`` as OSTrack's code reads it.
+
+    Only tensors and plain Python values are stored, so it loads with ``weights_only=True``, and into
+    OSTrack's own model built with the same depth.
+    """
+    state = {k: v.detach().to("cpu") for k, v in _state_of(model).items()}
+    payload = {"net": state, "epoch": 0, OSTRACK_CONFIG_KEY: model.config.to_dict()}
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return path

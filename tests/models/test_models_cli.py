@@ -1,0 +1,31 @@
+"""``ctrack models list``."""
+from __future__ import annotations
+
+from compresstracker.models import build_model
+
+
+def test_models_list_json(run_cli):
+    result = run_cli("models", "list", "--json")
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row for row in result.json()}
+    vitb = rows["ostrack_vitb_256_ce"]
+    assert (vitb["depth"], vitb["embed_dim"], vitb["num_heads"], vitb["search_size"]) == (12, 768, 12, 256)
+    assert vitb["ce"] is True and vitb["ce_layers"] == [3, 6, 9]
+    assert round(vitb["params"] / 1e6, 1) == 92.5
+    assert rows["tiny_256"]["ce"] is False and rows["tiny_256"]["ce_layers"] == []
+    assert rows["tiny_64_ce"]["params"] == sum(p.numel() for p in build_model("tiny_64_ce").parameters())
+    assert rows["ostrack_vitb_384_ce"]["config"]["search_factor"] == 5.0
+    assert all(row["description"] for row in rows.values())
+
+
+def test_models_list_table(run_cli):
+    result = run_cli("models", "list")
+    assert result.exit_code == 0, result.output
+    assert "ostrack_vitb_384_ce" in result.stderr and "92.52M" in result.stderr
+
+
+def test_models_formats(run_cli):
+    result = run_cli("models", "formats", "--json")
+    assert result.exit_code == 0, result.output
+    names = [row["name"] for row in result.json()]
+    assert names == ["ctrack", "compresstracker_train", "compresstracker", "ostrack"]  # detection order
