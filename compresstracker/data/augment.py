@@ -15,8 +15,8 @@ from compresstracker.errors import TrackingError
 from compresstracker.tracking.crop import crop_window, sample_target
 from compresstracker.tracking.tracker import MEAN, STD
 
-_MEAN = torch.tensor(MEAN).view(3, 1, 1)
-_STD = torch.tensor(STD).view(3, 1, 1)
+_MEAN = np.array(MEAN, dtype=np.float32)
+_STD = np.array(STD, dtype=np.float32)
 
 
 def jitter_box(box: np.ndarray, rng: np.random.Generator, scale_jitter: float, center_jitter: float) -> np.ndarray:
@@ -85,10 +85,19 @@ def flip_horizontal(patch: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def to_normalized_tensor(patch: np.ndarray, brightness: float = 1.0) -> torch.Tensor:
-    """uint8 HxWx3 RGB -> (3, H, W) float32: clamp(pixel * brightness / 255, 0, 1), then (v - mean) / std.
+    """uint8 HxWx3 RGB -> (3, H, W) float32: clamp(pixel / 255 * brightness, 0, 1), then (v - mean) / std.
 
-    The brightness factor and the clamp are OSTrack's ToTensorAndJitter; mean/std the tracker's.
+    The brightness factor and the clamp are OSTrack's ToTensorAndJitter; mean/std the tracker's
+    (with brightness 1 the result equals the tracker's ``Normalizer`` bit for bit). A uint8 pixel
+    has 256 values, so each channel is a lookup in a 256-entry table computed with those float32
+    operations: single-threaded numpy, several times faster than the arithmetic on every pixel.
     """
-    tensor = torch.from_numpy(np.ascontiguousarray(patch)).permute(2, 0, 1).float()
-    tensor = tensor.div_(255.0).mul_(brightness).clamp_(0.0, 1.0)
-    return tensor.sub_(_MEAN).div_(_STD)
+    levels = np.arange(256, dtype=np.float32) / np.float32(255.0)
+    levels *= np.float32(brightness)
+    np.clip(levels, 0.0, 1.0, out=levels)
+    table = (levels[None, :] - _MEAN[:, None]) / _STD[:, None]
+    planes = np.ascontiguousarray(patch.transpose(2, 0, 1))
+    out = np.empty(planes.shape, dtype=np.float32)
+    for channel in range(3):
+        np.take(table[channel], planes[channel], out=out[channel])
+    return torch.from_numpy(out)

@@ -34,24 +34,26 @@ class CocoSource(TrainingSource):
             with open(annotation_file, "rb") as f:
                 data = json.load(f)
             file_of = {image["id"]: image["file_name"] for image in data["images"]}
-            kept = [
-                (ann["image_id"], ann["bbox"])
-                for ann in data["annotations"]
-                if not ann.get("iscrowd", 0) and ann["bbox"][2] >= min_size and ann["bbox"][3] >= min_size
-            ]
-        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            kept = [ann for ann in data["annotations"] if not ann.get("iscrowd", 0)]
+            boxes = np.array([ann["bbox"] for ann in kept] or np.zeros((0, 4)), dtype=np.float64)
+            owners = [ann["image_id"] for ann in kept]
+        except (ValueError, KeyError, TypeError) as exc:
             raise DatasetError(f"{annotation_file}: not a COCO instances file ({type(exc).__name__}: {exc})") from None
-        del data
-        if not kept:
+        if boxes.ndim != 2 or boxes.shape[1] != 4:
+            raise DatasetError(f"{annotation_file}: every 'bbox' must be 4 numbers x, y, w, h")
+        large = (boxes[:, 2] >= min_size) & (boxes[:, 3] >= min_size)
+        kept_ids = [image_id for image_id, keep in zip(owners, large) if keep]
+        del data, kept, owners
+        if not kept_ids:
             raise DatasetError(f"{annotation_file}: no non-crowd object with both sides >= {min_size} px")
-        unknown = {image_id for image_id, _ in kept if image_id not in file_of}
+        unknown = set(kept_ids) - file_of.keys()
         if unknown:
             raise DatasetError(f"{annotation_file}: annotations refer to {len(unknown)} unknown image id(s), e.g. {min(unknown)}")
-        image_ids = sorted({image_id for image_id, _ in kept})
+        image_ids = sorted(set(kept_ids))
         position = {image_id: i for i, image_id in enumerate(image_ids)}
         self._files = [file_of[image_id] for image_id in image_ids]
-        self._image_of = np.array([position[image_id] for image_id, _ in kept], dtype=np.int64)
-        self._boxes = np.array([box for _, box in kept], dtype=np.float64)
+        self._image_of = np.array([position[image_id] for image_id in kept_ids], dtype=np.int64)
+        self._boxes = boxes[large]
 
     def __len__(self) -> int:
         return len(self._boxes)

@@ -91,7 +91,7 @@ class PairSampling:
 
     max_gap: int = 200  # search frame at most this many frames after the template
     gap_step: int = 5  # growth of the gap when no visible search frame is in reach
-    min_visible: int = 2  # visible frames a video needs to be drawn
+    min_visible: int = 2  # visible frames a video needs to be drawn (OSTrack: more than 4, and 20 frames)
     scale_jitter: float = 0.25
     center_jitter: float = 3.0
     grayscale_p: float = 0.05
@@ -150,8 +150,9 @@ class PairDataset(torch.utils.data.Dataset):
     ``sample_frame_pair`` (still images: the same image twice), the template cropped around its
     box (factor ``template_factor``, no jitter), the search around the jittered box (factor
     ``search_factor``); a pair with an all-padding crop is drawn again from scratch. With
-    ``augment`` (training) a pair is turned to grayscale jointly with p 0.05, each image gets its
-    own brightness factor U(0.8, 1.2), and both crops are flipped left-right JOINTLY with p 0.5.
+    ``augment`` (training; rates from ``sampling``, OSTrack's by default) a pair is turned to
+    grayscale jointly with p 0.05, each image gets its own brightness factor U(0.8, 1.2), and
+    both crops are flipped left-right JOINTLY with p 0.5.
     (OSTrack flips the full frames jointly and then each crop again independently; we flip once,
     jointly, so template and search always show the target with the same handedness.) Without
     ``augment`` (validation) the jitter stays, since it defines the task, and the rest is off.
@@ -191,7 +192,10 @@ class PairDataset(torch.utils.data.Dataset):
             needed = sampling.min_visible if source.is_video else 1
             eligible = np.flatnonzero(source.visible_counts() >= needed)
             if p > 0 and eligible.size == 0:
-                raise DatasetError(f"training source {source.name} has no sequence with {needed} visible frame(s)")
+                raise DatasetError(
+                    f"training source {source.name} has no sequence with at least {needed} visible frame(s); "
+                    "check its annotations or give it ratio 0"
+                )
             self._eligible.append(eligible)
 
     def set_epoch(self, epoch: int) -> None:
@@ -244,13 +248,13 @@ class PairDataset(torch.utils.data.Dataset):
             if rng.random() < opts.flip_p:
                 t_patch, t_norm = flip_horizontal(t_patch, t_norm)
                 s_patch, s_norm = flip_horizontal(s_patch, s_norm)
-        search_box = torch.from_numpy(s_norm).float()
+        search_box = s_norm.astype(np.float32)
         return {
             "template": to_normalized_tensor(t_patch, float(t_bright)),
             "search": to_normalized_tensor(s_patch, float(s_bright)),
-            "template_box": torch.from_numpy(t_norm).float(),
-            "search_box": search_box,
-            "heatmap": gaussian_heatmap(search_box[None], cfg.search_feat)[0],
+            "template_box": torch.from_numpy(t_norm.astype(np.float32)),
+            "search_box": torch.from_numpy(search_box),
+            "heatmap": torch.from_numpy(gaussian_heatmap(search_box[None], cfg.search_feat)[0]),
             "valid": torch.tensor(True),
         }
 
