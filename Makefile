@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo clean
+.PHONY: install test demo teacher clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,15 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/ctrack demo
+
+# Rebuild the built-in teacher shipped in compresstracker/assets/ (CPU, about an hour on 2 cores).
+TEACHER_RUN ?= runs/builtin-teacher
+teacher: $(STAMP)
+	$(VENV)/bin/ctrack data synth --layout lasot --out $(TEACHER_RUN)/data --sequences 80 --frames 150 --seed 11
+	$(VENV)/bin/ctrack train -r ostrack_tiny --data lasot=$(TEACHER_RUN)/data:all --out $(TEACHER_RUN) --resume
+	cp $(TEACHER_RUN)/model.safetensors compresstracker/assets/teacher_tiny.safetensors
+	cp $(TEACHER_RUN)/log.jsonl compresstracker/assets/teacher_tiny.log.jsonl
+	cp $(TEACHER_RUN)/config.yaml compresstracker/assets/teacher_tiny.config.yaml
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -9,12 +9,12 @@ from compresstracker.fileio import atomic_write_json
 
 def _parse_spec(spec: str) -> tuple[str, str, str | None]:
     from compresstracker.errors import ConfigError
-    from compresstracker.training.recipe import _split_root
+    from compresstracker.training.recipe import split_root
 
     name, sep, rest = spec.partition("=")
     if not sep or not name or not rest:
         raise ConfigError(f"--eval {spec!r} must look like NAME=ROOT[:SPLIT]")
-    root, split = _split_root(rest)
+    root, split = split_root(rest)
     return name, root, split
 
 

@@ -13,7 +13,7 @@ from compresstracker.compression.student import init_student, student_config
 from compresstracker.compression.task import CompressionTask
 from compresstracker.fileio import atomic_write_json, atomic_write_text
 from compresstracker.training.recipe import dump_recipe
-from compresstracker.training.run import _dist_setup, _progress, file_sha256, prepare_out_dir
+from compresstracker.training.run import configure_cpu_threads, file_sha256, prepare_out_dir, progress_bar, setup_device
 from compresstracker.training.distributed import barrier, shutdown
 from compresstracker.training.engine import Trainer
 
@@ -38,11 +38,12 @@ def compress_tracker(recipe: dict, out_dir: Path, device_name: str = "cpu", resu
 
     compress = recipe["compress"]
     teacher_path = Path(compress["teacher"])
-    dist, device = _dist_setup(device_name)
+    dist, device = setup_device(device_name)
     try:
         out_dir = Path(out_dir)
         resuming = prepare_out_dir(out_dir, resume) if dist.is_main else False
         barrier(dist)
+        configure_cpu_threads(recipe, dist, device)
         loaded = load_checkpoint(teacher_path)
         teacher = loaded.model
         plan = plan_from_recipe(teacher.config.depth, compress)
@@ -77,7 +78,7 @@ def compress_tracker(recipe: dict, out_dir: Path, device_name: str = "cpu", resu
                     save_native(student, student.config, out_dir / STUDENT_FILE, plan=plan.to_dict(), provenance={**provenance, "epoch": epoch + 1})
                 return {"stage_student_share": task.pattern_share()}
 
-            with _progress(progress and dist.is_main) as bar:
+            with progress_bar(progress and dist.is_main) as bar:
                 trainer = Trainer(task, recipe, out_dir, device, dist, loader, val_loader, bar, export_each_epoch)
                 if resume or resuming:
                     trainer.resume()

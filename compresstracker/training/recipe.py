@@ -258,7 +258,7 @@ def set_data_roots(recipe: dict[str, Any], specs: list[str] | tuple[str, ...]) -
         name, sep, rest = spec.partition("=")
         if not sep or not name or not rest:
             raise ConfigError(f"--data {spec!r} must look like NAME=ROOT[:SPLIT]")
-        root, split = _split_root(rest)
+        root, split = split_root(rest)
         matches = [e for e in recipe["data"]["train"] if e["name"] == name]
         if not matches:
             entry = copy.deepcopy(DATA_ENTRY)
@@ -271,7 +271,7 @@ def set_data_roots(recipe: dict[str, Any], specs: list[str] | tuple[str, ...]) -
                 entry["split"] = split
 
 
-def _split_root(text: str) -> tuple[str, str | None]:
+def split_root(text: str) -> tuple[str, str | None]:
     """'ROOT[:SPLIT]' -> (root, split); a Windows drive letter or a bare path has no split."""
     head, sep, tail = text.rpartition(":")
     if sep and head and tail and "/" not in tail and "\\" not in tail:
