@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
@@ -14,6 +13,13 @@ console = Console(stderr=True)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
 device_option = click.option(
     "--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto (CUDA when present)."
+)
+
+# The library checks the name (compresstracker.tracking.onnx_backend.BACKENDS); no torch import here.
+backend_option = click.option(
+    "--backend", default="torch", show_default=True, metavar="torch|onnxruntime",
+    help="Run the network with PyTorch, or with ONNX Runtime: an .onnx file from `ctrack export`, "
+    "or any checkpoint exported on the fly.",
 )
 
 
@@ -40,7 +46,3 @@ def parse_box(text: str) -> list[float]:
     if len(values) != 4:
         raise click.BadParameter(f"{text!r} has {len(values)} numbers; expected x,y,w,h")
     return values
-
-
-def is_tty() -> bool:
-    return sys.stderr.isatty()

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-import torch
 
 from compresstracker.compression.plan import StagePlan, plan_stages
 from compresstracker.compression.replacement import ReplacementModel
@@ -13,8 +12,7 @@ from compresstracker.compression.student import init_student, student_config
 from compresstracker.compression.task import CompressionTask
 from compresstracker.fileio import atomic_write_json, atomic_write_text
 from compresstracker.training.recipe import dump_recipe
-from compresstracker.training.run import configure_cpu_threads, file_sha256, prepare_out_dir, progress_bar, setup_device
-from compresstracker.training.distributed import barrier, shutdown
+from compresstracker.training.run import file_sha256, progress_bar, run_context
 from compresstracker.training.engine import Trainer
 
 STUDENT_FILE = "student.safetensors"
@@ -38,17 +36,12 @@ def compress_tracker(recipe: dict, out_dir: Path, device_name: str = "cpu", resu
 
     compress = recipe["compress"]
     teacher_path = Path(compress["teacher"])
-    dist, device = setup_device(device_name)
-    try:
-        out_dir = Path(out_dir)
-        resuming = prepare_out_dir(out_dir, resume) if dist.is_main else False
-        barrier(dist)
-        configure_cpu_threads(recipe, dist, device)
+    out_dir = Path(out_dir)
+    with run_context(recipe, out_dir, device_name, resume) as (dist, device):
         loaded = load_checkpoint(teacher_path)
         teacher = loaded.model
         plan = plan_from_recipe(teacher.config.depth, compress)
         seed = int(recipe["train"]["seed"])
-        torch.manual_seed(seed + dist.rank)
         student = init_student(teacher, plan, ce=compress["student_ce"], drop_path=recipe["model"]["drop_path"])
         description = describe_plan(teacher, plan, compress["student_ce"])
         provenance = {
@@ -80,7 +73,7 @@ def compress_tracker(recipe: dict, out_dir: Path, device_name: str = "cpu", resu
 
             with progress_bar(progress and dist.is_main) as bar:
                 trainer = Trainer(task, recipe, out_dir, device, dist, loader, val_loader, bar, export_each_epoch)
-                if resume or resuming:
+                if resume:
                     trainer.resume()
                 summary["training"] = trainer.fit()
             student = task.module.student
@@ -93,5 +86,3 @@ def compress_tracker(recipe: dict, out_dir: Path, device_name: str = "cpu", resu
         summary["teacher"] = str(teacher_path)
         summary["student_config"] = student_config(teacher.config, plan, compress["student_ce"]).to_dict()
         return summary
-    finally:
-        shutdown(dist)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator
 
 import torch
 
@@ -28,13 +28,11 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def prepare_out_dir(out_dir: Path, resume: bool) -> bool:
-    """True when a previous run's state is there to resume; refuses to overwrite one silently."""
-    has_state = (out_dir / CHECKPOINT_DIR / LAST).exists()
-    if has_state and not resume:
+def prepare_out_dir(out_dir: Path, resume: bool) -> None:
+    """Create ``out_dir``; refuse to overwrite a previous run's state unless resuming it."""
+    if (out_dir / CHECKPOINT_DIR / LAST).exists() and not resume:
         raise ConfigError(f"{out_dir} already holds a run; pass --resume to continue it or choose another --out")
     out_dir.mkdir(parents=True, exist_ok=True)
-    return has_state and resume
 
 
 def progress_bar(enabled: bool):
@@ -62,12 +60,23 @@ def configure_cpu_threads(recipe: dict, dist: DistInfo, device: torch.device) ->
     torch.set_num_threads(max(1, cores // dist.world_size - recipe["data"]["workers"]))
 
 
-def setup_device(device_name: str) -> tuple[DistInfo, torch.device]:
+@contextmanager
+def run_context(recipe: dict, out_dir: Path, device_name: str, resume: bool) -> Iterator[tuple[DistInfo, torch.device]]:
+    """Start-up shared by every run: devices and process group, the output folder, threads, seeds."""
     from compresstracker.devices import resolve_device
 
     device = resolve_device(device_name)
     dist = init_distributed(device)
-    return dist, local_device(device, dist)
+    device = local_device(device, dist)
+    try:
+        if dist.is_main:
+            prepare_out_dir(Path(out_dir), resume)
+        barrier(dist)
+        configure_cpu_threads(recipe, dist, device)
+        torch.manual_seed(int(recipe["train"]["seed"]) + dist.rank)
+        yield dist, device
+    finally:
+        shutdown(dist)
 
 
 def train_tracker(recipe: dict, out_dir: Path, device_name: str = "cpu", resume: bool = False, progress: bool = True) -> dict[str, Any]:
@@ -77,14 +86,9 @@ def train_tracker(recipe: dict, out_dir: Path, device_name: str = "cpu", resume:
     from compresstracker.training.data import build_loader_factory
     from compresstracker.training.tasks import TrackingTask
 
-    dist, device = setup_device(device_name)
-    try:
-        out_dir = Path(out_dir)
-        resuming = prepare_out_dir(out_dir, resume) if dist.is_main else False
-        barrier(dist)
-        configure_cpu_threads(recipe, dist, device)
+    out_dir = Path(out_dir)
+    with run_context(recipe, out_dir, device_name, resume) as (dist, device):
         seed = int(recipe["train"]["seed"])
-        torch.manual_seed(seed + dist.rank)
         model_cfg = recipe["model"]
         if model_cfg["init"]:
             model = load_checkpoint(model_cfg["init"]).model
@@ -105,12 +109,10 @@ def train_tracker(recipe: dict, out_dir: Path, device_name: str = "cpu", resume:
 
         with progress_bar(progress and dist.is_main) as bar:
             trainer = Trainer(task, recipe, out_dir, device, dist, train_loader, val_loader, bar, export)
-            if resume or resuming:
+            if resume:
                 trainer.resume()
             summary = trainer.fit()
         if dist.is_main and recipe["train"]["epochs"] == 0:
             save_native(task.module, config, out_dir / "model.safetensors", provenance=provenance)
         summary.update({"out": str(out_dir), "model": str(out_dir / "model.safetensors"), "world_size": dist.world_size})
         return summary
-    finally:
-        shutdown(dist)
