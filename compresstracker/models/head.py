@@ -28,6 +28,16 @@ class CenterHead(nn.Module):
         self.feat_size = feat_size
         for stage, out_ch in self.BRANCHES:
             _branch(in_channels, channels, out_ch, stage, self)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """Xavier-uniform conv weights (as OSTrack initialises this head), and the score bias set to
+        CenterNet's prior of 0.1, so a head trained from scratch is not swamped by the focal loss of
+        the background cells at the start (loaded checkpoints overwrite both)."""
+        for param in self.parameters():
+            if param.dim() > 1:
+                nn.init.xavier_uniform_(param)
+        nn.init.constant_(self.conv5_ctr.bias, -2.19)
 
     def _tower(self, stage: str, x: torch.Tensor) -> torch.Tensor:
         for i in range(1, 6):

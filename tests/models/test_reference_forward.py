@@ -122,8 +122,9 @@ def model() -> TrackerNet:
         for name, tensor in net.state_dict().items():
             if name.endswith("running_var"):
                 tensor.uniform_(0.5, 2.0)
-            elif tensor.is_floating_point():
-                tensor.add_(torch.randn_like(tensor) * 0.2)
+            elif tensor.is_floating_point():  # independent of the default init: norm scales near 1, the rest near 0
+                centre = 1.0 if name.endswith("weight") and tensor.dim() == 1 else 0.0
+                tensor.copy_(centre + torch.randn_like(tensor) * 0.2)
     return net
 
 
