@@ -79,6 +79,20 @@ def run_context(recipe: dict, out_dir: Path, device_name: str, resume: bool) -> 
         shutdown(dist)
 
 
+def track_eval(recipe: dict, checkpoint: Path, results: Path, epoch: int) -> dict:
+    """``train.track_eval``: every ``val_every`` epochs, AUC (or AO) of the current model on a few sequences."""
+    spec, every = recipe["train"]["track_eval"], recipe["train"]["val_every"]
+    if not spec["dataset"] or not every or (epoch + 1) % every:
+        return {}
+    from compresstracker.compression.evaluate import evaluate_model
+    from compresstracker.data import get_dataset
+
+    dataset = get_dataset(spec["dataset"], spec["root"], split=spec["split"])
+    dataset.sequences = dataset.sequences[: spec["sequences"]]
+    metrics = evaluate_model(str(checkpoint), "model", dataset, results)["metrics"]
+    return {f"track_{name}": value for name, value in metrics.items()}
+
+
 def train_tracker(recipe: dict, out_dir: Path, device_name: str = "cpu", resume: bool = False, progress: bool = True) -> dict[str, Any]:
     """Train a tracker network with the recipe (``kind: train``); exports ``model.safetensors``."""
     from compresstracker.checkpoints import load_checkpoint, save_native
@@ -103,9 +117,10 @@ def train_tracker(recipe: dict, out_dir: Path, device_name: str = "cpu", resume:
         provenance = {"recipe": recipe.get("source"), "seed": seed, "world_size": dist.world_size}
 
         def export(trainer: Trainer, epoch: int) -> dict:
-            if dist.is_main:
-                save_native(task.module, config, out_dir / "model.safetensors", provenance={**provenance, "epoch": epoch + 1})
-            return {}
+            if not dist.is_main:
+                return {}
+            save_native(task.module, config, out_dir / "model.safetensors", provenance={**provenance, "epoch": epoch + 1})
+            return track_eval(recipe, out_dir / "model.safetensors", out_dir / "track_eval" / f"epoch_{epoch + 1:04d}", epoch)
 
         with progress_bar(progress and dist.is_main) as bar:
             trainer = Trainer(task, recipe, out_dir, device, dist, train_loader, val_loader, bar, export)

@@ -99,3 +99,14 @@ def test_torchrun_two_processes_gloo(synth_lasot, tmp_path):
     assert state["global_step"] == 2  # 32 pairs / (batch 8 x 2 processes)
     assert (out / "model.safetensors").exists()
     assert "world_size: 2" in (out / "config.yaml").read_text()
+
+
+def test_validation_loss_and_short_tracking_eval(synth_lasot, tmp_path):
+    recipe = load_recipe("ostrack_tiny", tiny_overrides(synth_lasot, extra=(
+        "train.val_every=1", "train.track_eval.dataset=lasot", f"train.track_eval.root={synth_lasot}",
+        "train.track_eval.split=all", "train.track_eval.sequences=2", "data.val_samples=16")))
+    recipe["data"]["val"] = [dict(recipe["data"]["train"][0])]
+    train_tracker(recipe, tmp_path / "run", progress=False)
+    end = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines() if "epoch_end" in line][-1]
+    assert end["val_loss"] > 0 and 0 <= end["track_auc"] <= 100
+    assert len(list((tmp_path / "run" / "track_eval" / "epoch_0001" / "model").glob("*_time.txt"))) == 2

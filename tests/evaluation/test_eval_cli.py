@@ -1,0 +1,63 @@
+"""`ctrack eval`: tracks a benchmark into the pytracking layout, resumes, and scores."""
+import pytest
+
+from compresstracker.checkpoints import save_native
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    from compresstracker.data.synthetic import generate
+
+    root = tmp_path_factory.mktemp("eval_synth")
+    generate("lasot", root, sequences=3, frames=8, seed=4, image_size=(96, 72))
+    return root
+
+
+@pytest.fixture
+def checkpoint(make_model, tmp_path):
+    model = make_model("tiny_64_ce", seed=7)
+    return save_native(model, model.config, tmp_path / "tiny.safetensors")
+
+
+def _eval(run_cli, checkpoint, synth, results, *extra):
+    return run_cli("eval", "-c", checkpoint, "-d", "lasot", "--root", synth, "--split", "all",
+                   "--results-dir", results, "--tracker-name", "tiny", "--json", *extra)
+
+
+def test_eval_writes_results_resumes_and_scores(run_cli, checkpoint, synth, tmp_path):
+    results = tmp_path / "results"
+    first = _eval(run_cli, checkpoint, synth, results)
+    assert first.exit_code == 0, first.stderr
+    doc = first.json()
+    assert doc["run"]["tracked"] == 3 and set(doc["metrics"]) == {"auc", "op50", "op75", "precision", "norm_precision"}
+    folder = results / "tiny"
+    files = sorted(p.name for p in folder.glob("*.txt") if not p.name.endswith("_time.txt"))
+    assert len(files) == 3
+    rows = (folder / files[0]).read_text().splitlines()
+    assert len(rows) == 8 and all(len(r.split("\t")) == 4 and all(v.lstrip("-").isdigit() for v in r.split("\t")) for r in rows)
+    assert len((folder / files[0].replace(".txt", "_time.txt")).read_text().split()) == 8
+    kept = (folder / files[1]).read_text()
+    (folder / files[0]).unlink()
+    again = _eval(run_cli, checkpoint, synth, results)
+    assert again.exit_code == 0
+    assert again.json()["run"]["tracked"] == 1 and again.json()["run"]["skipped"] == 2
+    assert (folder / files[1]).read_text() == kept
+    assert not list(folder.glob(".*tmp"))  # no half-written files left behind
+    score = run_cli("score", "-d", "lasot", "--root", synth, "--split", "all", "-r", folder, "--json")
+    assert score.exit_code == 0 and score.json()["metrics"] == again.json()["metrics"]
+
+
+def test_two_workers_give_the_same_results(run_cli, checkpoint, synth, tmp_path):
+    one = _eval(run_cli, checkpoint, synth, tmp_path / "one")
+    two = _eval(run_cli, checkpoint, synth, tmp_path / "two", "--workers", "2")
+    assert one.exit_code == 0 and two.exit_code == 0, two.stderr
+    for path in (tmp_path / "one" / "tiny").glob("*.txt"):
+        if not path.name.endswith("_time.txt"):
+            assert (tmp_path / "two" / "tiny" / path.name).read_text() == path.read_text()
+
+
+def test_eval_errors_are_one_line(run_cli, checkpoint, synth, tmp_path):
+    missing = run_cli("eval", "-c", tmp_path / "nope.pth", "-d", "lasot", "--root", synth)
+    assert missing.exit_code == 2 and "does not exist" in missing.stderr
+    wrong = run_cli("eval", "-c", checkpoint, "-d", "lasot", "--root", tmp_path / "no_such_root")
+    assert wrong.exit_code == 2 and wrong.stderr.count("\n") == 1 and "Traceback" not in wrong.output
