@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from compresstracker.cli.common import console, device_option, emit_json, json_option
+from compresstracker.cli.common import backend_option, console, device_option, emit_json, json_option
 
 
 @click.command("eval")
@@ -20,9 +20,10 @@ from compresstracker.cli.common import console, device_option, emit_json, json_o
 @click.option("--workers", "-j", default=1, show_default=True, type=click.IntRange(1), help="Tracker processes.")
 @click.option("--no-ce", is_flag=True, help="Run every block plain (no candidate elimination).")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), help="Write success/precision plots here.")
+@backend_option
 @device_option
 @json_option
-def eval_cmd(checkpoint, dataset_name, root, split, sequences, allow_missing, results_dir, tracker_name, workers, no_ce, plot_dir, device, as_json):
+def eval_cmd(checkpoint, dataset_name, root, split, sequences, allow_missing, results_dir, tracker_name, workers, no_ce, plot_dir, backend, device, as_json):
     """Run the tracker over a benchmark (resumable) and score it with the published protocol.
 
     Results go to RESULTS_DIR/TRACKER_NAME/<seq>.txt (pytracking layout); a rerun skips
@@ -32,6 +33,7 @@ def eval_cmd(checkpoint, dataset_name, root, split, sequences, allow_missing, re
     Examples:
       ctrack eval -c OSTrack_ep0300.pth.tar -d lasot --root /data/lasot -j 4
       ctrack eval -c student.safetensors -d got10k --root /data/got10k --split val --json
+      ctrack eval -c student.int8.onnx --backend onnxruntime -d lasot --root /data/lasot
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -40,16 +42,18 @@ def eval_cmd(checkpoint, dataset_name, root, split, sequences, allow_missing, re
     from compresstracker.devices import resolve_device
     from compresstracker.evaluation.report import score_trackers, scores_table
     from compresstracker.evaluation.runner import ModelSpec, run_tracker
+    from compresstracker.tracking.onnx_backend import check_backend
 
     resolve_device(device)
     if not Path(checkpoint).is_file():
         from compresstracker.errors import CheckpointError
 
         raise CheckpointError(f"checkpoint {checkpoint} does not exist")
+    check_backend(checkpoint, backend)
     dataset = get_dataset(dataset_name, root, split=split, sequences=parse_sequence_names(sequences), allow_missing=allow_missing)
     name = tracker_name or Path(checkpoint).name.split(".")[0]
     out = Path(results_dir) / name
-    spec = ModelSpec(checkpoint=str(checkpoint), ce=False if no_ce else None, device=device)
+    spec = ModelSpec(checkpoint=str(checkpoint), ce=False if no_ce else None, device=device, backend=backend)
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
         TimeRemainingColumn(), console=console, disable=as_json and not console.is_terminal,

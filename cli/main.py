@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("compress", "plan"),
     "compress": ("compress", "compress"),
     "demo": ("demo", "demo"),
+    "export": ("export", "export"),
+    "bench": ("bench", "bench"),
 }
 
 

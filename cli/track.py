@@ -5,7 +5,7 @@ import time
 
 import click
 
-from compresstracker.cli.common import console, device_option, emit_json, json_option, parse_box
+from compresstracker.cli.common import backend_option, console, device_option, emit_json, json_option, parse_box
 
 
 @click.command("track")
@@ -16,28 +16,30 @@ from compresstracker.cli.common import console, device_option, emit_json, json_o
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Boxes, one x<TAB>y<TAB>w<TAB>h line per frame.")
 @click.option("--render", type=click.Path(dir_okay=False), help="Also write a video with the boxes drawn (mp4).")
 @click.option("--no-ce", is_flag=True, help="Run every block plain (no candidate elimination).")
+@backend_option
 @device_option
 @json_option
-def track(checkpoint, frames, video, init_box, output, render, no_ce, device, as_json):
+def track(checkpoint, frames, video, init_box, output, render, no_ce, backend, device, as_json):
     """Track one target through a sequence, exactly as OSTrack's tracking loop does.
 
     \b
     Examples:
       ctrack track -c OSTrack_ep0300.pth.tar --frames airplane-1/img --init-box 367,101,41,16 -o airplane-1.txt
       ctrack track -c student.safetensors --video clip.mp4 --init-box 10,20,50,40 -o out.txt --render out.mp4
+      ctrack track -c student.onnx --backend onnxruntime --frames airplane-1/img --init-box 367,101,41,16 -o out.txt
     """
-    from compresstracker import load_model
     from compresstracker.devices import resolve_device
     from compresstracker.errors import TrackingError
     from compresstracker.tracking import FrameSource, Tracker, VideoRenderer, list_frames, run_sequence, write_boxes
+    from compresstracker.tracking.onnx_backend import load_network
 
     box = parse_box(init_box)
     if (frames is None) == (video is None):
         raise TrackingError("give exactly one of --frames DIR or --video FILE")
     torch_device = resolve_device(device)
     source = FrameSource(frames=list_frames(frames)) if frames else FrameSource(video=video)
-    model = load_model(checkpoint, ce=False if no_ce else None)
-    tracker = Tracker(model, torch_device)
+    network = load_network(checkpoint, backend, ce=False if no_ce else None, device=torch_device)
+    tracker = Tracker(network, torch_device)
     renderer = VideoRenderer(render, fps=source.fps) if render else None
     start = time.perf_counter()
     boxes, _ = run_sequence(tracker, iter(source), box, on_frame=renderer)
@@ -51,7 +53,8 @@ def track(checkpoint, frames, video, init_box, output, render, no_ce, device, as
         "output": output,
         "render": render,
         "device": str(torch_device),
-        "ce": bool(model.ce_enabled),
+        "backend": backend,
+        "ce": bool(network.ce_enabled),
         "model_fps": (t.frames / t.model_s) if t.model_s else None,
         "fps": (t.frames / t.total_s) if t.total_s else None,
         "end_to_end_fps": len(boxes) / wall_s if wall_s else None,
@@ -62,5 +65,5 @@ def track(checkpoint, frames, video, init_box, output, render, no_ce, device, as
         console.print(
             f"{summary['frames']} frames -> {output}  |  model {summary['model_fps'] or 0:.1f} FPS, "
             f"tracking step {summary['fps'] or 0:.1f} FPS, end to end (with frame reading) "
-            f"{summary['end_to_end_fps'] or 0:.1f} FPS on {summary['device']}"
+            f"{summary['end_to_end_fps'] or 0:.1f} FPS on {summary['device']} ({backend})"
         )

@@ -49,13 +49,13 @@ _WORKER: dict = {}
 
 
 def build_tracker(spec: ModelSpec):
-    """A tracker for ``spec`` (torch backend)."""
-    from compresstracker import load_model
+    """A tracker for ``spec`` on its backend (torch, or onnxruntime with an .onnx file or a checkpoint)."""
     from compresstracker.devices import resolve_device
     from compresstracker.tracking import Tracker
+    from compresstracker.tracking.onnx_backend import load_network
 
-    model = load_model(spec.checkpoint, ce=spec.ce)
-    return Tracker(model, resolve_device(spec.device))
+    device = resolve_device(spec.device)
+    return Tracker(load_network(spec.checkpoint, spec.backend, spec.ce, device), device)
 
 
 def _init_worker(spec: ModelSpec, threads: int, cores: list[list[int]], counter) -> None:

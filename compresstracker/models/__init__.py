@@ -2,9 +2,9 @@
 from compresstracker.models.config import TrackerConfig
 from compresstracker.models.head import decode_boxes
 from compresstracker.models.registry import build_model, get_config, list_models, register
-from compresstracker.models.tracker_net import TrackerNet, ctr_point_mask
+from compresstracker.models.tracker_net import TrackerNet, ctr_point_mask, ctr_point_rows
 
 __all__ = [
-    "TrackerConfig", "TrackerNet", "build_model", "ctr_point_mask", "decode_boxes",
+    "TrackerConfig", "TrackerNet", "build_model", "ctr_point_mask", "ctr_point_rows", "decode_boxes",
     "get_config", "list_models", "register",
 ]

@@ -23,8 +23,19 @@ def ctr_point_mask(config: TrackerConfig, batch: int = 1, device=None) -> torch.
     return mask.flatten(1)
 
 
+def ctr_point_rows(config: TrackerConfig, device=None) -> torch.Tensor:
+    """The CTR_POINT template row as a (1,) int64 index: the static-shape form of :func:`ctr_point_mask`."""
+    c = (config.template_feat - 1) // 2
+    return torch.tensor([c * config.template_feat + c], dtype=torch.long, device=device)
+
+
 class TrackerNet(nn.Module):
-    """``forward(template, search, template_mask=None)`` -> dict of maps and boxes, as OSTrack."""
+    """``forward(template, search, template_mask=None)`` -> dict of maps and boxes, as OSTrack.
+
+    ``template_mask`` selects the template rows that score search tokens in CE blocks: a (B, N_z)
+    bool mask (:func:`ctr_point_mask`) or a (K,) int64 row index (:func:`ctr_point_rows`, the
+    form ONNX export uses); both give identical outputs.
+    """
 
     def __init__(self, config: TrackerConfig):
         super().__init__()
@@ -46,12 +57,16 @@ class TrackerNet(nn.Module):
             ratios = [override if r < 1.0 else 1.0 for r in ratios]
         return ratios
 
-    def head(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Run the centre head on the search tokens (the last N_x) of the final token sequence."""
+    def head_maps(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(score_map, size_map, offset_map) of the centre head on the last N_x tokens (the search part)."""
         feat_size = self.config.search_feat
         search = tokens[:, -self.config.num_search_tokens :]
         feat = search.transpose(1, 2).reshape(search.shape[0], -1, feat_size, feat_size)
-        score_map, size_map, offset_map = self.box_head(feat)
+        return self.box_head(feat)
+
+    def head(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The head's maps and the boxes decoded at the arg-max of the score map."""
+        score_map, size_map, offset_map = self.head_maps(tokens)
         boxes = decode_boxes(score_map, size_map, offset_map)
         return {
             "pred_boxes": boxes.view(-1, 1, 4),

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from timm.layers import Attention, DropPath, LayerNorm, Mlp, PatchEmbed, trunc_normal_
 from torch import nn
 
@@ -55,6 +54,20 @@ class Block(nn.Module):
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
+def select_template_rows(attn: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """The template query rows of ``attn`` (B, H, L_t, L_s) that score the search tokens.
+
+    ``rows`` is a (B, L_t) bool mask (OSTrack's template mask) or a (K,) int64 index shared by the
+    batch. Both pick the same values in the same order; the index keeps every shape static, which
+    is what an ONNX graph needs (boolean indexing has a data-dependent shape).
+    """
+    if rows.dtype == torch.bool:
+        B, H, _, ls = attn.shape
+        picked = attn[rows[:, None, :, None].expand(-1, H, -1, ls)]
+        return picked.view(B, H, -1, ls)
+    return attn.index_select(2, rows)
+
+
 @dataclass
 class TokenState:
     """Bookkeeping of candidate elimination for one forward pass.
@@ -66,7 +79,7 @@ class TokenState:
     num_template: int
     num_search: int
     search_index: torch.Tensor  # (B, L_s) int64
-    template_mask: Optional[torch.Tensor] = None  # (B, num_template) bool: CTR_POINT rows
+    template_mask: Optional[torch.Tensor] = None  # CTR_POINT rows: (B, num_template) bool or (K,) int64
     removed: list[torch.Tensor] = field(default_factory=list)
 
     @classmethod
@@ -81,11 +94,9 @@ class TokenState:
         keep = math.ceil(keep_ratio * ls)
         if keep >= ls:
             return x
-        B, H = probs.shape[:2]
         to_search = probs[:, :, :lt, lt:]  # (B, H, L_t, L_s)
         if self.template_mask is not None:
-            rows = self.template_mask[:, None, :, None].expand(-1, H, -1, ls)
-            to_search = to_search[rows].view(B, H, -1, ls)
+            to_search = select_template_rows(to_search, self.template_mask)
         scores = to_search.mean(dim=2).mean(dim=1)  # (B, L_s)
         order = torch.sort(scores, dim=1, descending=True).indices
         kept, dropped = order[:, :keep], order[:, keep:]

@@ -1,0 +1,80 @@
+"""``ctrack bench`` and the latency helpers: JSON shape, counts, speed-ups, errors."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from compresstracker.bench.flops import count_macs, count_params
+from compresstracker.bench.latency import bench_models
+from compresstracker.checkpoints import save_native
+from compresstracker.errors import ConfigError
+
+ROW_KEYS = {"path", "params", "macs", "latency_ms", "track_ms", "fps", "speedup"}
+STUDENT = {"depth": 4, "ce_layers": (), "ce_keep_ratios": ()}
+
+
+@pytest.fixture
+def checkpoints(make_model, tmp_path):
+    teacher, student = make_model("tiny_64_ce", seed=0), make_model("tiny_64_ce", seed=1, **STUDENT)
+    paths = [save_native(m, m.config, tmp_path / f"{name}.safetensors") for name, m in (("teacher", teacher), ("student", student))]
+    return (teacher, student), [str(p) for p in paths]
+
+
+def test_bench_json_shape(checkpoints, run_cli):
+    pytest.importorskip("onnxruntime")
+    (teacher, student), paths = checkpoints
+    threads_before = torch.get_num_threads()
+    result = run_cli(
+        "bench", *paths, "--backend", "torch", "--backend", "onnxruntime", "--threads", "1", "--runs", "50", "--json",
+    )
+    assert result.exit_code == 0, result.output
+    report = result.json()
+    assert report["device"] == "cpu" and report["threads"] == 1 and report["runs"] == 50
+    assert torch.get_num_threads() == threads_before  # the thread setting is restored
+    rows = report["models"]
+    assert [(r["path"], r["backend"]) for r in rows] == [(p, b) for p in paths for b in ("torch", "onnxruntime")]
+    for row in rows:
+        assert ROW_KEYS <= set(row)
+        assert row["latency_ms"] > 0 and row["track_ms"] > 0
+        assert row["fps"] == pytest.approx(1000 / row["track_ms"])
+        assert row["speedup"] == pytest.approx(rows[0]["track_ms"] / row["track_ms"])
+    assert rows[0]["speedup"] == 1.0
+    for i, model in ((0, teacher), (2, student)):  # both backends count the same architecture
+        assert rows[i]["params"] == rows[i + 1]["params"] == count_params(model)
+        assert rows[i]["macs"] == rows[i + 1]["macs"] == count_macs(model)
+    assert rows[2]["macs"] < rows[0]["macs"] and [r["ce"] for r in rows] == [True, True, False, False]
+
+
+def test_bench_table_goes_to_stderr(checkpoints, run_cli):
+    _, paths = checkpoints
+    result = run_cli("bench", paths[1], "--threads", "1", "--runs", "50")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "" and "student.safetensors (torch): track" in result.stderr and "1.00x" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--runs", "10"], "10 is not in the range x>=50"),
+        (["--device", "cuda:7"], "cuda"),
+        (["--backend", "tensorrt"], "unknown backend 'tensorrt'"),
+    ],
+)
+def test_bench_errors_exit_2_without_traceback(extra, message, checkpoints, run_cli, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    _, paths = checkpoints
+    result = run_cli("bench", paths[1], *extra)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert message in result.stderr
+
+
+def test_bench_models_library_call(checkpoints):
+    (teacher, _), paths = checkpoints
+    report = bench_models(paths[:1], threads=1, runs=50)
+    (row,) = report["models"]
+    assert row["backend"] == "torch" and row["precision"] == "fp32" and row["params"] == count_params(teacher)
+    assert 0 < row["latency_ms"] and 0 < row["track_ms"]
+    with pytest.raises(ConfigError, match="at least 50"):
+        bench_models(paths[:1], threads=1, runs=49)
+    with pytest.raises(ConfigError, match="torch backend only"):
+        bench_models(paths[:1], backends=["onnxruntime"], threads=1, runs=50, dtype="bf16")

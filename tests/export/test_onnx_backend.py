@@ -1,0 +1,85 @@
+"""The ONNX Runtime backend: the same boxes as PyTorch through the tracker, runner and CLI."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from compresstracker.checkpoints.onnx_export import export_onnx
+from compresstracker.data import get_dataset
+from compresstracker.data.synthetic import generate
+from compresstracker.errors import CheckpointError, ConfigError
+from compresstracker.evaluation.runner import ModelSpec, build_tracker, track_sequence
+from compresstracker.tracking.onnx_backend import OnnxNetwork, load_network
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture
+def dataset_root(tmp_path):
+    root = tmp_path / "synthetic"
+    generate("lasot", root, sequences=2, frames=12, seed=3)
+    return root
+
+
+def _moving(boxes: np.ndarray) -> int:
+    return len({tuple(np.round(b, 1)) for b in boxes})
+
+
+@pytest.mark.parametrize("which", ["teacher", "student"])
+def test_onnxruntime_tracker_gives_the_torch_boxes(which, request, save, dataset_root, tmp_path):
+    model = request.getfixturevalue(which)
+    ckpt = save(model, which)
+    sequence = get_dataset("synthetic", dataset_root, split="all").sequences[0]
+    torch_boxes, _ = track_sequence(build_tracker(ModelSpec(str(ckpt))), sequence)
+    # The teacher is exported on the fly from its checkpoint, the student from an .onnx file.
+    source = ckpt if which == "teacher" else export_onnx(model, tmp_path / "student.onnx")["path"]
+    tracker = build_tracker(ModelSpec(str(source), backend="onnxruntime"))
+    assert isinstance(tracker.network, OnnxNetwork) and tracker.network.ce_enabled == (which == "teacher")
+    ort_boxes, _ = track_sequence(tracker, sequence)
+    np.testing.assert_allclose(ort_boxes, torch_boxes, rtol=0, atol=1e-2)
+    assert _moving(torch_boxes) > 3  # the boxes really move, so agreement means something
+
+
+def test_track_and_eval_cli_take_the_backend(teacher, save, dataset_root, tmp_path, run_cli):
+    ckpt = save(teacher, "teacher")
+    sequence = get_dataset("synthetic", dataset_root, split="all").sequences[0]
+    box = ",".join(str(v) for v in sequence.ground_truth[0])
+    outputs = {}
+    for backend in ("torch", "onnxruntime"):
+        outputs[backend] = tmp_path / f"{backend}.txt"
+        result = run_cli(
+            "track", "-c", ckpt, "--backend", backend, "--frames", Path(sequence.frames[0]).parent,
+            "--init-box", box, "-o", outputs[backend], "--json",
+        )
+        assert result.exit_code == 0, result.output
+        assert result.json()["backend"] == backend
+    torch_boxes, ort_boxes = (np.loadtxt(outputs[b]) for b in ("torch", "onnxruntime"))
+    np.testing.assert_allclose(ort_boxes, torch_boxes, rtol=0, atol=1e-2)
+
+    scores = {}
+    for backend in ("torch", "onnxruntime"):
+        result = run_cli(
+            "eval", "-c", ckpt, "--backend", backend, "-d", "synthetic", "--root", dataset_root, "--split", "all",
+            "--results-dir", tmp_path / "results", "--tracker-name", backend, "--json",
+        )
+        assert result.exit_code == 0, result.output
+        scores[backend] = result.json()["metrics"]["auc"]
+    assert scores["onnxruntime"] == pytest.approx(scores["torch"], abs=0.5)
+
+
+def test_onnx_files_need_the_onnxruntime_backend(teacher, tmp_path, run_cli, dataset_root):
+    path = tmp_path / "teacher.onnx"
+    export_onnx(teacher, path, ce=False)
+    with pytest.raises(CheckpointError, match="--backend onnxruntime"):
+        load_network(path)
+    with pytest.raises(ConfigError, match="unknown backend 'tensorrt'"):
+        load_network(path, backend="tensorrt")
+    assert load_network(path, backend="onnxruntime").ce_enabled is False
+    with pytest.raises(CheckpointError, match="exported without candidate elimination"):
+        load_network(path, backend="onnxruntime", ce=True)
+    result = run_cli("eval", "-c", path, "-d", "synthetic", "--root", dataset_root, "--results-dir", tmp_path / "r")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.strip().splitlines() == ["Error: teacher.onnx is an ONNX model: run it with --backend onnxruntime"]
