@@ -83,3 +83,4 @@ def test_unreadable_frame_is_reported(run_cli, checkpoint, frames, tmp_path):
     (frames / "00002.jpg").write_bytes(b"not a jpeg")
     result = run_cli("track", "-c", checkpoint, "--frames", frames, "--init-box", "30,20,20,16", "-o", tmp_path / "o.txt")
     assert result.exit_code == 2 and "cannot read frame" in result.stderr and "00002.jpg" in result.stderr
+
