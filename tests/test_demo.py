@@ -1,0 +1,13 @@
+"""`ctrack demo` on the shipped teacher (no training, to keep the suite fast)."""
+
+
+def test_demo_compresses_the_builtin_teacher(run_cli, tmp_path):
+    result = run_cli("demo", "--out", tmp_path / "demo", "--epochs", "0", "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = result.json()
+    report = summary["eval"][0]
+    assert summary["plan"]["teacher_depth"] == 12 and summary["plan"]["student_depth"] == 4
+    assert report["teacher"]["params"] > 2 * report["student"]["params"]
+    assert report["speedup_macs"] > 1.5
+    assert 0 <= report["student"]["metrics"]["auc"] <= 100 and report["kept"] is not None
+    assert any(p.endswith(".png") for p in summary["plots"])
