@@ -1,10 +1,12 @@
 """``ctrack plan`` and ``ctrack compress``."""
 from __future__ import annotations
 
+import os
+
 import click
 
 from compresstracker.cli.common import console, emit_json, json_option
-from compresstracker.cli.train import common_overrides, relaunch_if_asked, run_options
+from compresstracker.cli.train import relaunch_if_asked, resolve_recipe, run_options
 
 
 def _split(value: str | None) -> list[int] | None:
@@ -92,7 +94,6 @@ def compress(teacher, stages, split, init, recipe, eval_specs, overrides, out, r
       ctrack compress --teacher teacher.safetensors --stages 4 -r compresstracker_tiny --data lasot=synth:all --out ct4
     """
     from compresstracker.compression.run import compress_tracker
-    from compresstracker.training.recipe import load_recipe, set_data_roots
 
     extra = [f"compress.teacher={teacher}"]
     if stages is not None:
@@ -101,13 +102,13 @@ def compress(teacher, stages, split, init, recipe, eval_specs, overrides, out, r
         extra.append(f"compress.split=[{','.join(map(str, _split(split)))}]")
     if init is not None:
         extra.append(f"compress.init={init}")
-    resolved = load_recipe(recipe, common_overrides(overrides, epochs=epochs, samples_per_epoch=samples_per_epoch, batch_size=batch_size, workers=workers) + extra)
-    if resolved["kind"] != "compress":
-        raise click.UsageError(f"recipe {recipe} is a {resolved['kind']} recipe; use `ctrack {resolved['kind']}`")
-    set_data_roots(resolved, data_specs)
+    resolved = resolve_recipe(recipe, "compress", overrides, data_specs, extra, epochs=epochs,
+                              samples_per_epoch=samples_per_epoch, batch_size=batch_size, workers=workers)
     if relaunch_if_asked(nproc):
         return
     summary = compress_tracker(resolved, out, device, resume, progress=not as_json)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under torchrun, rank 0 evaluates and reports
     if eval_specs:
         from compresstracker.compression.evaluate import compare_on
 

@@ -1,6 +1,7 @@
 """``ctrack train`` and ``ctrack recipes``."""
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -43,10 +44,19 @@ def run_options(func):
     return func
 
 
+def resolve_recipe(recipe: str, kind: str, overrides: tuple[str, ...], data_specs: tuple[str, ...], extra: list[str] = (), **flags) -> dict:
+    """Load a recipe of ``kind`` with the CLI's overrides, flags and --data roots applied."""
+    from compresstracker.training.recipe import load_recipe, set_data_roots
+
+    resolved = load_recipe(recipe, common_overrides(overrides, **flags) + list(extra))
+    if resolved["kind"] != kind:
+        raise click.UsageError(f"recipe {recipe} is a {resolved['kind']} recipe; use `ctrack {resolved['kind']}`")
+    set_data_roots(resolved, data_specs)
+    return resolved
+
+
 def relaunch_if_asked(nproc: int | None) -> bool:
     """With --nproc N > 1 (and not already under torchrun), rerun this command under torchrun."""
-    import os
-
     if not nproc or nproc <= 1 or "LOCAL_RANK" in os.environ:
         return False
     from compresstracker.training.distributed import launch_torchrun, strip_option
@@ -74,16 +84,15 @@ def train(recipe, overrides, out, resume, epochs, samples_per_epoch, batch_size,
       torchrun --nnodes 2 --node-rank R --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29500 \\
           -m compresstracker.cli.main train -r ostrack_vitb_256 ... --device cuda
     """
-    from compresstracker.training.recipe import load_recipe, set_data_roots
     from compresstracker.training.run import train_tracker
 
-    resolved = load_recipe(recipe, common_overrides(overrides, epochs=epochs, samples_per_epoch=samples_per_epoch, batch_size=batch_size, workers=workers))
-    if resolved["kind"] != "train":
-        raise click.UsageError(f"recipe {recipe} is a {resolved['kind']} recipe; use `ctrack {resolved['kind']}`")
-    set_data_roots(resolved, data_specs)
+    resolved = resolve_recipe(recipe, "train", overrides, data_specs, epochs=epochs, samples_per_epoch=samples_per_epoch,
+                              batch_size=batch_size, workers=workers)
     if relaunch_if_asked(nproc):
         return
     summary = train_tracker(resolved, out, device, resume, progress=not as_json)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under torchrun, rank 0 reports
     if as_json:
         emit_json(summary)
     else:
