@@ -4,7 +4,7 @@ Released OSTrack files pickle their training ``settings`` objects next to the we
 ``torch.load(weights_only=True)`` refuses them. The fallback here reads torch's file formats with
 a restricted unpickler: tensors, storages and plain containers are rebuilt by our own functions;
 every other pickled global becomes an inert :class:`Ignored` placeholder that records its name and
-arguments and never calls anything. ``weights_only=False`` is never used.
+arguments and never calls anything. Unrestricted unpickling is never used.
 """
 from __future__ import annotations
 

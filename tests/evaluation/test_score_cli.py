@@ -137,8 +137,6 @@ def _lasot_sequence(root, name, boxes, occlusion):
 
 def test_score_smoke_with_the_lasot_reader(run_cli, tmp_path, results_folder):
     """End to end through the real LaSOT reader: an invisible frame fails precision and norm. precision."""
-    if not hasattr(compresstracker.data, "get_dataset"):
-        pytest.skip("dataset readers not available")
     root = tmp_path / "lasot"
     _lasot_sequence(root, "airplane-1", [BOX] * 4, [0, 0, 1, 0])
     _lasot_sequence(root, "airplane-13", [BOX] * 2, [0, 0])
