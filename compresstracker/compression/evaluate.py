@@ -76,16 +76,19 @@ def comparison_table(reports: list[dict]):
     from rich.table import Table
 
     table = Table(title="teacher vs student")
-    for column in ("dataset", "model", "params (M)", "MACs (G)", "FPS", "score", "kept", "speed-up"):
-        table.add_column(column, justify="right" if column not in ("dataset", "model") else "left")
+    metrics = {report["metric"] for report in reports}
+    score_header = metrics.pop().upper() if len(metrics) == 1 else "score"
+    for column in ("dataset", "model", "params M", "GMACs", "FPS", score_header, "kept", "speed-up"):
+        table.add_column(column, justify="right" if column not in ("dataset", "model") else "left", no_wrap=True)
     for report in reports:
         metric = report["metric"]
         for role in ("teacher", "student"):
             row = report[role]
             student = role == "student"
+            score = f"{row['metrics'][metric]:.2f}"
             table.add_row(
                 report["dataset"], role, f"{row['params'] / 1e6:.2f}", f"{row['macs'] / 1e9:.3f}",
-                f"{row['fps']:.1f}" if row["fps"] else "-", f"{metric.upper()} {row['metrics'][metric]:.2f}",
+                f"{row['fps']:.1f}" if row["fps"] else "-", score if score_header != "score" else f"{metric.upper()} {score}",
                 f"{report['kept'] * 100:.1f}%" if student and report["kept"] is not None else "",
                 f"{report['speedup_fps']:.2f}x" if student and report["speedup_fps"] else "",
             )
