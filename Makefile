@@ -24,7 +24,7 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/ctrack demo
 
-# Rebuild the built-in teacher shipped in compresstracker/assets/ (CPU, about 25 minutes on 2 cores).
+# Rebuild the built-in teacher shipped in compresstracker/assets/ (CPU, about 70 minutes on 2 cores).
 TEACHER_RUN ?= runs/builtin-teacher
 teacher: $(STAMP)
 	$(VENV)/bin/ctrack data synth --layout lasot --out $(TEACHER_RUN)/data --sequences 80 --frames 150 --seed 11
