@@ -35,3 +35,27 @@ $CTRACK score -d lasot --root "$OUT/data/test" --split all \
   -r "$OUT/results/teacher" -r "$OUT/results/gt_only" -r "$OUT/results/replacement" -r "$OUT/results/repl_guidance" \
   -r "$OUT/results/repl_mimic" -r "$OUT/results/all" -r "$OUT/results/fixed_p05" \
   -r "$OUT/results/stages2" -r "$OUT/results/stages3" -r "$OUT/results/stages6" --plot "$OUT/plots"
+
+# One markdown table of everything above (the figures docs/results.md quotes).
+.venv/bin/python - "$OUT" <<'PY'
+import json, sys
+from pathlib import Path
+out = Path(sys.argv[1])
+teacher = json.loads((out / "teacher_eval.json").read_text())
+rows = [("teacher", None, teacher)]
+for name in ("gt_only", "replacement", "repl_guidance", "repl_mimic", "all", "fixed_p05", "stages2", "stages3", "stages6"):
+    rows.append((name, json.loads((out / name / "summary.json").read_text()), json.loads((out / name / "eval.json").read_text())))
+t_auc = teacher["metrics"]["auc"]
+print("| run | blocks | params (M) | MACs (M) | AUC | Prec. | Norm. Prec. | kept | FPS |")
+print("|---|---|---|---|---|---|---|---|---|")
+for name, summary, ev in rows:
+    m = ev["metrics"]
+    if summary is None:  # the teacher: its size is in every plan
+        plan = json.loads((out / "gt_only" / "summary.json").read_text())["plan"]
+        blocks, params, macs = plan["teacher_depth"], plan["teacher_params"], plan["teacher_macs"]
+    else:
+        plan = summary["plan"]
+        blocks, params, macs = plan["student_depth"], plan["student_params"], plan["student_macs"]
+    kept = f"{100 * m['auc'] / t_auc:.0f}%" if t_auc > 0 else "-"
+    print(f"| {name} | {blocks} | {params / 1e6:.2f} | {macs / 1e6:.1f} | {m['auc']:.2f} | {m['precision']:.2f} | {m['norm_precision']:.2f} | {kept} | {ev['run']['fps']:.0f} |")
+PY
