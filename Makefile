@@ -24,11 +24,12 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/ctrack demo
 
-# Rebuild the built-in teacher shipped in compresstracker/assets/ (CPU, about 70 minutes on 2 cores).
+# Rebuild the built-in teacher shipped in compresstracker/assets/ (CPU: about 75 minutes on 2 cores; TEACHER_DEVICE=cuda: minutes).
 TEACHER_RUN ?= runs/builtin-teacher
+TEACHER_DEVICE ?= cpu
 teacher: $(STAMP)
 	$(VENV)/bin/ctrack data synth --layout lasot --out $(TEACHER_RUN)/data --sequences 80 --frames 150 --seed 11
-	$(VENV)/bin/ctrack train -r ostrack_tiny --data lasot=$(TEACHER_RUN)/data:all --out $(TEACHER_RUN) --resume
+	$(VENV)/bin/ctrack train -r ostrack_tiny --data lasot=$(TEACHER_RUN)/data:all --out $(TEACHER_RUN) --device $(TEACHER_DEVICE) --resume
 	cp $(TEACHER_RUN)/model.safetensors compresstracker/assets/teacher_tiny.safetensors
 	cp $(TEACHER_RUN)/log.jsonl compresstracker/assets/teacher_tiny.log.jsonl
 	cp $(TEACHER_RUN)/config.yaml compresstracker/assets/teacher_tiny.config.yaml

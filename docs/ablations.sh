@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Reproduces docs/results.md: CompressTracker ablations on synthetic data at equal budget.
-# Usage: bash docs/ablations.sh [OUT_DIR] [EPOCHS] [SAMPLES_PER_EPOCH]
+# Usage: bash docs/ablations.sh [OUT_DIR] [EPOCHS] [SAMPLES_PER_EPOCH] [TEST_SEQUENCES]
 set -euo pipefail
 OUT=${1:-ablations}
 EPOCHS=${2:-4}
 SAMPLES=${3:-2048}
+TEST_SEQS=${4:-48}
 CTRACK=${CTRACK:-.venv/bin/ctrack}
 TEACHER=$(.venv/bin/python -c "from compresstracker.demo import builtin_teacher; print(builtin_teacher())")
 mkdir -p "$OUT"
 $CTRACK data synth --layout lasot --out "$OUT/data/train" --sequences 40 --frames 120 --seed 21 >/dev/null
-$CTRACK data synth --layout lasot --out "$OUT/data/test" --sequences 16 --frames 150 --seed 22 >/dev/null
+$CTRACK data synth --layout lasot --out "$OUT/data/test" --sequences "$TEST_SEQS" --frames 150 --seed 22 >/dev/null
 
 run() {  # name stages extra-overrides...: compress (resumable), then evaluate the student
   local name=$1 stages=$2; shift 2
@@ -18,7 +19,7 @@ run() {  # name stages extra-overrides...: compress (resumable), then evaluate t
     --data "lasot=$OUT/data/train:all" --out "$OUT/$name" --epochs "$EPOCHS" --samples-per-epoch "$SAMPLES" \
     --resume --json "$@" > "$OUT/$name/summary.json"
   $CTRACK eval -c "$OUT/$name/student.safetensors" -d lasot --root "$OUT/data/test" --split all \
-    --results-dir "$OUT/results" --tracker-name "$name" --json > "$OUT/$name/eval.json"
+    --results-dir "$OUT/results" --tracker-name "$name" -j 2 --json > "$OUT/$name/eval.json"
 }
 
 run gt_only         4 compress.replacement=false compress.loss.pred=0 compress.loss.feat=0
@@ -30,7 +31,7 @@ run fixed_p05       4 compress.fixed_p=0.5
 run stages2         2
 run stages3         3
 run stages6         6
-$CTRACK eval -c "$TEACHER" -d lasot --root "$OUT/data/test" --split all --results-dir "$OUT/results" --tracker-name teacher --json > "$OUT/teacher_eval.json"
+$CTRACK eval -c "$TEACHER" -d lasot --root "$OUT/data/test" --split all --results-dir "$OUT/results" --tracker-name teacher -j 2 --json > "$OUT/teacher_eval.json"
 $CTRACK score -d lasot --root "$OUT/data/test" --split all \
   -r "$OUT/results/teacher" -r "$OUT/results/gt_only" -r "$OUT/results/replacement" -r "$OUT/results/repl_guidance" \
   -r "$OUT/results/repl_mimic" -r "$OUT/results/all" -r "$OUT/results/fixed_p05" \

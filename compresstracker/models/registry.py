@@ -60,5 +60,5 @@ register(
 register(
     "ctrack_tiny_ce",
     "Built-in teacher: ViT 64-wide, 12 blocks, patch 8, 48/96 inputs, CE at 3, 6, 9 (CPU-sized)",
-    embed_dim=64, num_heads=2, patch_size=8, template_size=48, search_size=96, head_channels=32, legacy_pos_len=0,
+    embed_dim=64, num_heads=2, patch_size=8, template_size=48, search_size=96, head_channels=64, legacy_pos_len=0,
 )
