@@ -58,11 +58,12 @@ def plan(teacher, stages, split, init, layers_per_stage, as_json):
       ctrack plan --teacher OSTrack_ep0300.pth.tar --split 2,2,6,2 --json
     """
     from compresstracker.checkpoints import load_model
+    from compresstracker.compression.adapters import adapter_for
     from compresstracker.compression.plan import plan_stages
     from compresstracker.compression.report import describe_plan
 
     model = load_model(teacher)
-    stage_plan = plan_stages(model.config.depth, stages=stages, split=_split(split), init=init, layers_per_stage=layers_per_stage)
+    stage_plan = plan_stages(adapter_for(model).depth(model), stages=stages, split=_split(split), init=init, layers_per_stage=layers_per_stage)
     description = describe_plan(model, stage_plan)
     if as_json:
         emit_json(description)

@@ -6,7 +6,8 @@ path that begins with teacher stages is exactly the teacher up to the first stud
 tokens are taken from the full-teacher pass that also provides the guidance targets, never
 recomputed. The path always ends with the student's final norm and head. The full teacher runs
 every block plain (no candidate elimination), so its stage-end tokens line up with the student's
-token for token.
+token for token. Everything model-specific goes through the teacher's adapter
+(:mod:`compresstracker.compression.adapters`), so any registered tracker family can be compressed.
 """
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from typing import Optional
 import torch
 from torch import nn
 
+from compresstracker.compression.adapters import TeacherAdapter, adapter_for
 from compresstracker.compression.plan import StagePlan
-from compresstracker.models import TrackerNet
 
 
 @dataclass
@@ -31,14 +32,12 @@ class TeacherPass:
 class ReplacementModel(nn.Module):
     """The student (trainable, registered) and the frozen teacher (held aside, always eval, no grad)."""
 
-    def __init__(self, teacher: TrackerNet, student: TrackerNet, plan: StagePlan):
+    def __init__(self, teacher: nn.Module, student: nn.Module, plan: StagePlan, adapter: Optional[TeacherAdapter] = None):
         super().__init__()
         self.student = student
         self.plan = plan
-        teacher.eval()
-        teacher.ce_enabled = False
-        for param in teacher.parameters():
-            param.requires_grad_(False)
+        self.adapter = adapter or adapter_for(teacher)
+        self.adapter.prepare_teacher(teacher)
         # Not a registered submodule: its weights stay out of state_dict, DDP and the optimiser.
         self.__dict__["teacher"] = teacher
 
@@ -54,14 +53,15 @@ class ReplacementModel(nn.Module):
 
     @torch.no_grad()
     def teacher_pass(self, template: torch.Tensor, search: torch.Tensor) -> TeacherPass:
-        teacher = self.teacher
-        tokens = teacher.backbone.embed(template, search)
+        teacher, adapter = self.teacher, self.adapter
+        layers = adapter.layers(teacher)
+        tokens = adapter.embed(teacher, template, search)
         stage_tokens = []
         for stage in self.plan.stages:
             for layer in stage:
-                tokens = teacher.backbone.blocks[layer](tokens)
+                tokens = layers[layer](tokens)
             stage_tokens.append(tokens)
-        out = teacher.head(teacher.backbone.norm(tokens))
+        out = adapter.head(teacher, tokens)
         return TeacherPass(stage_tokens, out["pred_boxes"])
 
     def forward(
@@ -76,7 +76,8 @@ class ReplacementModel(nn.Module):
         Returns the head outputs plus ``stage_tokens`` (the tokens at each stage end) and
         ``computed_teacher_stages`` (teacher stages actually run here, for the cost check).
         """
-        plan = self.plan
+        plan, adapter = self.plan, self.adapter
+        student_layers, teacher_layers = adapter.layers(self.student), adapter.layers(self.teacher)
         pattern = pattern if pattern is not None else [True] * plan.num_stages
         first_student = pattern.index(True) if True in pattern else plan.num_stages
         stage_tokens: list[torch.Tensor] = []
@@ -87,17 +88,17 @@ class ReplacementModel(nn.Module):
             tokens = teacher.stage_tokens[first_student - 1]
             stage_tokens.extend(teacher.stage_tokens[:first_student])
         else:
-            tokens = self.student.backbone.embed(template, search)
+            tokens = adapter.embed(self.student, template, search)
         for i in range(first_student, plan.num_stages):
             if pattern[i]:
                 for j in plan.student_layers(i):
-                    tokens = self.student.backbone.blocks[j](tokens)
+                    tokens = student_layers[j](tokens)
             else:
                 computed += 1
                 for layer in plan.stages[i]:
-                    tokens = self.teacher.backbone.blocks[layer](tokens)
+                    tokens = teacher_layers[layer](tokens)
             stage_tokens.append(tokens)
-        out = self.student.head(self.student.backbone.norm(tokens))
+        out = adapter.head(self.student, tokens)
         out["stage_tokens"] = stage_tokens
         out["computed_teacher_stages"] = computed
         return out

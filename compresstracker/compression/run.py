@@ -5,10 +5,11 @@ from pathlib import Path
 from typing import Any
 
 
+from compresstracker.compression.adapters import adapter_for
 from compresstracker.compression.plan import StagePlan, plan_stages
 from compresstracker.compression.replacement import ReplacementModel
 from compresstracker.compression.report import describe_plan
-from compresstracker.compression.student import init_student, student_config
+from compresstracker.compression.student import init_student
 from compresstracker.compression.task import CompressionTask
 from compresstracker.fileio import atomic_write_json, atomic_write_text
 from compresstracker.training.recipe import dump_recipe
@@ -40,7 +41,7 @@ def compress_tracker(recipe: dict, out_dir: Path, device_name: str = "cpu", resu
     with run_context(recipe, out_dir, device_name, resume) as (dist, device):
         loaded = load_checkpoint(teacher_path)
         teacher = loaded.model
-        plan = plan_from_recipe(teacher.config.depth, compress)
+        plan = plan_from_recipe(adapter_for(teacher).depth(teacher), compress)
         seed = int(recipe["train"]["seed"])
         student = init_student(teacher, plan, ce=compress["student_ce"], drop_path=recipe["model"]["drop_path"])
         description = describe_plan(teacher, plan, compress["student_ce"])
@@ -84,5 +85,5 @@ def compress_tracker(recipe: dict, out_dir: Path, device_name: str = "cpu", resu
         summary["student"] = str(out_dir / STUDENT_FILE)
         summary["student_ostrack"] = str(out_dir / STUDENT_OSTRACK_FILE)
         summary["teacher"] = str(teacher_path)
-        summary["student_config"] = student_config(teacher.config, plan, compress["student_ce"]).to_dict()
+        summary["student_config"] = student.config.to_dict()
         return summary

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from compresstracker.compression.plan import StagePlan
+from compresstracker.errors import ConfigError
 from compresstracker.models import TrackerConfig, TrackerNet
 
 
@@ -27,18 +29,16 @@ def student_config(teacher: TrackerConfig, plan: StagePlan, ce: bool = False, dr
 
 
 @torch.no_grad()
-def init_student(teacher: TrackerNet, plan: StagePlan, ce: bool = False, drop_path: float = 0.0) -> TrackerNet:
+def init_student(teacher: nn.Module, plan: StagePlan, ce: bool = False, drop_path: float = 0.0) -> nn.Module:
     """A student whose embeddings, final norm and head are copies of the teacher's, and whose
-    layer j is a copy of teacher layer ``plan.student_init[j]``."""
-    student = TrackerNet(student_config(teacher.config, plan, ce, drop_path))
+    layer j is a copy of teacher layer ``plan.student_init[j]`` (any family with an adapter)."""
+    from compresstracker.compression.adapters import adapter_for
+
+    adapter = adapter_for(teacher)
+    if plan.teacher_depth != adapter.depth(teacher):
+        raise ConfigError(f"the plan divides {plan.teacher_depth} layers but the teacher has {adapter.depth(teacher)}")
+    student = adapter.build_student(teacher, plan, ce, drop_path)
     source = teacher.state_dict()
-    target = {}
-    for key in student.state_dict():
-        if key.startswith("backbone.blocks."):
-            _, _, index, rest = key.split(".", 3)
-            key_in_teacher = f"backbone.blocks.{plan.student_init[int(index)]}.{rest}"
-        else:
-            key_in_teacher = key
-        target[key] = source[key_in_teacher].clone()
+    target = {key: source[adapter.student_key_source(key, plan)].clone() for key in student.state_dict()}
     student.load_state_dict(target, strict=True)
     return student.eval()

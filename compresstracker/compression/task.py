@@ -71,7 +71,7 @@ class CompressionTask:
             total = total + weights["pred"] * pred
             logs["pred"] = pred.detach()
         if weights["feat"] > 0:
-            feat = feature_mimic_loss(out["stage_tokens"], teacher.stage_tokens, model.student.config.num_template_tokens)
+            feat = feature_mimic_loss(out["stage_tokens"], teacher.stage_tokens, model.adapter.num_template_tokens(model.student))
             total = total + weights["feat"] * feat
             logs["feat"] = feat.detach()
         if module.training:
