@@ -21,14 +21,18 @@ from compresstracker.models import TrackerConfig, get_config, list_models
 
 __all__ = [
     "CONTAINER_KEYS", "CheckpointFormat", "FORMATS", "NATIVE_FORMAT_VERSION", "NATIVE_KEYS",
-    "OSTRACK_CONFIG_KEY", "arch_name", "detect_format", "find_state_dict", "infer_config", "list_formats",
+    "OSTRACK_CONFIG_KEY", "TRAIN_STATE_FORMAT", "arch_name", "detect_format", "find_state_dict", "infer_config", "list_formats",
     "config_from_dict", "first_items", "native_config", "native_extras",
 ]
 
 # Where a pickled training file keeps its state dict; a raw state dict is used as it is.
 CONTAINER_KEYS = ("net", "model")
-# Prefixes that wrap every key of a state dict saved from a wrapper (DistributedDataParallel).
-WRAPPER_PREFIXES = ("module.",)
+# Prefixes that wrap every key of a state dict saved from a wrapper (DistributedDataParallel, or
+# the replacement model of a ctrack compression run, whose only registered weights are the student's).
+WRAPPER_PREFIXES = ("module.", "student.")
+# ctrack's own training checkpoints (checkpoints/*.pt): a dict with this "format" entry, the
+# weights under "model", the network's config under "model_config" and the recipe as YAML.
+TRAIN_STATE_FORMAT = "ctrack-train-state"
 # safetensors metadata of ctrack's native files (string -> string).
 NATIVE_KEYS = {
     "config": "ctrack.config",

@@ -11,6 +11,7 @@ import torch
 
 from compresstracker.checkpoints.formats import (
     OSTRACK_CONFIG_KEY,
+    TRAIN_STATE_FORMAT,
     CheckpointFormat,
     arch_name,
     config_from_dict,
@@ -23,7 +24,7 @@ from compresstracker.checkpoints.formats import (
 )
 from compresstracker.checkpoints.safe_pickle import load_pickle_checkpoint, require_file
 from compresstracker.errors import CheckpointError
-from compresstracker.models import TrackerConfig, TrackerNet
+from compresstracker.models import TrackerConfig, TrackerNet, get_config, list_models
 
 __all__ = ["LoadedCheckpoint", "inspect_checkpoint", "load_checkpoint", "load_model"]
 
@@ -69,9 +70,30 @@ def _base_config(
     """(config, whether it was inferred from shapes). Files ctrack wrote carry their config."""
     if fmt.metadata_key is not None:
         return native_config(metadata, source), False
+    if _is_train_state(obj):
+        if isinstance(obj.get("model_config"), Mapping):
+            return config_from_dict(obj["model_config"], f"{source}['model_config']"), False
+        model = _train_state_recipe(obj).get("model")
+        if isinstance(model, Mapping) and model.get("arch") in {m["name"] for m in list_models()}:  # written before model_config
+            overrides = dict(model.get("overrides") or {})
+            return get_config(model["arch"], **overrides), False
     if isinstance(obj, Mapping) and isinstance(obj.get(OSTRACK_CONFIG_KEY), Mapping):
         return config_from_dict(obj[OSTRACK_CONFIG_KEY], f"{source}['{OSTRACK_CONFIG_KEY}']"), False
     return infer_config(state, fmt, source, num_heads), True
+
+
+def _is_train_state(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and obj.get("format") == TRAIN_STATE_FORMAT
+
+
+def _train_state_recipe(obj: Mapping) -> dict:
+    import yaml
+
+    try:
+        recipe = yaml.safe_load(obj.get("recipe_yaml") or "")
+    except yaml.YAMLError:
+        return {}
+    return recipe if isinstance(recipe, dict) else {}
 
 
 def _load_strict(model: TrackerNet, state: Mapping[str, torch.Tensor], fmt: str, source: str) -> None:
@@ -137,7 +159,7 @@ def load_checkpoint(
     return LoadedCheckpoint(
         model=model,
         config=config,
-        format=fmt.name,
+        format="ctrack_train_state" if _is_train_state(obj) else fmt.name,
         ignored=ignored,
         dropped_keys=dropped,
         metadata=native_extras(metadata, source) if fmt.metadata_key is not None else {},

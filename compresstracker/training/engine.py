@@ -150,6 +150,11 @@ class Trainer:
             "rng_cpu": torch.get_rng_state(),
             "recipe_yaml": dump_recipe(self.recipe),
         }
+        # The trained network's config, so `ctrack inspect`/`load_model` read a training file with no flags.
+        module = self.task.module
+        config = getattr(module, "config", None) or getattr(getattr(module, "student", None), "config", None)
+        if config is not None and hasattr(config, "to_dict"):
+            state["model_config"] = config.to_dict()
         if self.device.type == "cuda":
             state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
         return state

@@ -89,7 +89,11 @@ def test_compress_trains_resumes_and_evaluates(run_cli, teacher_files, synth, tm
     assert {"teacher", "student", "kept", "speedup_macs"} <= set(report)
     assert 0 <= report["student"]["metrics"]["auc"] <= 100
     assert (out / "report.json").exists()
-    assert load_model(out / "student.safetensors").config.depth == 3
+    student = load_model(out / "student.safetensors")
+    assert student.config.depth == 3
+    in_training_file = load_model(out / "checkpoints" / "last.pt")  # the student, config from the file
+    assert in_training_file.config == student.config
+    assert all(torch.equal(a, b) for a, b in zip(in_training_file.state_dict().values(), student.state_dict().values()))
 
 
 def test_compress_missing_teacher_is_one_line(run_cli, tmp_path):

@@ -34,6 +34,13 @@ def test_few_steps_write_model_state_and_log(synth_lasot, tmp_path):
     assert summary["samples_per_s"] > 0
     state = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
     assert state["epoch"] == 1 and state["global_step"] == 4
+    # The training file itself loads with no flags (its config travels with it).
+    from compresstracker.checkpoints import inspect_checkpoint
+
+    info = inspect_checkpoint(out / "checkpoints" / "last.pt")
+    assert info["format"] == "ctrack_train_state" and info["config"] == model.config.to_dict()
+    in_file = load_model(out / "checkpoints" / "last.pt")
+    assert all(torch.equal(a, b) for a, b in zip(in_file.state_dict().values(), model.state_dict().values()))
 
 
 def test_existing_run_needs_resume(synth_lasot, tmp_path):
