@@ -27,7 +27,9 @@ def eval_cmd(checkpoint, dataset_name, root, split, sequences, allow_missing, re
     """Run the tracker over a benchmark (resumable) and score it with the published protocol.
 
     Results go to RESULTS_DIR/TRACKER_NAME/<seq>.txt (pytracking layout); a rerun skips
-    sequences already done, so an interrupted evaluation resumes where it stopped.
+    sequences already done, so an interrupted evaluation resumes where it stopped. The folder
+    records the checkpoint's sha256 and options: another checkpoint under the same name is
+    refused rather than scored on stale results.
 
     \b
     Examples:

@@ -26,7 +26,8 @@ def evaluate_model(checkpoint: str, name: str, dataset, results_root: Path, devi
     from compresstracker.evaluation.runner import ModelSpec, result_files, run_tracker
 
     out = results_root / name
-    run_tracker(ModelSpec(checkpoint=str(checkpoint), device=device), dataset.sequences, out, workers=workers)
+    # This folder belongs to the run: a retrained student replaces its earlier results.
+    run_tracker(ModelSpec(checkpoint=str(checkpoint), device=device), dataset.sequences, out, workers=workers, replace_stale=True)
     score = score_trackers(dataset, [out])[0]
     times = []
     for seq in dataset.sequences:

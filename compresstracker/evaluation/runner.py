@@ -2,7 +2,9 @@
 
 Each sequence's ``<seq>.txt`` (boxes truncated to int, tab-separated, as the reference writes
 them: published numbers are computed on those ints) and ``<seq>_time.txt`` appear only when the
-sequence is complete; a rerun skips sequences whose result file exists.
+sequence is complete; a rerun skips sequences whose result file exists. ``.ctrack_run.json``
+records which checkpoint (sha256) and options produced the folder, so a rerun with another
+checkpoint under the same tracker name is refused instead of silently reusing stale results.
 """
 from __future__ import annotations
 
@@ -16,7 +18,10 @@ from typing import Callable, Optional
 import numpy as np
 
 from compresstracker.data.sequence import Sequence
-from compresstracker.fileio import atomic_write_text
+from compresstracker.errors import ResultsError
+from compresstracker.fileio import atomic_write_json, atomic_write_text
+
+RUN_RECORD = ".ctrack_run.json"
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,44 @@ def write_result(results_dir: Path, name: str, boxes: np.ndarray, times: list[fl
     atomic_write_text(time_path, "".join(f"{t:.6f}\n" for t in times))
     ints = np.asarray(boxes, dtype=np.float64).astype(int)
     atomic_write_text(box_path, "".join("\t".join(str(v) for v in row) + "\n" for row in ints))
+
+
+def run_record(spec: ModelSpec) -> dict:
+    """What identifies the tracker behind a results folder (the device does not change the boxes' meaning)."""
+    from compresstracker.training.run import file_sha256
+
+    return {"checkpoint": Path(spec.checkpoint).name, "sha256": file_sha256(spec.checkpoint), "ce": spec.ce, "backend": spec.backend}
+
+
+def claim_results_dir(spec: ModelSpec, results_dir: Path, replace_stale: bool = False) -> None:
+    """Write the folder's run record, or refuse when it records a different tracker.
+
+    ``replace_stale`` (folders ctrack owns, e.g. a compression run's evaluation): results of a
+    different tracker are deleted and tracked again instead.
+    """
+    import json
+
+    record = run_record(spec)
+    path = results_dir / RUN_RECORD
+    if path.is_file():
+        try:
+            previous = json.loads(path.read_text())
+        except ValueError:
+            previous = None
+        stale = isinstance(previous, dict) and {k: previous.get(k) for k in record} != record
+        if stale and replace_stale:
+            for entry in results_dir.iterdir():
+                if entry.is_file() and entry.suffix == ".txt":
+                    entry.unlink()
+        elif stale:
+            raise ResultsError(
+                f"{results_dir} holds results of another tracker ({previous.get('checkpoint')}, "
+                f"sha256 {str(previous.get('sha256'))[:12]}, ce={previous.get('ce')}, backend {previous.get('backend')}); "
+                "give another --tracker-name or --results-dir, or delete the folder"
+            )
+        if previous == record:
+            return
+    atomic_write_json(path, record)
 
 
 def pending_sequences(sequences: list[Sequence], results_dir: Path) -> list[Sequence]:
@@ -104,10 +147,12 @@ def run_tracker(
     results_dir: Path,
     workers: int = 1,
     on_done: Optional[Callable[[str, int, float], None]] = None,
+    replace_stale: bool = False,
 ) -> dict:
     """Track every pending sequence; returns counts and throughput (frames per second of wall time)."""
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
+    claim_results_dir(spec, results_dir, replace_stale)
     todo = pending_sequences(sequences, results_dir)
     frames = 0
     start = time.perf_counter()

@@ -61,3 +61,22 @@ def test_eval_errors_are_one_line(run_cli, checkpoint, synth, tmp_path):
     assert missing.exit_code == 2 and "does not exist" in missing.stderr
     wrong = run_cli("eval", "-c", checkpoint, "-d", "lasot", "--root", tmp_path / "no_such_root")
     assert wrong.exit_code == 2 and wrong.stderr.count("\n") == 1 and "Traceback" not in wrong.output
+
+
+def test_another_checkpoint_under_the_same_name_is_refused(run_cli, make_model, checkpoint, synth, tmp_path):
+    from compresstracker.data import get_dataset
+    from compresstracker.evaluation.runner import ModelSpec, run_tracker
+
+    results = tmp_path / "results"
+    assert _eval(run_cli, checkpoint, synth, results).exit_code == 0
+    other_model = make_model("tiny_64_ce", seed=8)
+    other = save_native(other_model, other_model.config, tmp_path / "other" / "tiny.safetensors")
+    refused = _eval(run_cli, other, synth, results)
+    assert refused.exit_code == 2 and refused.stderr.count("\n") == 1
+    assert "holds results of another tracker" in refused.stderr and "--tracker-name" in refused.stderr
+    assert _eval(run_cli, checkpoint, synth, results, "--no-ce").exit_code == 2  # options are part of the identity
+    # Folders ctrack owns (a compression run's evaluation) are re-tracked instead.
+    dataset = get_dataset("lasot", synth, split="all")
+    run = run_tracker(ModelSpec(checkpoint=str(other)), dataset.sequences, results / "tiny", replace_stale=True)
+    assert run["tracked"] == 3 and run["skipped"] == 0
+    assert _eval(run_cli, other, synth, results).json()["run"]["skipped"] == 3
