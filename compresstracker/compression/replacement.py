@@ -41,6 +41,11 @@ class ReplacementModel(nn.Module):
         # Not a registered submodule: its weights stay out of state_dict, DDP and the optimiser.
         self.__dict__["teacher"] = teacher
 
+    @property
+    def config(self):
+        """The trained network's config (the student's): what a training checkpoint records."""
+        return getattr(self.student, "config", None)
+
     def _apply(self, fn, recurse: bool = True):
         super()._apply(fn, recurse)
         self.teacher._apply(fn, recurse)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from compresstracker.checkpoints.formats import TRAIN_STATE_FORMAT
 from compresstracker.errors import CTrackError
 from compresstracker.fileio import atomic_path, atomic_write_text
 from compresstracker.training.distributed import DistInfo, all_reduce_mean, barrier
@@ -139,7 +140,7 @@ class Trainer:
 
     def state_dict(self) -> dict[str, Any]:
         state = {
-            "format": "ctrack-train-state",
+            "format": TRAIN_STATE_FORMAT,
             "model": self.task.module.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -151,8 +152,7 @@ class Trainer:
             "recipe_yaml": dump_recipe(self.recipe),
         }
         # The trained network's config, so `ctrack inspect`/`load_model` read a training file with no flags.
-        module = self.task.module
-        config = getattr(module, "config", None) or getattr(getattr(module, "student", None), "config", None)
+        config = getattr(self.task.module, "config", None)
         if config is not None and hasattr(config, "to_dict"):
             state["model_config"] = config.to_dict()
         if self.device.type == "cuda":
@@ -204,7 +204,7 @@ class Trainer:
             state = torch.load(path, map_location=self.device, weights_only=True)
         except Exception as exc:
             raise CTrackError(f"cannot resume from {path}: {exc}".splitlines()[0]) from None
-        if state.get("format") != "ctrack-train-state":
+        if state.get("format") != TRAIN_STATE_FORMAT:
             raise CTrackError(f"{path} is not a ctrack training checkpoint")
         self.load_state_dict(state)
         self.log.truncate_after(self.global_step)
