@@ -20,6 +20,7 @@ DATA_ENTRY = {"name": "", "root": None, "split": None, "ratio": 1.0, "sequences"
 SCHEMA: dict[str, Any] = {
     "kind": "train",  # train | compress
     "description": "",
+    # arch: a registered name, a LightTrack path string or a .json architecture file; drop_path: ViT (OSTrack) only.
     "model": {"arch": "ostrack_vitb_256_ce", "init": None, "drop_path": 0.1, "overrides": {}},
     "data": {
         "train": [],
@@ -38,10 +39,17 @@ SCHEMA: dict[str, Any] = {
         "grad_clip": 0.1,
         "lr_drop_epoch": 240,
         "lr_drop_factor": 0.1,
+        "lr_schedule": "step",  # step (lr_drop_*) | log (lr -> lr_end, evenly on a log scale)
+        "lr_end": 1.0e-4,  # last epoch's lr of the log schedule
         "warmup_epochs": 0,
+        "optimizer": "adamw",  # adamw | sgd
+        "momentum": 0.9,  # sgd only
+        "freeze_backbone_epochs": 0,  # backbone weights and BN statistics fixed for the first N epochs
         "amp": "none",  # none | bf16 | fp16 (CUDA only)
         "seed": 42,
         "loss": {"giou": 2.0, "l1": 5.0, "focal": 1.0},
+        # Siamese (LightTrack) heads: balanced BCE x cls + IoU loss x iou, positives within pos_radius cells.
+        "siamese_loss": {"cls": 1.0, "iou": 1.2, "pos_radius": 1.0},
         "ce": {"start_epoch": 20, "warm_epochs": 80, "keep_ratio": 0.7},
         "checkpoint_every_steps": 0,
         "keep_checkpoints": 2,
@@ -68,6 +76,8 @@ SCHEMA: dict[str, Any] = {
 CHOICES = {
     ("kind",): ("train", "compress"),
     ("train", "amp"): ("none", "bf16", "fp16"),
+    ("train", "optimizer"): ("adamw", "sgd"),
+    ("train", "lr_schedule"): ("step", "log"),
 }
 
 # Checks beyond types: dotted path -> (predicate, message)
@@ -76,6 +86,10 @@ RANGES: dict[tuple, tuple[Callable[[Any], bool], str]] = {
     ("train", "batch_size"): (lambda v: v >= 1, "must be >= 1"),
     ("train", "lr"): (lambda v: v > 0, "must be > 0"),
     ("train", "grad_clip"): (lambda v: v >= 0, "must be >= 0 (0 turns clipping off)"),
+    ("train", "lr_end"): (lambda v: v > 0, "must be > 0"),
+    ("train", "momentum"): (lambda v: 0 <= v < 1, "must lie in [0, 1)"),
+    ("train", "freeze_backbone_epochs"): (lambda v: v >= 0, "must be >= 0"),
+    ("train", "siamese_loss", "pos_radius"): (lambda v: v >= 0, "must be >= 0 (cells)"),
     ("data", "samples_per_epoch"): (lambda v: v >= 1, "must be >= 1"),
     ("data", "workers"): (lambda v: v >= 0, "must be >= 0"),
     ("compress", "stages"): (lambda v: v >= 1, "must be >= 1"),
