@@ -32,6 +32,8 @@ class ModelSpec:
     ce: Optional[bool] = None
     device: str = "cpu"
     backend: str = "torch"
+    preset: Optional[str] = None  # tracker preset (LightTrack), None: the family's default
+    params: tuple[tuple[str, str], ...] = ()  # tracker parameter overrides, key=value
 
 
 def result_files(results_dir: Path, name: str) -> tuple[Path, Path]:
@@ -50,7 +52,10 @@ def run_record(spec: ModelSpec) -> dict:
     """What identifies the tracker behind a results folder (the device does not change the boxes' meaning)."""
     from compresstracker.training.run import file_sha256
 
-    return {"checkpoint": Path(spec.checkpoint).name, "sha256": file_sha256(spec.checkpoint), "ce": spec.ce, "backend": spec.backend}
+    return {
+        "checkpoint": Path(spec.checkpoint).name, "sha256": file_sha256(spec.checkpoint), "ce": spec.ce,
+        "backend": spec.backend, "preset": spec.preset, "params": dict(spec.params) or None,
+    }
 
 
 def claim_results_dir(spec: ModelSpec, results_dir: Path, replace_stale: bool = False) -> None:
@@ -76,7 +81,8 @@ def claim_results_dir(spec: ModelSpec, results_dir: Path, replace_stale: bool = 
         elif stale:
             raise ResultsError(
                 f"{results_dir} holds results of another tracker ({previous.get('checkpoint')}, "
-                f"sha256 {str(previous.get('sha256'))[:12]}, ce={previous.get('ce')}, backend {previous.get('backend')}); "
+                f"sha256 {str(previous.get('sha256'))[:12]}, ce={previous.get('ce')}, backend {previous.get('backend')}, "
+                f"preset {previous.get('preset')}, params {previous.get('params')}); "
                 "give another --tracker-name or --results-dir, or delete the folder"
             )
         if previous == record:
@@ -92,13 +98,14 @@ _WORKER: dict = {}
 
 
 def build_tracker(spec: ModelSpec):
-    """A tracker for ``spec`` on its backend (torch, or onnxruntime with an .onnx file or a checkpoint)."""
+    """The tracker of the checkpoint's family for ``spec`` on its backend (torch, or onnxruntime with
+    an .onnx file or a checkpoint), with the spec's preset and parameters."""
     from compresstracker.devices import resolve_device
-    from compresstracker.tracking import Tracker
+    from compresstracker.tracking import make_tracker
     from compresstracker.tracking.onnx_backend import load_network
 
     device = resolve_device(spec.device)
-    return Tracker(load_network(spec.checkpoint, spec.backend, spec.ce, device), device)
+    return make_tracker(load_network(spec.checkpoint, spec.backend, spec.ce, device), device, spec.preset, dict(spec.params))
 
 
 def _init_worker(spec: ModelSpec, threads: int, cores: list[list[int]], counter) -> None:
