@@ -19,7 +19,7 @@ import numpy as np
 
 from compresstracker.data.sequence import Sequence
 from compresstracker.errors import ResultsError
-from compresstracker.fileio import atomic_write_json, atomic_write_text
+from compresstracker.fileio import atomic_write_json, atomic_write_text, file_sha256
 
 RUN_RECORD = ".ctrack_run.json"
 
@@ -32,6 +32,7 @@ class ModelSpec:
     ce: Optional[bool] = None
     device: str = "cpu"
     backend: str = "torch"
+    precision: Optional[str] = None  # None: the backend's fp32, or a deployed file's own
     preset: Optional[str] = None  # tracker preset (LightTrack), None: the family's default
     params: tuple[tuple[str, str], ...] = ()  # tracker parameter overrides, key=value
 
@@ -50,11 +51,9 @@ def write_result(results_dir: Path, name: str, boxes: np.ndarray, times: list[fl
 
 def run_record(spec: ModelSpec) -> dict:
     """What identifies the tracker behind a results folder (the device does not change the boxes' meaning)."""
-    from compresstracker.training.run import file_sha256
-
     return {
         "checkpoint": Path(spec.checkpoint).name, "sha256": file_sha256(spec.checkpoint), "ce": spec.ce,
-        "backend": spec.backend, "preset": spec.preset, "params": dict(spec.params) or None,
+        "backend": spec.backend, "precision": spec.precision, "preset": spec.preset, "params": dict(spec.params) or None,
     }
 
 
@@ -98,14 +97,15 @@ _WORKER: dict = {}
 
 
 def build_tracker(spec: ModelSpec):
-    """The tracker of the checkpoint's family for ``spec`` on its backend (torch, or onnxruntime with
-    an .onnx file or a checkpoint), with the spec's preset and parameters."""
+    """The tracker of the checkpoint's family for ``spec`` on its backend (a checkpoint, or a file
+    deployed for that backend), with the spec's preset and parameters."""
+    from compresstracker.deploy import load_network
     from compresstracker.devices import resolve_device
     from compresstracker.tracking import make_tracker
-    from compresstracker.tracking.onnx_backend import load_network
 
     device = resolve_device(spec.device)
-    return make_tracker(load_network(spec.checkpoint, spec.backend, spec.ce, device), device, spec.preset, dict(spec.params))
+    network = load_network(spec.checkpoint, spec.backend, spec.ce, device, precision=spec.precision)
+    return make_tracker(network, device, spec.preset, dict(spec.params))
 
 
 def _init_worker(spec: ModelSpec, threads: int, cores: list[list[int]], counter) -> None:
