@@ -68,7 +68,7 @@ def eval_cmd(checkpoint, dataset_name, root, split, sequences, allow_missing, re
             done_frames[1] += seconds
             progress.update(task, advance=1, rate=f"{done_frames[0] / max(done_frames[1], 1e-9) * workers:.1f} frames/s")
 
-        run = run_tracker(spec, dataset.sequences, out, workers=workers, on_done=on_done)
+        run = run_tracker(spec, dataset, out, workers=workers, on_done=on_done)
     scores = score_trackers(dataset, [out])
     plots = []
     if plot_dir:

@@ -262,7 +262,7 @@ def int8_accuracy(
         folders = []
         for name, model in (("fp32", fp32_path), ("int8", int8_path)):
             folders.append(Path(tmp) / "results" / name)
-            run_tracker(ModelSpec(checkpoint=str(model), backend="onnxruntime"), dataset.sequences, folders[-1])
+            run_tracker(ModelSpec(checkpoint=str(model), backend="onnxruntime"), dataset, folders[-1])
         fp32, int8 = (score.metrics()["auc"] for score in score_trackers(dataset, folders))
     return {
         "dataset": f"synthetic (lasot layout, {sequences} sequences x {frames} frames, seed {seed})",

@@ -27,7 +27,7 @@ def evaluate_model(checkpoint: str, name: str, dataset, results_root: Path, devi
 
     out = results_root / name
     # This folder belongs to the run: a retrained student replaces its earlier results.
-    run_tracker(ModelSpec(checkpoint=str(checkpoint), device=device), dataset.sequences, out, workers=workers, replace_stale=True)
+    run_tracker(ModelSpec(checkpoint=str(checkpoint), device=device), dataset, out, workers=workers, replace_stale=True)
     score = score_trackers(dataset, [out])[0]
     times = []
     for seq in dataset.sequences:
