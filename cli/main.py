@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import importlib
+import warnings
+
 import click
 
 from compresstracker import __version__
-from compresstracker.errors import CTrackError
+from compresstracker.errors import CTrackError, print_warnings_on_one_line
 
 # command name -> (module inside compresstracker.cli, attribute)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -45,9 +47,11 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(f"compresstracker.cli.{module}"), attr)
 
     def invoke(self, ctx: click.Context):
-        """Turn library errors into one-line CLI errors (exit 2), never a traceback."""
+        """Turn library errors into one-line CLI errors (exit 2), never a traceback; warnings into one line."""
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                print_warnings_on_one_line()
+                return super().invoke(ctx)
         except CTrackError as exc:
             raise UserError(str(exc)) from None
         except OSError as exc:

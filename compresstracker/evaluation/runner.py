@@ -192,6 +192,13 @@ def _init_worker(spec: ModelSpec, threads: int, cores: list[list[int]], counter,
     with counter.get_lock():
         slot = counter.value
         counter.value += 1
+    import warnings
+
+    from compresstracker.errors import CTrackWarning, print_warnings_on_one_line
+
+    print_warnings_on_one_line()
+    if slot:  # the first worker says what loading the checkpoint has to say; the others would repeat it
+        warnings.simplefilter("ignore", CTrackWarning)
     if cores and hasattr(os, "sched_setaffinity"):
         try:
             os.sched_setaffinity(0, cores[slot % len(cores)])
