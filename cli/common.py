@@ -5,17 +5,15 @@ import json
 from typing import Any
 
 import click
-from rich.console import Console
 
-# Human output goes to stderr so that stdout stays clean for --json and pipes.
-console = Console(stderr=True)
+from compresstracker.console import console  # noqa: F401  (re-exported for the command modules)
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
 device_option = click.option(
     "--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto (CUDA when present)."
 )
 
-# The library checks the name (compresstracker.tracking.onnx_backend.BACKENDS); no torch import here.
+# The library checks the name (compresstracker.deploy.backend_names()); no torch import here.
 backend_option = click.option(
     "--backend", default="torch", show_default=True, metavar="torch|onnxruntime",
     help="Run the network with PyTorch, or with ONNX Runtime: an .onnx file from `ctrack export`, "

@@ -18,7 +18,7 @@ def demo(out, stages, epochs, samples_per_epoch, as_json):
     Needs no data or weights: the data are generated, the teacher ships with ctrack.
     Rerunning resumes or reuses what is already in --out.
     """
-    from compresstracker.compression.evaluate import comparison_table
+    from compresstracker.evaluation.compare import comparison_table
     from compresstracker.demo import run_demo
 
     summary = run_demo(out, stages, epochs, samples_per_epoch, progress=not as_json)

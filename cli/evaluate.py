@@ -41,10 +41,10 @@ def eval_cmd(checkpoint, dataset_name, root, split, sequences, allow_missing, re
 
     from compresstracker.cli.score import parse_sequence_names
     from compresstracker.data import get_dataset
+    from compresstracker.deploy import check_backend
     from compresstracker.devices import resolve_device
     from compresstracker.evaluation.report import score_trackers, scores_table
     from compresstracker.evaluation.runner import ModelSpec, run_tracker
-    from compresstracker.tracking.onnx_backend import check_backend
 
     resolve_device(device)
     if not Path(checkpoint).is_file():

@@ -28,10 +28,10 @@ def track(checkpoint, frames, video, init_box, output, render, no_ce, backend, d
       ctrack track -c student.safetensors --video clip.mp4 --init-box 10,20,50,40 -o out.txt --render out.mp4
       ctrack track -c student.onnx --backend onnxruntime --frames airplane-1/img --init-box 367,101,41,16 -o out.txt
     """
+    from compresstracker.deploy import load_network
     from compresstracker.devices import resolve_device
     from compresstracker.errors import TrackingError
     from compresstracker.tracking import FrameSource, Tracker, VideoRenderer, list_frames, run_sequence, write_boxes
-    from compresstracker.tracking.onnx_backend import load_network
 
     box = parse_box(init_box)
     if (frames is None) == (video is None):

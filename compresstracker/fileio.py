@@ -1,10 +1,10 @@
-"""Atomic file writes: a killed process leaves either the old file or the new one, never a torn one.
-
-And exclusive folder locks, so that two processes never write into one output folder at once.
-"""
+"""File helpers below every room: atomic writes (a killed process leaves the old file or the new one,
+never a torn one), content hashes, and exclusive folder locks (two processes never write into one
+output folder at once)."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -77,3 +77,12 @@ def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks (checkpoints can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

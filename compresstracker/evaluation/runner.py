@@ -22,7 +22,7 @@ import numpy as np
 from compresstracker.data.registry import Dataset
 from compresstracker.data.sequence import Sequence
 from compresstracker.errors import ResultsError
-from compresstracker.fileio import FolderBusy, atomic_write_json, atomic_write_text, folder_lock
+from compresstracker.fileio import FolderBusy, atomic_write_json, atomic_write_text, file_sha256, folder_lock
 
 RUN_RECORD = ".ctrack_run.json"
 
@@ -35,6 +35,7 @@ class ModelSpec:
     ce: Optional[bool] = None
     device: str = "cpu"
     backend: str = "torch"
+    precision: Optional[str] = None  # None: the backend's fp32, or a deployed file's own
 
 
 def result_files(results_dir: Path, name: str) -> tuple[Path, Path]:
@@ -54,9 +55,8 @@ RECORD_FORMAT = "ctrack-results/2"
 
 def run_record(spec: ModelSpec) -> dict:
     """What identifies the tracker behind a results folder (the device does not change the boxes' meaning)."""
-    from compresstracker.training.run import file_sha256
-
-    return {"checkpoint": Path(spec.checkpoint).name, "sha256": file_sha256(spec.checkpoint), "ce": spec.ce, "backend": spec.backend}
+    return {"checkpoint": Path(spec.checkpoint).name, "sha256": file_sha256(spec.checkpoint), "ce": spec.ce, "backend": spec.backend,
+            "precision": spec.precision}
 
 
 def dataset_record(dataset: Dataset) -> dict:
@@ -70,6 +70,8 @@ def _describe_tracker(tracker: dict) -> str:
         options.append("CE on" if tracker["ce"] else "CE off")
     if tracker.get("backend") not in (None, "torch"):
         options.append(f"backend {tracker['backend']}")
+    if tracker.get("precision"):
+        options.append(tracker["precision"])
     return f"{tracker.get('checkpoint')} ({', '.join(options)})"
 
 
@@ -113,8 +115,6 @@ def _remove_result(results_dir: Path, name: str) -> None:
 
 
 def _entry(results_dir: Path, name: str, frames: int) -> dict:
-    from compresstracker.training.run import file_sha256
-
     return {"frames": frames, "sha256": file_sha256(result_files(results_dir, name)[0])}
 
 
@@ -160,13 +160,13 @@ _WORKER: dict = {}
 
 
 def build_tracker(spec: ModelSpec):
-    """A tracker for ``spec`` on its backend (torch, or onnxruntime with an .onnx file or a checkpoint)."""
+    """A tracker for ``spec`` on its backend (a checkpoint, or a file deployed for that backend)."""
+    from compresstracker.deploy import load_network
     from compresstracker.devices import resolve_device
     from compresstracker.tracking import Tracker
-    from compresstracker.tracking.onnx_backend import load_network
 
     device = resolve_device(spec.device)
-    return Tracker(load_network(spec.checkpoint, spec.backend, spec.ce, device), device)
+    return Tracker(load_network(spec.checkpoint, spec.backend, spec.ce, device, precision=spec.precision), device)
 
 
 def _exit_with_parent(parent: int, period: float = 1.0) -> None:
