@@ -54,7 +54,8 @@ def synth(layout, out, sequences, frames, seed, difficulty, image_size, as_json)
         TextColumn("{task.fields[rate]}"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console, transient=True) as progress:
+    # Only on a terminal: elsewhere the bar's last frame would be a stray line before an error.
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task(f"synth {layout}", total=sequences * frames, rate="")
 
         def advance(count: int) -> None:

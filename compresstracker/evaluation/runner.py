@@ -118,6 +118,29 @@ def _entry(results_dir: Path, name: str, frames: int) -> dict:
     return {"frames": frames, "sha256": file_sha256(result_files(results_dir, name)[0])}
 
 
+def _refusal(problem: str) -> ResultsError:
+    return ResultsError(f"{problem}; give another --tracker-name or --results-dir, or delete the folder")
+
+
+def _busy(results_dir: Path) -> ResultsError:
+    return ResultsError(f"another ctrack process is writing to {results_dir}; wait for it or choose another --results-dir")
+
+
+def check_results_dir(spec: ModelSpec, dataset: Dataset, results_dir: Path) -> None:
+    """Refuse now what :func:`run_tracker` would refuse (it checks again under its lock): for a CLI
+    to fail before it shows any progress."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        return
+    try:
+        with folder_lock(results_dir):
+            problem = _folder_problem(_read_record(results_dir / RUN_RECORD), run_record(spec), dataset_record(dataset), results_dir)
+    except FolderBusy:
+        raise _busy(results_dir) from None
+    if problem:
+        raise _refusal(problem)
+
+
 def claim_results_dir(spec: ModelSpec, dataset: Dataset, results_dir: Path, replace_stale: bool = False) -> dict:
     """Make ``results_dir`` this run's, checking what it already holds; returns the record to keep updating.
 
@@ -135,7 +158,7 @@ def claim_results_dir(spec: ModelSpec, dataset: Dataset, results_dir: Path, repl
     previous = _read_record(path)
     problem = _folder_problem(previous, tracker, data, results_dir)
     if problem and not replace_stale:
-        raise ResultsError(f"{problem}; give another --tracker-name or --results-dir, or delete the folder")
+        raise _refusal(problem)
     sequences = {} if problem or previous is None else dict(previous["sequences"])
     if problem:
         for entry in results_dir.iterdir():
@@ -240,18 +263,22 @@ def run_tracker(
     workers: int = 1,
     on_done: Optional[Callable[[str, int, float], None]] = None,
     replace_stale: bool = False,
+    tracker=None,
 ) -> dict:
-    """Track every pending sequence of ``dataset``; returns counts and throughput (frames per second of wall time)."""
+    """Track every pending sequence of ``dataset``; returns counts and throughput (frames per second of wall time).
+
+    ``tracker``: one already built from ``spec`` (by :func:`build_tracker`), used when tracking in this process.
+    """
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     try:
         with folder_lock(results_dir):
-            return _run_claimed(spec, dataset, results_dir, workers, on_done, replace_stale)
+            return _run_claimed(spec, dataset, results_dir, workers, on_done, replace_stale, tracker)
     except FolderBusy:
-        raise ResultsError(f"another ctrack process is writing to {results_dir}; wait for it or choose another --results-dir") from None
+        raise _busy(results_dir) from None
 
 
-def _run_claimed(spec, dataset, results_dir, workers, on_done, replace_stale) -> dict:
+def _run_claimed(spec, dataset, results_dir, workers, on_done, replace_stale, tracker) -> dict:
     record = claim_results_dir(spec, dataset, results_dir, replace_stale)
     sequences = dataset.sequences
     todo = pending_sequences(sequences, results_dir)
@@ -267,7 +294,7 @@ def _run_claimed(spec, dataset, results_dir, workers, on_done, replace_stale) ->
             on_done(name, count, seconds)
 
     if todo and workers <= 1:
-        tracker = build_tracker(spec)
+        tracker = tracker or build_tracker(spec)
         for seq in todo:
             t0 = time.perf_counter()
             boxes, times = track_sequence(tracker, seq)
