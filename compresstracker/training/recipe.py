@@ -300,19 +300,23 @@ def validate(recipe: dict[str, Any]) -> list[str]:
 
 
 def _model_problems(model: dict[str, Any]) -> list[str]:
-    """A known architecture, and overrides that name fields of its config."""
+    """An architecture the model registry resolves, and overrides that name fields of its config
+    (of the default, OSTrack, family when the architecture is unknown)."""
     import dataclasses
 
     from compresstracker.models.config import TrackerConfig
-    from compresstracker.models.registry import list_models
+    from compresstracker.models.registry import resolve_config
 
     problems = []
-    known = [row["name"] for row in list_models()]
-    if isinstance(model.get("arch"), str) and model["arch"] not in known:
-        problems.append(f"model.arch {model['arch']!r} is not a known architecture (see `ctrack models list`)")
+    config_cls: type = TrackerConfig
+    if isinstance(model.get("arch"), str):  # (not a string: the type check says so)
+        try:
+            config_cls = type(resolve_config(model["arch"]))
+        except ConfigError as exc:
+            problems.append(f"model.arch {model['arch']!r} is not a known architecture: {exc} (see `ctrack models list`)")
     overrides = model.get("overrides")
     if isinstance(overrides, dict):  # (not a mapping: the type check says so)
-        fields = {f.name for f in dataclasses.fields(TrackerConfig)} - {"arch"}
+        fields = {f.name for f in dataclasses.fields(config_cls)} - {"arch", "name"}
         for key in overrides:
             if key not in fields:
                 problems.append(f"unknown key model.overrides.{key} (a model config field: {', '.join(sorted(fields))})")
