@@ -72,11 +72,16 @@ def relaunch_if_asked(nproc: int | None) -> bool:
 @run_options
 @click.argument("overrides", nargs=-1)
 def train(recipe, overrides, out, resume, epochs, samples_per_epoch, batch_size, workers, nproc, data_specs, device, as_json):
-    """Train an OSTrack-style tracker from a recipe; key=value arguments override recipe keys.
+    """Train a tracker (OSTrack or LightTrack family) from a recipe; key=value arguments override recipe keys.
+
+    model.arch names the network: a registered name, or for LightTrack an official path string
+    or a .json architecture file; the model family picks the losses and crops.
 
     \b
     Examples:
       ctrack train -r ostrack_tiny --data lasot=/tmp/synth:all --out runs/teacher
+      ctrack train -r lighttrack_tiny --data lasot=/tmp/synth:all --out runs/lighttrack
+      ctrack train -r lighttrack_mobile model.arch=searched.json --data got10k=/data/got10k --out runs/lt
       ctrack train -r ostrack_vitb_256 --data lasot=/data/lasot --data got10k=/data/got10k \\
           --data coco=/data/coco --data trackingnet=/data/trackingnet --out runs/ostrack --nproc 4 --device cuda
       ctrack train -r ostrack_tiny --out runs/teacher --resume

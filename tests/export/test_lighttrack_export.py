@@ -31,7 +31,7 @@ def lighttrack(make_model):
 @pytest.fixture
 def sequence(tmp_path):
     root = tmp_path / "synthetic"
-    generate("lasot", root, sequences=1, frames=10, seed=4)
+    generate("lasot", root, sequences=1, frames=8, seed=4)
     return get_dataset("synthetic", root, split="all").sequences[0]
 
 
@@ -101,8 +101,11 @@ def test_track_cli_runs_the_two_graphs(lighttrack, save, sequence, tmp_path, run
     np.testing.assert_allclose(np.loadtxt(tmp_path / "onnxruntime.txt"), np.loadtxt(tmp_path / "torch.txt"), rtol=0, atol=1e-2)
 
 
-def test_bench_reports_lighttrack_rows_with_their_mac_convention(lighttrack, save):
+def test_bench_reports_lighttrack_rows_with_their_mac_convention(lighttrack, save, run_cli):
     ckpt = str(save(lighttrack, "lighttrack"))
+    shown = run_cli("bench", ckpt, "--threads", "1", "--runs", "50")
+    assert shown.exit_code == 0, shown.output
+    assert "MACs of lighttrack.safetensors: search branch, thop's rules" in " ".join(shown.stderr.split())
     report = bench_models([ckpt], ["torch", "onnxruntime"], threads=1, runs=50)
     rows = report["models"]
     assert [r["backend"] for r in rows] == ["torch", "onnxruntime"]
