@@ -27,12 +27,12 @@ def _state_of(model_or_state: nn.Module | Mapping[str, torch.Tensor]) -> dict[st
 
 def save_native(
     model_or_state: nn.Module | Mapping[str, torch.Tensor],
-    config: TrackerConfig,
+    config: Any,
     path: str | Path,
     plan: Any = None,
     provenance: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write weights in OSTrack's key layout as safetensors, with the config that builds them.
+    """Write weights in their family's key layout as safetensors, with the config (any family) that builds them.
 
     ``plan`` (a JSON-serialisable stage plan, e.g. ``StagePlan.to_dict()``) and ``provenance`` (teacher
     file, sha256, recipe, ...) are stored as JSON metadata. Every key is kept, so a round trip is exact;

@@ -36,6 +36,8 @@ class ModelSpec:
     device: str = "cpu"
     backend: str = "torch"
     precision: Optional[str] = None  # None: the backend's fp32, or a deployed file's own
+    preset: Optional[str] = None  # tracker preset (LightTrack), None: the family's default
+    params: tuple[tuple[str, str], ...] = ()  # tracker parameter overrides, key=value
 
 
 def result_files(results_dir: Path, name: str) -> tuple[Path, Path]:
@@ -55,8 +57,10 @@ RECORD_FORMAT = "ctrack-results/2"
 
 def run_record(spec: ModelSpec) -> dict:
     """What identifies the tracker behind a results folder (the device does not change the boxes' meaning)."""
-    return {"checkpoint": Path(spec.checkpoint).name, "sha256": file_sha256(spec.checkpoint), "ce": spec.ce, "backend": spec.backend,
-            "precision": spec.precision}
+    return {
+        "checkpoint": Path(spec.checkpoint).name, "sha256": file_sha256(spec.checkpoint), "ce": spec.ce,
+        "backend": spec.backend, "precision": spec.precision, "preset": spec.preset, "params": dict(spec.params) or None,
+    }
 
 
 def dataset_record(dataset: Dataset) -> dict:
@@ -72,6 +76,10 @@ def _describe_tracker(tracker: dict) -> str:
         options.append(f"backend {tracker['backend']}")
     if tracker.get("precision"):
         options.append(tracker["precision"])
+    if tracker.get("preset"):
+        options.append(f"preset {tracker['preset']}")
+    if tracker.get("params"):
+        options.append(", ".join(f"{k}={v}" for k, v in sorted(tracker["params"].items())))
     return f"{tracker.get('checkpoint')} ({', '.join(options)})"
 
 
@@ -183,13 +191,15 @@ _WORKER: dict = {}
 
 
 def build_tracker(spec: ModelSpec):
-    """A tracker for ``spec`` on its backend (a checkpoint, or a file deployed for that backend)."""
+    """The tracker of the checkpoint's family for ``spec`` on its backend (a checkpoint, or a file
+    deployed for that backend), with the spec's preset and parameters."""
     from compresstracker.deploy import load_network
     from compresstracker.devices import resolve_device
-    from compresstracker.tracking import Tracker
+    from compresstracker.tracking import make_tracker
 
     device = resolve_device(spec.device)
-    return Tracker(load_network(spec.checkpoint, spec.backend, spec.ce, device, precision=spec.precision), device)
+    network = load_network(spec.checkpoint, spec.backend, spec.ce, device, precision=spec.precision)
+    return make_tracker(network, device, spec.preset, dict(spec.params))
 
 
 def _exit_with_parent(parent: int, period: float = 1.0) -> None:
