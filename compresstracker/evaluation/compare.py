@@ -50,7 +50,7 @@ def evaluate_model(checkpoint: str, name: str, dataset, results_root: Path, devi
     }
 
 
-def bench_speedup(teacher: str, student: str, device: str = "cpu", threads: int | None = None, rounds: int = 5, runs: int = 50) -> dict:
+def bench_speedup(teacher: str, student: str, device: str = "cpu", threads: int | None = None, rounds: int = 3, runs: int = 50) -> dict:
     """Tracking-step times of teacher and student benched alternately (T, S, T, S, ...), same threads.
 
     Load on a shared machine then hits both alike; the speed-up is the ratio of the medians.
