@@ -7,10 +7,17 @@ from typing import Any
 import click
 from rich.console import Console
 
-# Human output goes to stderr so that stdout stays clean for --json and pipes.
-console = Console(stderr=True)
+# Tables and human summaries go to stdout (`ctrack models list | grep vitb`, `ctrack score ... > scores.txt`);
+# progress, notes and warnings go to stderr. --json replaces the stdout table, and stderr stays as it is.
+console = Console()
+err_console = Console(stderr=True)
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout instead of the table.")
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress on stderr (errors and warnings still go there).")
+threads_option = click.option(
+    "--threads", type=click.IntRange(1),
+    help="CPU threads for the network (default: the cores this process may use, less loader workers and sibling processes).",
+)
 device_option = click.option(
     "--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto (CUDA when present)."
 )
@@ -21,6 +28,47 @@ backend_option = click.option(
     help="Run the network with PyTorch, or with ONNX Runtime: an .onnx file from `ctrack export`, "
     "or any checkpoint exported on the fly.",
 )
+
+
+def note(message: str) -> None:
+    """One line on stderr (a note or a warning, never part of the output)."""
+    click.echo(message, err=True)
+
+
+def deprecated(old: str, new: str, dest: str, **kwargs):
+    """A hidden option keeping an old spelling working for one release; using it prints one stderr line.
+
+    The command merges ``dest`` into the new option's value (see :func:`prefer`).
+    """
+
+    def warn(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if given(value):
+            note(f"warning: {old} is deprecated and will be removed in the next release; use {new}")
+        return value
+
+    return click.option(old, dest, hidden=True, expose_value=True, callback=warn, **kwargs)
+
+
+def prefer(new: Any, old: Any) -> Any:
+    """The new option's value, else the deprecated spelling's."""
+    return new if given(new) else old
+
+
+def given(value: Any) -> bool:
+    """Whether an option was used (0 counts; None, an empty tuple and an unset flag do not)."""
+    return value is not None and value is not False and value != ()
+
+
+def table(title: str | None = None, *columns: str | tuple[str, dict], **kwargs):
+    """A rich Table whose column names stay whole at 80 columns (cells wrap, headers do not)."""
+    from rich.table import Table
+
+    result = Table(title=title, **kwargs)
+    for column in columns:
+        name, options = column if isinstance(column, tuple) else (column, {})
+        longest_word = max((len(word) for word in name.split()), default=0)
+        result.add_column(name, min_width=options.pop("min_width", longest_word), **options)
+    return result
 
 
 def emit_json(obj: Any) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from compresstracker.cli.common import console, emit_json, json_option
+from compresstracker.cli.common import console, emit_json, json_option, quiet_option
 
 
 @click.command("demo")
@@ -12,16 +12,25 @@ from compresstracker.cli.common import console, emit_json, json_option
 @click.option("--epochs", type=click.IntRange(0), help="Override the recipe's epochs (quicker runs).")
 @click.option("--samples-per-epoch", type=click.IntRange(1), help="Override the recipe's pairs per epoch.")
 @json_option
-def demo(out, stages, epochs, samples_per_epoch, as_json):
+@quiet_option
+def demo(out, stages, epochs, samples_per_epoch, as_json, quiet):
     """Compress the built-in 12-block teacher into a small student and compare them.
 
     Needs no data or weights: the data are generated, the teacher ships with ctrack.
-    Rerunning resumes or reuses what is already in --out.
+    Rerunning resumes an interrupted run in --out or reuses a finished one, only when its
+    settings are the same (another --stages or --epochs needs another --out).
+
+    \b
+    Examples:
+      ctrack demo
+      ctrack demo --out demo-quick --epochs 1 --samples-per-epoch 64 --json
     """
     from compresstracker.compression.evaluate import comparison_table
     from compresstracker.demo import run_demo
 
-    summary = run_demo(out, stages, epochs, samples_per_epoch, progress=not as_json)
+    from compresstracker.progress import progress_mode
+
+    summary = run_demo(out, stages, epochs, samples_per_epoch, progress=progress_mode(quiet))
     if as_json:
         emit_json(summary)
         return

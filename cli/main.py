@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import importlib
+import logging
+
 import click
 
 from compresstracker import __version__
@@ -59,17 +61,36 @@ class UserError(click.ClickException):
     exit_code = 2
 
 
+class StderrLines(logging.Handler):
+    """Library notes and warnings (logger ``compresstracker``) as plain lines on the current stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
+
+
+def _show_library_notes() -> None:
+    logger = logging.getLogger("compresstracker")
+    if not any(isinstance(h, StderrLines) for h in logger.handlers):
+        logger.addHandler(StderrLines())
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ctrack")
 def cli() -> None:
     """ctrack: compress transformer trackers (CompressTracker) and measure them exactly.
 
+    Tables go to stdout, progress and notes to stderr; errors are one line with exit code 2.
+
     \b
     Examples:
       ctrack inspect OSTrack_ep0300.pth.tar
-      ctrack track --checkpoint OSTrack_ep0300.pth.tar --frames seq/img --init-box 10,20,50,40 --output out.txt
+      ctrack track --checkpoint OSTrack_ep0300.pth.tar --frames seq/img --init-box 10,20,50,40 --out out.txt
       ctrack eval --checkpoint student.safetensors --dataset lasot --root /data/lasot
+      ctrack compress --teacher OSTrack_ep0300.pth.tar --stages 4 --data lasot=/data/lasot --out ct4
     """
+    _show_library_notes()
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ def builtin_teacher() -> Path:
     return path
 
 
-def run_demo(out: Path, stages: int = 4, epochs: int | None = None, samples: int | None = None, progress: bool = True) -> dict[str, Any]:
+def run_demo(out: Path, stages: int = 4, epochs: int | None = None, samples: int | None = None, progress: bool | str | None = True) -> dict[str, Any]:
     from compresstracker.compression.evaluate import compare_on
     from compresstracker.compression.run import compress_tracker
     from compresstracker.data import get_dataset
@@ -32,6 +32,7 @@ def run_demo(out: Path, stages: int = 4, epochs: int | None = None, samples: int
     from compresstracker.evaluation.plots import write_plots
     from compresstracker.evaluation.report import score_trackers
     from compresstracker.training.recipe import load_recipe
+    from compresstracker.training.resume import check_resume, saved_run
 
     out = Path(out)
     train_root, test_root = out / "data" / "train", out / "data" / "test"
@@ -45,7 +46,10 @@ def run_demo(out: Path, stages: int = 4, epochs: int | None = None, samples: int
         overrides.append(f"data.samples_per_epoch={samples}")
     recipe = load_recipe("compresstracker_tiny", overrides)
     run_dir = out / f"ct{stages}"
-    resume = (run_dir / "checkpoints" / "last.pt").exists()
+    saved = saved_run(run_dir)
+    if saved is not None:  # resume an interrupted demo, never a run with other settings
+        check_resume(saved.recipe, recipe, growable=frozenset())
+    resume = saved is not None
     summary = compress_tracker(recipe, run_dir, resume=resume, progress=progress)
     spec = f"lasot={test_root}:all"
     reports = compare_on([spec], str(teacher), summary["student"], run_dir)

@@ -18,7 +18,8 @@ def _parse_spec(spec: str) -> tuple[str, str, str | None]:
     return name, root, split
 
 
-def evaluate_model(checkpoint: str, name: str, dataset, results_root: Path, device: str = "cpu", workers: int = 1) -> dict:
+def evaluate_model(checkpoint: str, name: str, dataset, results_root: Path, device: str = "cpu", workers: int = 1,
+                   threads: int | None = None) -> dict:
     """Track and score one checkpoint; returns metrics plus params, MACs and tracking FPS."""
     from compresstracker import load_model
     from compresstracker.bench.flops import count_macs, count_params
@@ -27,7 +28,8 @@ def evaluate_model(checkpoint: str, name: str, dataset, results_root: Path, devi
 
     out = results_root / name
     # This folder belongs to the run: a retrained student replaces its earlier results.
-    run_tracker(ModelSpec(checkpoint=str(checkpoint), device=device), dataset.sequences, out, workers=workers, replace_stale=True)
+    run_tracker(ModelSpec(checkpoint=str(checkpoint), device=device), dataset.sequences, out, workers=workers, replace_stale=True,
+                threads=threads)
     score = score_trackers(dataset, [out])[0]
     times = []
     for seq in dataset.sequences:
@@ -44,8 +46,12 @@ def evaluate_model(checkpoint: str, name: str, dataset, results_root: Path, devi
     }
 
 
-def compare_on(specs: Iterable[str], teacher: str, student: str, out_dir: str | Path, device: str = "cpu", workers: int = 1) -> list[dict]:
-    """Evaluate teacher and student on each NAME=ROOT[:SPLIT]; writes OUT/report.json."""
+def compare_on(specs: Iterable[str], teacher: str, student: str, out_dir: str | Path, device: str = "cpu", workers: int = 1,
+               student_name: str = "student", threads: int | None = None) -> list[dict]:
+    """Evaluate teacher and student on each NAME=ROOT[:SPLIT]; writes OUT/report.json.
+
+    The student's results folder and table row carry ``student_name`` (the CLI: the run folder's name).
+    """
     from compresstracker.data import get_dataset
 
     out_dir = Path(out_dir)
@@ -54,8 +60,8 @@ def compare_on(specs: Iterable[str], teacher: str, student: str, out_dir: str | 
         name, root, split = _parse_spec(spec)
         dataset = get_dataset(name, root, split=split)
         results = out_dir / "results" / dataset.name
-        rows = [evaluate_model(teacher, "teacher", dataset, results, device, workers),
-                evaluate_model(student, "student", dataset, results, device, workers)]
+        rows = [evaluate_model(teacher, "teacher", dataset, results, device, workers, threads),
+                evaluate_model(student, student_name, dataset, results, device, workers, threads)]
         main_metric = "auc" if "auc" in rows[0]["metrics"] else "ao"
         t, s = rows
         reports.append({
@@ -88,7 +94,7 @@ def comparison_table(reports: list[dict]):
             student = role == "student"
             score = f"{row['metrics'][metric]:.2f}"
             table.add_row(
-                report["dataset"], role, f"{row['params'] / 1e6:.2f}", f"{row['macs'] / 1e9:.3f}",
+                report["dataset"], row.get("name", role), f"{row['params'] / 1e6:.2f}", f"{row['macs'] / 1e9:.3f}",
                 f"{row['fps']:.1f}" if row["fps"] else "-", score if score_header != "score" else f"{metric.upper()} {score}",
                 f"{report['kept'] * 100:.1f}%" if student and report["kept"] is not None else "",
                 f"{report['speedup_fps']:.2f}x" if student and report["speedup_fps"] else "",

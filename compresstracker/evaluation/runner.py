@@ -148,8 +148,15 @@ def run_tracker(
     workers: int = 1,
     on_done: Optional[Callable[[str, int, float], None]] = None,
     replace_stale: bool = False,
+    threads: Optional[int] = None,
 ) -> dict:
-    """Track every pending sequence; returns counts and throughput (frames per second of wall time)."""
+    """Track every pending sequence; returns counts and throughput (frames per second of wall time).
+
+    ``threads`` per tracker process (default: this process's cores shared by the workers, see
+    compresstracker.threads), so N workers never oversubscribe the machine.
+    """
+    from compresstracker.threads import resolve_threads, set_threads
+
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     claim_results_dir(spec, results_dir, replace_stale)
@@ -157,6 +164,7 @@ def run_tracker(
     frames = 0
     start = time.perf_counter()
     if todo and workers <= 1:
+        set_threads(resolve_threads(threads))
         tracker = build_tracker(spec)
         for seq in todo:
             t0 = time.perf_counter()
@@ -169,7 +177,7 @@ def run_tracker(
         import multiprocessing as mp
 
         cores = _core_shares(workers)
-        threads = max(1, (len(cores[0]) if cores else (os.cpu_count() or 1) // workers))
+        threads = resolve_threads(threads, processes=workers)
         ctx = mp.get_context("spawn")
         counter = ctx.Value("i", 0)
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(spec, threads, cores, counter)) as pool:
