@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from compresstracker.cli.common import console, device_option, emit_json, json_option
+from compresstracker.cli.common import console, device_option, emit_json, json_option, threads_option
 
 
 def _table(report: dict):
@@ -31,7 +31,7 @@ def _table(report: dict):
     "--backend", "backends", multiple=True, default=("torch",), show_default=True, metavar="torch|onnxruntime",
     help="Backend(s) to time; repeat to compare (onnxruntime takes .onnx files or exports checkpoints on the fly).",
 )
-@click.option("--threads", type=click.IntRange(1), help="Intra-op threads for PyTorch and ONNX Runtime (default: PyTorch's).")
+@threads_option
 @click.option("--no-ce", is_flag=True, help="Run every block plain (no candidate elimination).")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the network (CUDA: with CUDA graphs).")
 @click.option("--dtype", default="fp32", show_default=True, type=click.Choice(["fp32", "bf16", "fp16"]), help="torch autocast precision.")
@@ -50,19 +50,20 @@ def bench(checkpoints, device, backends, threads, no_ce, compile_, dtype, runs, 
 
     \b
     Examples:
-      ctrack bench teacher.safetensors student4.safetensors --threads 2
-      ctrack bench student4.safetensors --backend torch --backend onnxruntime --json
-      ctrack bench student4.int8.onnx --backend onnxruntime
+      ctrack bench teacher.safetensors student.safetensors --threads 2
+      ctrack bench student.safetensors --backend torch --backend onnxruntime --json
+      ctrack bench student.int8.onnx --backend onnxruntime
       ctrack bench OSTrack_ep0300.pth.tar --device cuda --compile --dtype fp16
     """
     from compresstracker.bench.latency import bench_models
+    from compresstracker.threads import resolve_threads
 
     def show(row) -> None:
         if not as_json:
             console.print(f"[dim]{Path(row.path).name} ({row.backend}): track {row.track_ms:.2f} ms[/dim]")
 
     report = bench_models(
-        checkpoints, backends, device, threads, ce=False if no_ce else None, compile=compile_, runs=runs,
+        checkpoints, backends, device, resolve_threads(threads), ce=False if no_ce else None, compile=compile_, runs=runs,
         dtype=dtype, on_model=show,
     )
     if as_json:

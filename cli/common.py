@@ -71,6 +71,33 @@ def table(title: str | None = None, *columns: str | tuple[str, dict], **kwargs):
     return result
 
 
+plot_format_option = click.option(
+    "--plot-format", "plot_formats", multiple=True, type=click.Choice(["png", "pdf", "svg"]),
+    help="Plot file format(s) [default: png]; repeatable.",
+)
+dataset_spec_option = click.option(
+    "--data", "data_spec", metavar="NAME=ROOT[:SPLIT]",
+    help="The dataset, as train/compress name one: NAME=ROOT[:SPLIT] (or -d NAME --root ROOT [--split S]).",
+)
+
+
+def dataset_args(spec: str | None, name: str | None, root: str | None, split: str | None) -> tuple[str, str, str | None]:
+    """(name, root, split) from ``--data NAME=ROOT[:SPLIT]`` or the long form ``-d NAME --root ROOT --split S``."""
+    from compresstracker.training.recipe import split_root
+
+    if spec:
+        if name or root:
+            raise click.UsageError("give the dataset once: --data NAME=ROOT[:SPLIT] or -d NAME --root ROOT")
+        name, sep, rest = spec.partition("=")
+        if not sep or not name or not rest:
+            raise click.BadParameter(f"{spec!r} must look like NAME=ROOT[:SPLIT]", param_hint="--data")
+        root, spec_split = split_root(rest)
+        return name, root, split or spec_split
+    if not name or not root:
+        raise click.UsageError("Missing option '--data NAME=ROOT[:SPLIT]' (or -d NAME --root ROOT).")
+    return name, root, split
+
+
 def emit_json(obj: Any) -> None:
     """Write one JSON document to stdout."""
     click.echo(json.dumps(obj, indent=2, default=_jsonable))

@@ -57,6 +57,7 @@ def plan(teacher, stages, split, init, layers_per_stage, as_json):
     Examples:
       ctrack plan --teacher OSTrack_ep0300.pth.tar --stages 4
       ctrack plan --teacher OSTrack_ep0300.pth.tar --split 2,2,6,2 --json
+      ctrack plan --teacher teacher.safetensors --stages 3
     """
     from compresstracker.checkpoints import load_model
     from compresstracker.compression.adapters import adapter_for
@@ -97,9 +98,9 @@ def compress(teacher, stages, split, init, recipe, eval_specs, name, overrides, 
       ctrack compress --teacher OSTrack_ep0300.pth.tar --stages 4 --data lasot=/data/lasot --out ct4
       ctrack compress --teacher OSTrack_ep0300.pth.tar --stages 4 --data lasot=/data/lasot \\
           --data got10k=/data/got10k --data coco=/data/coco --data trackingnet=/data/tnet --out ct4 --nproc 8 --device cuda
-      ctrack compress --teacher teacher.safetensors --stages 4 -r compresstracker_tiny --data lasot=synth:all --out ct4
+      ctrack compress --teacher teacher.safetensors --stages 4 -r compresstracker_tiny --data lasot=synth:all --out ct4 --epochs 1 --samples-per-epoch 32
       ctrack compress --out ct4 --resume
-      ctrack compress --out ct4 --resume --epochs 8
+      ctrack compress --out ct4 --resume --epochs 2
     """
     from compresstracker.progress import progress_mode
 

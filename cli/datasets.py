@@ -6,6 +6,14 @@ import click
 from compresstracker.cli.common import console, emit_json, json_option
 
 
+# Training sources that are not tracking benchmarks (no sequences to evaluate on), listed so users find them.
+TRAINING_ONLY = {
+    "name": "coco", "protocol": "training only", "splits": ["train2017", "val2017"], "default_split": "train2017",
+    "description": "COCO 2017 (train/compress --data coco=ROOT): still-image pairs from "
+    "<root>/annotations/instances_<split>.json and <root>/images/<split>/",
+}
+
+
 @click.group("datasets")
 def datasets() -> None:
     """Benchmark datasets and their splits.
@@ -25,7 +33,7 @@ def list_cmd(as_json: bool) -> None:
 
     from compresstracker.data import list_datasets
 
-    records = list_datasets()
+    records = list_datasets() + [TRAINING_ONLY]
     if as_json:
         emit_json(records)
         return

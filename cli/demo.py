@@ -37,7 +37,7 @@ def demo(out, stages, epochs, samples_per_epoch, as_json, quiet):
     console.print(comparison_table(summary["eval"]))
     report = summary["eval"][0]
     console.print(
-        f"student keeps {report['kept'] * 100:.1f}% of the teacher's AUC at "
+        f"student keeps {report['kept']:.1f}% of the teacher's AUC at "
         f"{report['speedup_fps']:.2f}x its CPU speed ({report['speedup_macs']:.2f}x fewer MACs); "
         f"plots in {out}/plots, student in {summary['student']}"
     )

@@ -26,6 +26,7 @@ def inspect_cmd(checkpoint: str, num_heads: int | None, as_json: bool) -> None:
     Examples:
       ctrack inspect OSTrack_ep0300.pth.tar
       ctrack inspect CompressTracker_ep0500.pth.tar --json
+      ctrack inspect ct4/student.safetensors
     """
     from compresstracker.checkpoints import inspect_checkpoint
 

@@ -147,11 +147,11 @@ def train(recipe, overrides, out, resume, epochs, samples_per_epoch, batch_size,
 
     \b
     Examples:
-      ctrack train -r ostrack_tiny --data lasot=/tmp/synth:all --out runs/teacher
+      ctrack train -r ostrack_tiny --data lasot=synth:all --out runs/teacher --epochs 1 --samples-per-epoch 32
       ctrack train -r ostrack_vitb_256 --data lasot=/data/lasot --data got10k=/data/got10k \\
           --data coco=/data/coco --data trackingnet=/data/trackingnet --out runs/ostrack --nproc 4 --device cuda
       ctrack train --out runs/teacher --resume
-      ctrack train -r ostrack_tiny --data lasot=/tmp/synth:all --out runs/teacher --dry-run
+      ctrack train -r ostrack_tiny --data lasot=synth:all --out runs/other --dry-run
     Several machines: run on each
       torchrun --nnodes 2 --node-rank R --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29500 \\
           -m compresstracker.cli.main train -r ostrack_vitb_256 ... --device cuda
@@ -180,7 +180,14 @@ def train(recipe, overrides, out, resume, epochs, samples_per_epoch, batch_size,
 
 @click.group("recipes")
 def recipes() -> None:
-    """List, show and validate recipes."""
+    """List, show and validate recipes.
+
+    \b
+    Examples:
+      ctrack recipes list
+      ctrack recipes show compresstracker_tiny train.epochs=2
+      ctrack recipes validate compresstracker --json
+    """
 
 
 @recipes.command("list")

@@ -77,7 +77,7 @@ def claim_results_dir(spec: ModelSpec, results_dir: Path, replace_stale: bool = 
             raise ResultsError(
                 f"{results_dir} holds results of another tracker ({previous.get('checkpoint')}, "
                 f"sha256 {str(previous.get('sha256'))[:12]}, ce={previous.get('ce')}, backend {previous.get('backend')}); "
-                "give another --tracker-name or --results-dir, or delete the folder"
+                "give another --name or --out, or delete the folder"
             )
         if previous == record:
             return

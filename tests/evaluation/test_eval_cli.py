@@ -21,7 +21,7 @@ def checkpoint(make_model, tmp_path):
 
 def _eval(run_cli, checkpoint, synth, results, *extra):
     return run_cli("eval", "-c", checkpoint, "-d", "lasot", "--root", synth, "--split", "all",
-                   "--results-dir", results, "--tracker-name", "tiny", "--json", *extra)
+                   "--out", results, "--name", "tiny", "--json", *extra)
 
 
 def test_eval_writes_results_resumes_and_scores(run_cli, checkpoint, synth, tmp_path):
@@ -43,7 +43,7 @@ def test_eval_writes_results_resumes_and_scores(run_cli, checkpoint, synth, tmp_
     assert again.json()["run"]["tracked"] == 1 and again.json()["run"]["skipped"] == 2
     assert (folder / files[1]).read_text() == kept
     assert not list(folder.glob(".*tmp"))  # no half-written files left behind
-    score = run_cli("score", "-d", "lasot", "--root", synth, "--split", "all", "-r", folder, "--json")
+    score = run_cli("score", "-d", "lasot", "--root", synth, "--split", "all", "--results", folder, "--json")
     assert score.exit_code == 0 and score.json()["metrics"] == again.json()["metrics"]
 
 
@@ -73,7 +73,7 @@ def test_another_checkpoint_under_the_same_name_is_refused(run_cli, make_model, 
     other = save_native(other_model, other_model.config, tmp_path / "other" / "tiny.safetensors")
     refused = _eval(run_cli, other, synth, results)
     assert refused.exit_code == 2 and refused.stderr.count("\n") == 1
-    assert "holds results of another tracker" in refused.stderr and "--tracker-name" in refused.stderr
+    assert "holds results of another tracker" in refused.stderr and "--name" in refused.stderr
     assert _eval(run_cli, checkpoint, synth, results, "--no-ce").exit_code == 2  # options are part of the identity
     # Folders ctrack owns (a compression run's evaluation) are re-tracked instead.
     dataset = get_dataset("lasot", synth, split="all")
