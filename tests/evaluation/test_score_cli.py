@@ -81,7 +81,7 @@ def test_score_table(run_cli, fake_dataset, two_trackers, tmp_path):
     assert result.exit_code == 0, result.output
     rows = [line for line in result.output.splitlines() if "good" in line or "half" in line]
     assert len(rows) == 2 and "95.24" in rows[0] and "50.00" in rows[1]
-    assert result.stdout == ""  # human output goes to stderr
+    assert result.stderr == "" and "good" in result.stdout  # tables go to stdout
 
 
 def test_score_sequences_option_and_plots(run_cli, fake_dataset, two_trackers, tmp_path):
