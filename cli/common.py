@@ -5,12 +5,8 @@ import json
 from typing import Any
 
 import click
-from rich.console import Console
 
-# Tables and human summaries go to stdout (`ctrack models list | grep vitb`, `ctrack score ... > scores.txt`);
-# progress, notes and warnings go to stderr. --json replaces the stdout table, and stderr stays as it is.
-console = Console()
-err_console = Console(stderr=True)
+from compresstracker.console import console, err_console  # noqa: F401  (re-exported for the command modules)
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout instead of the table.")
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress on stderr (errors and warnings still go there).")
@@ -22,7 +18,7 @@ device_option = click.option(
     "--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto (CUDA when present)."
 )
 
-# The library checks the name (compresstracker.tracking.onnx_backend.BACKENDS); no torch import here.
+# The library checks the name (compresstracker.deploy.backend_names()); no torch import here.
 backend_option = click.option(
     "--backend", default="torch", show_default=True, metavar="torch|onnxruntime",
     help="Run the network with PyTorch, or with ONNX Runtime: an .onnx file from `ctrack export`, "
@@ -83,7 +79,7 @@ dataset_spec_option = click.option(
 
 def dataset_args(spec: str | None, name: str | None, root: str | None, split: str | None) -> tuple[str, str, str | None]:
     """(name, root, split) from ``--data NAME=ROOT[:SPLIT]`` or the long form ``-d NAME --root ROOT --split S``."""
-    from compresstracker.training.recipe import split_root
+    from compresstracker.data.registry import split_root
 
     if spec:
         if name or root:

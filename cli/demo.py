@@ -25,7 +25,7 @@ def demo(out, stages, epochs, samples_per_epoch, as_json, quiet):
       ctrack demo
       ctrack demo --out demo-quick --epochs 1 --samples-per-epoch 64 --json
     """
-    from compresstracker.compression.evaluate import comparison_table
+    from compresstracker.evaluation.compare import comparison_table
     from compresstracker.demo import run_demo
 
     from compresstracker.progress import progress_mode

@@ -51,11 +51,11 @@ def eval_cmd(checkpoint, data_spec, dataset_name, root, split, sequences, allow_
     """
     from compresstracker.cli.score import parse_sequence_names
     from compresstracker.data import get_dataset
+    from compresstracker.deploy import check_backend
     from compresstracker.devices import resolve_device
     from compresstracker.evaluation.report import score_trackers, scores_table
     from compresstracker.evaluation.runner import ModelSpec, run_tracker
     from compresstracker.progress import SequenceProgress, progress_mode
-    from compresstracker.tracking.onnx_backend import check_backend
 
     dataset_name, root, split = dataset_args(data_spec, dataset_name, root, split)
     resolve_device(device)

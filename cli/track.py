@@ -34,6 +34,7 @@ def track(checkpoint, frames, video, init_box, select, output, old_output, rende
       ctrack track -c student.onnx --backend onnxruntime --frames airplane-1/img --init-box 367,101,41,16 -o out.txt
       ctrack track -c student.safetensors --video 0 --select -o camera.txt --render camera.mp4
     """
+    from compresstracker.deploy import load_network
     from compresstracker.threads import resolve_threads, set_threads
 
     output = prefer(output, old_output)
@@ -43,7 +44,6 @@ def track(checkpoint, frames, video, init_box, select, output, old_output, rende
     from compresstracker.devices import resolve_device
     from compresstracker.errors import TrackingError
     from compresstracker.tracking import FrameSource, Tracker, VideoRenderer, list_frames, run_sequence, write_boxes
-    from compresstracker.tracking.onnx_backend import load_network
 
     if (init_box is None) == (not select):
         raise TrackingError("give the first box: --init-box x,y,w,h or --select")

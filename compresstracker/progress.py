@@ -50,12 +50,13 @@ class TrainingProgress:
         self.total_steps = epochs * steps_per_epoch
         self.done_before = done_steps
         if self.mode == "bar":
-            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            from compresstracker.console import err_console
 
             self._bar = Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                TimeRemainingColumn(), console=Console(stderr=True),
+                TimeRemainingColumn(), console=err_console,
             )
             self._bar.start()
             self._run_task = self._bar.add_task("run", total=self.total_steps, completed=done_steps)
@@ -115,12 +116,13 @@ class SequenceProgress:
         self.start = time.perf_counter()
         self._bar = None
         if mode == "bar":
-            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            from compresstracker.console import err_console
 
             self._bar = Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                TimeRemainingColumn(), console=Console(stderr=True),
+                TimeRemainingColumn(), console=err_console,
             )
             self._bar.start()
             self._task = self._bar.add_task(label, total=total, rate="")

@@ -12,9 +12,10 @@ from compresstracker.compression.report import describe_plan
 from compresstracker.compression.student import init_student
 from compresstracker.compression.task import CompressionTask
 from compresstracker.errors import ConfigError, CTrackError
+from compresstracker.fileio import file_sha256
 from compresstracker.training.recipe import dump_recipe
 from compresstracker.training.resume import SavedRun
-from compresstracker.training.run import file_sha256, finished, make_progress, run_context, write_if_changed
+from compresstracker.training.run import finished, make_progress, run_context, write_if_changed
 from compresstracker.training.engine import Trainer
 
 STUDENT_FILE = "student.safetensors"

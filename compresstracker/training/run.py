@@ -5,7 +5,6 @@ Both write into an output folder: ``config.yaml`` (the fully resolved recipe), `
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from contextlib import contextmanager
@@ -24,14 +23,6 @@ from compresstracker.training.recipe import dump_recipe
 from compresstracker.training.resume import SavedRun, check_resume, saved_run
 
 logger = logging.getLogger("compresstracker")
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def prepare_out_dir(out_dir: Path, resume: bool) -> None:
@@ -132,7 +123,7 @@ def track_eval(recipe: dict, checkpoint: Path, results: Path, epoch: int) -> dic
     spec, every = recipe["train"]["track_eval"], recipe["train"]["val_every"]
     if not spec["dataset"] or not every or (epoch + 1) % every:
         return {}
-    from compresstracker.compression.evaluate import evaluate_model
+    from compresstracker.evaluation.compare import evaluate_model
     from compresstracker.data import get_dataset
 
     dataset = get_dataset(spec["dataset"], spec["root"], split=spec["split"])
