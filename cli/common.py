@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from compresstracker.console import console, err_console  # noqa: F401  (re-exported for the command modules)
+from compresstracker.console import console, err_console, make_table  # noqa: F401  (re-exported for the command modules)
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout instead of the table.")
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress on stderr (errors and warnings still go there).")
@@ -53,18 +53,6 @@ def prefer(new: Any, old: Any) -> Any:
 def given(value: Any) -> bool:
     """Whether an option was used (0 counts; None, an empty tuple and an unset flag do not)."""
     return value is not None and value is not False and value != ()
-
-
-def table(title: str | None = None, *columns: str | tuple[str, dict], **kwargs):
-    """A rich Table whose column names stay whole at 80 columns (cells wrap, headers do not)."""
-    from rich.table import Table
-
-    result = Table(title=title, **kwargs)
-    for column in columns:
-        name, options = column if isinstance(column, tuple) else (column, {})
-        longest_word = max((len(word) for word in name.split()), default=0)
-        result.add_column(name, min_width=options.pop("min_width", longest_word), **options)
-    return result
 
 
 plot_format_option = click.option(

@@ -5,7 +5,7 @@ import os
 
 import click
 
-from compresstracker.cli.common import console, emit_json, json_option, prefer
+from compresstracker.cli.common import console, emit_json, json_option, make_table, prefer
 from compresstracker.errors import CheckpointError
 from compresstracker.cli.train import preflight, relaunch_if_asked, resolve_run, run_options, show_dry_run
 
@@ -20,13 +20,8 @@ def _split(value: str | None) -> list[int] | None:
 
 
 def plan_table(plan: dict):
-    from rich.table import Table
-
-    table = Table(title=f"{plan['teacher_arch']}: {plan['teacher_depth']} layers -> {plan['student_depth']}")
-    table.add_column("stage", justify="right")
-    table.add_column("teacher layers")
-    table.add_column("student layer(s)")
-    table.add_column("initialised from")
+    table = make_table(f"{plan['teacher_arch']}: {plan['teacher_depth']} layers -> {plan['student_depth']}",
+                       ("stage", {"justify": "right"}), "teacher layers", "student layer(s)", "initialised from")
     k = plan["layers_per_stage"]
     for i, layers in enumerate(plan["stages"]):
         student = list(range(i * k, (i + 1) * k))

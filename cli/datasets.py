@@ -29,17 +29,14 @@ def datasets() -> None:
 @json_option
 def list_cmd(as_json: bool) -> None:
     """List registered datasets: name, metric protocol, splits, description."""
-    from rich.table import Table
-
+    from compresstracker.cli.common import make_table
     from compresstracker.data import list_datasets
 
     records = list_datasets() + [TRAINING_ONLY]
     if as_json:
         emit_json(records)
         return
-    table = Table(title="datasets")
-    for column in ("name", "protocol", "splits (default first)", "description"):
-        table.add_column(column, overflow="fold")
+    table = make_table("datasets", "name", "protocol", "splits (default first)", "description")
     for record in records:
         default = record["default_split"]
         splits = [default, *(s for s in record["splits"] if s != default)]

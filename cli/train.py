@@ -194,7 +194,7 @@ def recipes() -> None:
 @json_option
 def recipes_list(as_json):
     """Shipped recipes."""
-    from compresstracker.cli.common import table as make_table
+    from compresstracker.cli.common import make_table
     from compresstracker.training.recipe import list_recipes
 
     rows = list_recipes()

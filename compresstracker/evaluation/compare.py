@@ -81,13 +81,13 @@ def compare_on(specs: Iterable[str], teacher: str, student: str, out_dir: str | 
 
 def comparison_table(reports: list[dict]):
     """One rich table: a row per model per dataset."""
-    from rich.table import Table
+    from compresstracker.console import make_table
 
-    table = Table(title="teacher vs student")
     metrics = {report["metric"] for report in reports}
     score_header = metrics.pop().upper() if len(metrics) == 1 else "score"
-    for column in ("dataset", "model", "params M", "GMACs", "FPS", score_header, "kept", "speed-up"):
-        table.add_column(column, justify="right" if column not in ("dataset", "model") else "left", no_wrap=True)
+    table = make_table("teacher vs student", *[
+        (column, {"justify": "right" if column not in ("dataset", "model") else "left", "no_wrap": True})
+        for column in ("dataset", "model", "params M", "GMACs", "FPS", score_header, "kept", "speed-up")])
     for report in reports:
         metric = report["metric"]
         for role in ("teacher", "student"):

@@ -29,6 +29,8 @@ def test_eval_writes_results_resumes_and_scores(run_cli, checkpoint, synth, tmp_
     first = _eval(run_cli, checkpoint, synth, results)
     assert first.exit_code == 0, first.stderr
     doc = first.json()
+    # stderr is not a terminal: progress as plain lines (--json does not silence them), one per sequence here
+    assert [line.split(": ")[1].split(" sequences")[0] for line in first.stderr.splitlines() if "tiny on lasot" in line] == ["1/3", "2/3", "3/3"]
     assert doc["run"]["tracked"] == 3 and set(doc["metrics"]) == {"auc", "op50", "op75", "precision", "norm_precision"}
     folder = results / "tiny"
     files = sorted(p.name for p in folder.glob("*.txt") if not p.name.endswith("_time.txt"))
@@ -80,3 +82,16 @@ def test_another_checkpoint_under_the_same_name_is_refused(run_cli, make_model, 
     run = run_tracker(ModelSpec(checkpoint=str(other)), dataset.sequences, results / "tiny", replace_stale=True)
     assert run["tracked"] == 3 and run["skipped"] == 0
     assert _eval(run_cli, other, synth, results).json()["run"]["skipped"] == 3
+
+
+def test_run_exports_are_named_after_their_run_folder(run_cli, make_model, synth, tmp_path):
+    model = make_model("tiny_64_ce", seed=7)
+    run = tmp_path / "ct4"
+    save_native(model, model.config, run / "student.safetensors")
+    (run / "config.yaml").write_text("kind: compress\n")
+    result = run_cli("eval", "-c", run / "student.safetensors", "--data", f"lasot={synth}:all", "--out", tmp_path / "r",
+                     "--quiet", "--plot", tmp_path / "plots", "--plot-format", "pdf", "--plot-format", "svg")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "r" / "ct4").is_dir() and "ct4" in result.stdout and result.stderr == ""
+    assert {p.name for p in (tmp_path / "plots").iterdir()} >= {"success.pdf", "success.svg", "precision.svg"}
+    assert "LaSOT (3 sequences)" in (tmp_path / "plots" / "success.svg").read_text()
