@@ -14,7 +14,7 @@ from compresstracker.compression.task import CompressionTask
 from compresstracker.errors import ConfigError, CTrackError
 from compresstracker.fileio import file_sha256
 from compresstracker.training.recipe import dump_recipe
-from compresstracker.training.resume import SavedRun
+from compresstracker.training.resume import SavedRun, applicable
 from compresstracker.training.run import finished, make_progress, run_context, write_if_changed
 from compresstracker.training.engine import Trainer
 
@@ -79,7 +79,8 @@ def compress_tracker(
             val_loader = build_loader_factory(recipe, student.config, dist, pin_memory=device.type == "cuda", section="val")
         if dist.is_main:
             write_if_changed(out_dir / "config.yaml", dump_recipe({
-                **recipe, "plan": plan.to_dict(), "provenance": provenance, "world_size": dist.world_size, "threads": setup.threads}))
+                **applicable(recipe), "teacher": teacher.config.to_dict(), "plan": plan.to_dict(), "provenance": provenance,
+                "world_size": dist.world_size, "threads": setup.threads}))
             write_if_changed(out_dir / "plan.json", json.dumps(description, indent=2) + "\n")
         if recipe["train"]["epochs"] > 0:
 

@@ -8,6 +8,7 @@ Search runs (``ctrack search --resume``) use the same two functions on their own
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -24,6 +25,22 @@ NO_EFFECT = frozenset({
     "data.workers", "train.log_every", "train.keep_checkpoints", "train.checkpoint_every_steps", "compress.teacher",
 })
 GROWABLE = frozenset({"train.epochs"})
+# Keys a run of each kind does not use: a compression run builds its student from the teacher and
+# has no CE keep-rate schedule; a training run has no teacher. They are left out of config.yaml.
+NOT_APPLICABLE = {"compress": ("model.arch", "model.init", "model.overrides", "train.ce"), "train": ("compress",)}
+
+
+def applicable(recipe: Mapping[str, Any]) -> dict[str, Any]:
+    """The recipe without the keys its kind does not use (what config.yaml records and resume compares)."""
+    out = copy.deepcopy(dict(recipe))
+    for key in NOT_APPLICABLE.get(out.get("kind", "train"), ()):
+        *parents, leaf = key.split(".")
+        node = out
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return out
 
 
 @dataclass
@@ -81,6 +98,7 @@ def check_resume(
     """
     labels = labels or {}
     notes = []
+    saved, requested = applicable(saved), applicable(requested)
     for section in sections:
         for key, old, new in differences(saved.get(section), requested.get(section), (section,)):
             if key in no_effect or any(key.startswith(k + ".") for k in no_effect):

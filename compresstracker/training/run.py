@@ -20,7 +20,7 @@ from compresstracker.training.distributed import DistInfo, barrier, init_distrib
 from compresstracker.training.engine import CHECKPOINT_DIR, LAST, Trainer
 from compresstracker.threads import resolve_threads, set_threads
 from compresstracker.training.recipe import dump_recipe
-from compresstracker.training.resume import SavedRun, check_resume, saved_run
+from compresstracker.training.resume import SavedRun, applicable, check_resume, saved_run
 
 logger = logging.getLogger("compresstracker")
 
@@ -161,7 +161,7 @@ def train_tracker(
         val_loader = build_loader_factory(recipe, config, dist, pin_memory=device.type == "cuda", section="val")
         if dist.is_main:
             write_if_changed(out_dir / "config.yaml", dump_recipe({
-                **recipe, "resolved_model": config.to_dict(), "world_size": dist.world_size, "threads": setup.threads}))
+                **applicable(recipe), "resolved_model": config.to_dict(), "world_size": dist.world_size, "threads": setup.threads}))
         provenance = {"recipe": recipe.get("source"), "seed": seed, "world_size": dist.world_size, "threads": setup.threads}
 
         def export(trainer: Trainer, epoch: int) -> dict:

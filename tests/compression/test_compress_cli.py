@@ -125,6 +125,7 @@ def test_design_card_command_with_one_dataset_and_the_default_recipe(run_cli, te
     config = yaml.safe_load((out / "config.yaml").read_text())
     assert [e["name"] for e in config["data"]["train"]] == ["lasot"] and config["data"]["train"][0]["ratio"] == 1
     assert config["data"]["val"] == [] and config["threads"] >= 1
+    assert "arch" not in config["model"] and "ce" not in config["train"] and config["teacher"]["depth"] == 12
     assert load_model(out / "student.safetensors").config.depth == 4
     assert inspect_checkpoint(out / "student.safetensors")["provenance"]["threads"] == config["threads"]
 

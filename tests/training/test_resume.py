@@ -89,3 +89,25 @@ def test_saved_run_reads_config_and_threads(synth_lasot, tmp_path):
     assert saved.threads == 1 and saved.epochs_done == 1 and saved.world_size == 1
     assert check_resume(saved.recipe, recipe) == []
     assert saved_run(tmp_path / "nothing") is None
+
+
+def test_config_records_only_what_applies_and_the_thread_count_warns_on_resume(synth_lasot, tmp_path, caplog):
+    import yaml
+
+    recipe = load_recipe("ostrack_tiny", tiny_overrides(synth_lasot))
+    train_tracker(recipe, tmp_path / "run", progress=False, threads=1)
+    config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert "compress" not in config and config["threads"] == 1 and config["model"]["arch"] == "tiny_64_ce"
+    more = load_recipe("ostrack_tiny", tiny_overrides(synth_lasot, epochs=2))
+    import logging
+
+    logger = logging.getLogger("compresstracker")  # the CLI stops propagation once it shows notes itself
+    logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level("WARNING", logger="compresstracker"):
+            train_tracker(more, tmp_path / "run", resume=True, progress=False, threads=2)
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert any("2 threads but the run started with 1" in r.message for r in caplog.records)
+    assert any("train.epochs 2: continuing the run past its 1" in r.message for r in caplog.records)
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["threads"] == 2
