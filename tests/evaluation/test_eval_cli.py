@@ -95,3 +95,17 @@ def test_run_exports_are_named_after_their_run_folder(run_cli, make_model, synth
     assert (tmp_path / "r" / "ct4").is_dir() and "ct4" in result.stdout and result.stderr == ""
     assert {p.name for p in (tmp_path / "plots").iterdir()} >= {"success.pdf", "success.svg", "precision.svg"}
     assert "LaSOT (3 sequences)" in (tmp_path / "plots" / "success.svg").read_text()
+
+
+def test_got10k_test_split_is_tracked_and_left_for_the_server(run_cli, checkpoint, tmp_path):
+    from compresstracker.data.synthetic import generate
+
+    generate("got10k", tmp_path / "got", sequences=3, frames=6, seed=0, image_size=(96, 72))
+    result = run_cli("eval", "-c", checkpoint, "--data", f"got10k={tmp_path / 'got'}", "--out", tmp_path / "r", "--quiet")
+    assert result.exit_code == 0, result.stderr
+    assert "ground truth is private" in result.stdout and "ctrack pack --format got10k" in result.stdout
+    packed = run_cli("pack", "--format", "got10k", "--results", tmp_path / "r" / "tiny", "--out", tmp_path / "tiny.zip",
+                     "--root", tmp_path / "got")
+    assert packed.exit_code == 0, packed.stderr
+    as_json = run_cli("eval", "-c", checkpoint, "--data", f"got10k={tmp_path / 'got'}:test", "--out", tmp_path / "r", "--json")
+    assert as_json.exit_code == 0 and as_json.json()["scored"] is False and as_json.json()["run"]["skipped"] == 1
