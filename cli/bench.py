@@ -56,7 +56,7 @@ def bench(checkpoints, device, backends, threads, no_ce, compile_, dtype, runs, 
 
     \b
     Examples:
-      ctrack bench teacher.safetensors student.safetensors --threads 2
+      ctrack bench teacher.safetensors student.safetensors --threads 1
       ctrack bench student.safetensors --backend torch --backend onnxruntime --json
       ctrack bench student.int8.onnx --backend onnxruntime
       ctrack bench OSTrack_ep0300.pth.tar --device cuda --compile --dtype fp16
