@@ -11,9 +11,11 @@ from compresstracker.cli.common import console, emit_json, json_option, quiet_op
 @click.option("--stages", default=4, show_default=True, type=click.IntRange(1, 12), help="Student layers.")
 @click.option("--epochs", type=click.IntRange(0), help="Override the recipe's epochs (quicker runs).")
 @click.option("--samples-per-epoch", type=click.IntRange(1), help="Override the recipe's pairs per epoch.")
+@click.option("--test-sequences", default=64, show_default=True, type=click.IntRange(1),
+              help="Sequences of the test split; fewer is quicker, but then 'kept' moves by points between data seeds.")
 @json_option
 @quiet_option
-def demo(out, stages, epochs, samples_per_epoch, as_json, quiet):
+def demo(out, stages, epochs, samples_per_epoch, test_sequences, as_json, quiet):
     """Compress the built-in 12-block teacher into a small student and compare them.
 
     Needs no data or weights: the data are generated, the teacher ships with ctrack.
@@ -30,7 +32,7 @@ def demo(out, stages, epochs, samples_per_epoch, as_json, quiet):
 
     from compresstracker.progress import progress_mode
 
-    summary = run_demo(out, stages, epochs, samples_per_epoch, progress=progress_mode(quiet))
+    summary = run_demo(out, stages, epochs, samples_per_epoch, progress=progress_mode(quiet), test_sequences=test_sequences)
     if as_json:
         emit_json(summary)
         return

@@ -6,8 +6,8 @@ from pathlib import Path
 import click
 
 from compresstracker.cli.common import (
-    backend_option, console, dataset_args, dataset_spec_option, deprecated, device_option, emit_json, json_option, plot_format_option, prefer,
-    quiet_option, threads_option,
+    backend_option, console, dataset_args, dataset_spec_option, deprecated, device_option, emit_json, json_option, param_option,
+    plot_format_option, prefer, preset_option, quiet_option, threads_option,
 )
 
 
@@ -28,19 +28,22 @@ from compresstracker.cli.common import (
 @click.option("--no-ce", is_flag=True, help="Run every block plain (no candidate elimination).")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), help="Write success/precision plots here.")
 @plot_format_option
+@preset_option
+@param_option
 @backend_option
 @device_option
 @json_option
 @quiet_option
 def eval_cmd(checkpoint, data_spec, dataset_name, root, split, sequences, allow_missing, out, old_results_dir, name, old_tracker_name,
-             workers, threads, no_ce, plot_dir, plot_formats, backend, device, as_json, quiet):
+             workers, threads, no_ce, plot_dir, plot_formats, preset, params, backend, device, as_json, quiet):
     """Run the tracker over a benchmark (resumable) and score it with the published protocol.
 
     Results go to OUT/NAME/<seq>.txt (pytracking layout); a rerun skips sequences already done,
     so an interrupted evaluation resumes where it stopped. The folder records the checkpoint's
     sha256 and options: another checkpoint under the same name is refused rather than scored on
-    stale results. A split whose ground truth is private (GOT-10k test) is tracked, not scored:
-    pack it for the server with `ctrack pack`.
+    stale results. The checkpoint's family picks the tracking loop; --preset/--param set its
+    hyper-parameters and are recorded in the folder too. A split whose ground truth is private
+    (GOT-10k test) is tracked, not scored: pack it for the server with `ctrack pack`.
 
     \b
     Examples:
@@ -48,13 +51,14 @@ def eval_cmd(checkpoint, data_spec, dataset_name, root, split, sequences, allow_
       ctrack eval -c student.safetensors --data got10k=/data/got10k:val --json
       ctrack eval -c student.safetensors --data lasot=synth --name ct4
       ctrack eval -c student.int8.onnx --backend onnxruntime -d lasot --root /data/lasot
+      ctrack eval -c LightTrackM.pth --preset vot2019 -d got10k --root /data/got10k --split val
     """
     from compresstracker.cli.score import parse_sequence_names
     from compresstracker.data import get_dataset
     from compresstracker.deploy import check_backend
     from compresstracker.devices import resolve_device
     from compresstracker.evaluation.report import score_trackers, scores_table
-    from compresstracker.evaluation.runner import ModelSpec, run_tracker
+    from compresstracker.evaluation.runner import ModelSpec, build_tracker, check_results_dir, run_tracker
     from compresstracker.progress import SequenceProgress, progress_mode
 
     dataset_name, root, split = dataset_args(data_spec, dataset_name, root, split)
@@ -67,9 +71,14 @@ def eval_cmd(checkpoint, data_spec, dataset_name, root, split, sequences, allow_
     dataset = get_dataset(dataset_name, root, split=split, sequences=parse_sequence_names(sequences), allow_missing=allow_missing)
     name = prefer(name, old_tracker_name) or default_name(checkpoint)
     results = Path(prefer(out, old_results_dir) or "results") / name
-    spec = ModelSpec(checkpoint=str(checkpoint), ce=False if no_ce else None, device=device, backend=backend)
+    spec = ModelSpec(
+        checkpoint=str(checkpoint), ce=False if no_ce else None, device=device, backend=backend, preset=preset, params=params,
+    )
+    # Refusals and unreadable checkpoints are reported before any progress is drawn.
+    check_results_dir(spec, dataset, results)
+    tracker = build_tracker(spec)
     with SequenceProgress(progress_mode(quiet), f"{name} on {dataset.name}", len(dataset.sequences)) as progress:
-        run = run_tracker(spec, dataset.sequences, results, workers=workers, threads=threads,
+        run = run_tracker(spec, dataset, results, workers=workers, tracker=tracker, threads=threads,
                           on_done=lambda seq, frames, seconds: progress.sequence_done(seq, frames, seconds, workers))
     tracked = (f"tracked {run['tracked']} sequences ({run['skipped']} already done), {run['frames']} frames"
                + (f" at {run['fps']:.1f} frames/s" if run["fps"] else ""))

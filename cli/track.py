@@ -6,7 +6,8 @@ import time
 import click
 
 from compresstracker.cli.common import (
-    backend_option, console, deprecated, device_option, emit_json, json_option, parse_box, prefer, threads_option,
+    backend_option, console, deprecated, device_option, emit_json, json_option, param_option, parse_box, prefer, preset_option,
+    threads_option,
 )
 
 
@@ -20,12 +21,17 @@ from compresstracker.cli.common import (
 @deprecated("--output", "--out", "old_output", type=click.Path(dir_okay=False))
 @click.option("--render", type=click.Path(dir_okay=False), help="Also write a video with the boxes drawn (mp4).")
 @click.option("--no-ce", is_flag=True, help="Run every block plain (no candidate elimination).")
+@preset_option
+@param_option
 @threads_option
 @backend_option
 @device_option
 @json_option
-def track(checkpoint, frames, video, init_box, select, output, old_output, render, no_ce, threads, backend, device, as_json):
-    """Track one target through a sequence, exactly as OSTrack's tracking loop does.
+def track(checkpoint, frames, video, init_box, select, output, old_output, render, no_ce, preset, params, threads, backend, device, as_json):
+    """Track one target through a sequence, exactly as the model family's own tracker does.
+
+    The checkpoint picks the loop: OSTrack-family files run OSTrack's, LightTrack files run
+    LightTrack's (presets vot2019 and default, parameters by --param).
 
     \b
     Examples:
@@ -33,17 +39,18 @@ def track(checkpoint, frames, video, init_box, select, output, old_output, rende
       ctrack track -c student.safetensors --video clip.mp4 --init-box 10,20,50,40 -o out.txt --render out.mp4
       ctrack track -c student.onnx --backend onnxruntime --frames airplane-1/img --init-box 367,101,41,16 -o out.txt
       ctrack track -c student.safetensors --video 0 --select -o camera.txt --render camera.mp4
+      ctrack track -c LightTrackM.pth --preset vot2019 --frames ball/img --init-box 10,20,50,40 -o ball.txt
     """
     from compresstracker.deploy import load_network
+    from compresstracker.devices import resolve_device
+    from compresstracker.errors import TrackingError
     from compresstracker.threads import resolve_threads, set_threads
+    from compresstracker.tracking import FrameSource, VideoRenderer, list_frames, make_tracker, run_sequence, write_boxes
 
     output = prefer(output, old_output)
     if not output:
         raise click.UsageError("Missing option '--out' / '-o'.")
     set_threads(resolve_threads(threads))
-    from compresstracker.devices import resolve_device
-    from compresstracker.errors import TrackingError
-    from compresstracker.tracking import FrameSource, Tracker, VideoRenderer, list_frames, run_sequence, write_boxes
 
     if (init_box is None) == (not select):
         raise TrackingError("give the first box: --init-box x,y,w,h or --select")
@@ -65,7 +72,7 @@ def track(checkpoint, frames, video, init_box, select, output, old_output, rende
     else:
         box = parse_box(init_box)
     network = load_network(checkpoint, backend, ce=False if no_ce else None, device=torch_device)
-    tracker = Tracker(network, torch_device)
+    tracker = make_tracker(network, torch_device, preset, dict(params))
     renderer = VideoRenderer(render, fps=source.fps) if render else None
     start = time.perf_counter()
     boxes, _ = run_sequence(tracker, images, box, on_frame=renderer)
@@ -81,6 +88,7 @@ def track(checkpoint, frames, video, init_box, select, output, old_output, rende
         "device": str(torch_device),
         "backend": backend,
         "ce": bool(network.ce_enabled),
+        "tracker": tracker.settings,
         "model_fps": (t.frames / t.model_s) if t.model_s else None,
         "fps": (t.frames / t.total_s) if t.total_s else None,
         "end_to_end_fps": len(boxes) / wall_s if wall_s else None,

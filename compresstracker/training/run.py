@@ -5,8 +5,8 @@ Both write into an output folder: ``config.yaml`` (the fully resolved recipe), `
 """
 from __future__ import annotations
 
-import logging
 import os
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,15 +14,13 @@ from typing import Any, Iterator, Optional
 
 import torch
 
-from compresstracker.errors import ConfigError
+from compresstracker.errors import ConfigError, CTrackWarning
 from compresstracker.fileio import atomic_write_text
 from compresstracker.training.distributed import DistInfo, barrier, init_distributed, local_device, shutdown
 from compresstracker.training.engine import CHECKPOINT_DIR, LAST, Trainer
 from compresstracker.threads import resolve_threads, set_threads
 from compresstracker.training.recipe import dump_recipe
 from compresstracker.training.resume import SavedRun, applicable, check_resume, saved_run
-
-logger = logging.getLogger("compresstracker")
 
 
 def prepare_out_dir(out_dir: Path, resume: bool) -> None:
@@ -73,11 +71,12 @@ def check_saved_run(recipe: dict, out_dir: Path, dist: DistInfo, threads: int) -
     saved = saved_run(out_dir)
     if saved is None:
         return None, []
-    notes = check_resume(saved.recipe, recipe)
+    check_resume(saved.recipe, recipe)  # refuses a changed run; the CLI says what it allowed, in its own words
+    notes = []
     if saved.world_size is not None and saved.world_size != dist.world_size:
         raise ConfigError(f"{dist.world_size} process(es) but the run has {saved.world_size} (the total batch would change)")
     if saved.threads is not None and saved.threads != threads:
-        notes.append(f"warning: {threads} threads but the run started with {saved.threads}; the weights may differ "
+        notes.append(f"{threads} threads but the run started with {saved.threads}; the weights may differ "
                      f"in the last digits from an uninterrupted run (--threads {saved.threads} matches it)")
     return saved, notes
 
@@ -99,7 +98,7 @@ def run_context(recipe: dict, out_dir: Path, device_name: str, resume: bool, thr
         if dist.is_main:
             prepare_out_dir(Path(out_dir), resume)
             for note in notes:
-                logger.warning(note)
+                warnings.warn(CTrackWarning(note), stacklevel=2)
         barrier(dist)
         torch.manual_seed(int(recipe["train"]["seed"]) + dist.rank)
         yield RunSetup(dist, device, threads, saved, notes)
@@ -113,7 +112,7 @@ def finished(setup: RunSetup, recipe: dict, *files: Path) -> bool:
     done = saved is not None and saved.epochs_done is not None and saved.epochs_done >= recipe["train"]["epochs"]
     if done and all(Path(f).is_file() for f in files):
         if setup.dist.is_main:
-            logger.warning(f"the run is complete ({saved.epochs_done} epochs); nothing to train")
+            warnings.warn(CTrackWarning(f"the run is complete ({saved.epochs_done} epochs); nothing to train"), stacklevel=2)
         return True
     return False
 

@@ -91,7 +91,7 @@ def test_saved_run_reads_config_and_threads(synth_lasot, tmp_path):
     assert saved_run(tmp_path / "nothing") is None
 
 
-def test_config_records_only_what_applies_and_the_thread_count_warns_on_resume(synth_lasot, tmp_path, caplog):
+def test_config_records_only_what_applies_and_the_thread_count_warns_on_resume(synth_lasot, tmp_path):
     import yaml
 
     recipe = load_recipe("ostrack_tiny", tiny_overrides(synth_lasot))
@@ -99,15 +99,10 @@ def test_config_records_only_what_applies_and_the_thread_count_warns_on_resume(s
     config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert "compress" not in config and config["threads"] == 1 and config["model"]["arch"] == "tiny_64_ce"
     more = load_recipe("ostrack_tiny", tiny_overrides(synth_lasot, epochs=2))
-    import logging
+    from compresstracker.errors import CTrackWarning
 
-    logger = logging.getLogger("compresstracker")  # the CLI stops propagation once it shows notes itself
-    logger.addHandler(caplog.handler)
-    try:
-        with caplog.at_level("WARNING", logger="compresstracker"):
-            train_tracker(more, tmp_path / "run", resume=True, progress=False, threads=2)
-    finally:
-        logger.removeHandler(caplog.handler)
-    assert any("2 threads but the run started with 1" in r.message for r in caplog.records)
-    assert any("train.epochs 2: continuing the run past its 1" in r.message for r in caplog.records)
+    with pytest.warns(CTrackWarning) as caught:
+        train_tracker(more, tmp_path / "run", resume=True, progress=False, threads=2)
+    messages = [str(w.message) for w in caught]
+    assert any("2 threads but the run started with 1" in m for m in messages)
     assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["threads"] == 2
