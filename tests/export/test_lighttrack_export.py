@@ -105,7 +105,7 @@ def test_bench_reports_lighttrack_rows_with_their_mac_convention(lighttrack, sav
     ckpt = str(save(lighttrack, "lighttrack"))
     shown = run_cli("bench", ckpt, "--threads", "1", "--runs", "50")
     assert shown.exit_code == 0, shown.output
-    assert "MACs of lighttrack.safetensors: search branch, thop's rules" in " ".join(shown.stderr.split())
+    assert "MACs of lighttrack.safetensors: search branch, thop's rules" in " ".join(shown.stdout.split())
     report = bench_models([ckpt], ["torch", "onnxruntime"], threads=1, runs=50)
     rows = report["models"]
     assert [r["backend"] for r in rows] == ["torch", "onnxruntime"]
