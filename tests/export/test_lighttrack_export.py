@@ -90,8 +90,14 @@ def test_int8_files_run_in_the_tracker(lighttrack, sequence, tmp_path):
     assert boxes.shape == (len(sequence.frames), 4) and np.isfinite(boxes).all()
 
 
-def test_track_cli_runs_the_two_graphs(lighttrack, save, sequence, tmp_path, run_cli):
-    sources = {"torch": save(lighttrack, "lighttrack"), "onnxruntime": Path(export_onnx(lighttrack, tmp_path / "lt.onnx")["path"])}
+def test_export_and_track_cli_run_the_two_graphs(lighttrack, save, sequence, tmp_path, run_cli):
+    ckpt = save(lighttrack, "lighttrack")
+    exported = run_cli("export", ckpt, "--format", "onnx", "--out", tmp_path / "lt.onnx")
+    assert exported.exit_code == 0, exported.output
+    compact = "".join(exported.stdout.split())  # rich may fold long paths
+    assert f"graphtemplate:{tmp_path / 'lt.template.onnx'}(maxabsdiffzf" in compact
+    assert f"graphsearch:{tmp_path / 'lt.onnx'}(maxabsdiffcls" in compact
+    sources = {"torch": ckpt, "onnxruntime": tmp_path / "lt.onnx"}
     box = ",".join(str(v) for v in sequence.ground_truth[0])
     for backend, source in sources.items():
         result = run_cli("track", "-c", source, "--backend", backend, "--preset", "vot2019",
