@@ -151,7 +151,7 @@ def train(recipe, overrides, out, resume, epochs, samples_per_epoch, batch_size,
     \b
     Examples:
       ctrack train -r ostrack_tiny --data lasot=synth:all --out runs/teacher --epochs 1 --samples-per-epoch 32
-      ctrack train -r lighttrack_tiny --data lasot=synth:all --out runs/lighttrack
+      ctrack train -r lighttrack_tiny --data lasot=synth:all --out runs/lighttrack --epochs 1 --samples-per-epoch 16 --batch-size 8
       ctrack train -r lighttrack_mobile model.arch=searched.json --data got10k=/data/got10k --out runs/lt
       ctrack train -r ostrack_vitb_256 --data lasot=/data/lasot --data got10k=/data/got10k \\
           --data coco=/data/coco --data trackingnet=/data/trackingnet --out runs/ostrack --nproc 4 --device cuda
