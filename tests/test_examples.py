@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from compresstracker.cli.main import COMMANDS, cli
 
 ROOT = Path(__file__).resolve().parents[1]
-EXTERNAL = ("/data/", "OSTrack_ep0300", "CompressTracker_ep0500", "--device cuda", "--nproc", "torchrun", " ... ", "HOST",
+EXTERNAL = ("/data/", "OSTrack_ep0300", "CompressTracker_ep0500", "LightTrackM.pth", "--device cuda", "--nproc", "torchrun", " ... ", "HOST",
             "--video 0", "--select")
 # In the order a user would run them: each group's outputs are the next ones' inputs.
 HELP_ORDER = ("models", "datasets", "data", "recipes", "train", "plan", "compress", "inspect", "export", "track", "eval",
