@@ -46,13 +46,16 @@ def _table(report: dict):
 def bench(checkpoints, device, backends, threads, no_ce, compile_, dtype, runs, as_json):
     """Measure trackers: size, MACs, latency and FPS at batch 1.
 
-    MACs are counted with PyTorch's FlopCounterMode on one forward pass: matrix multiplications
-    (linear layers, attention products), convolutions and fused attention; element-wise work
-    (LayerNorm, GELU, softmax, BatchNorm, adds) is not counted; CE's smaller token sets are,
-    and .onnx files (int8 too) are counted on their architecture. "model ms" times the network
-    alone; "track ms" a full tracking step on a synthetic 640x480 frame (crop + resize,
-    normalisation, forward, Hann window, decoding); FPS = 1000 / track ms; speed-up is against
-    the first row. Each time is the median of --runs calls after warm-up (CUDA synchronised).
+    MACs are counted by each family's published convention, printed under the table. OSTrack:
+    PyTorch's FlopCounterMode on one forward pass: matrix multiplications (linear layers,
+    attention products), convolutions and fused attention; element-wise work (LayerNorm, GELU,
+    softmax, BatchNorm, adds) is not counted; CE's smaller token sets are. LightTrack: the search
+    branch by thop's rules, as its paper's figures (Mobile: 544.5 M at 256; the paper says
+    530 M); the correlation matrix multiply is not counted. .onnx files (int8 too) are counted on
+    their architecture. "model ms" times the network's per-frame call alone (LightTrack: the
+    search branch); "track ms" a full tracking step of the family's tracker on a synthetic
+    640x480 frame (crop + resize, normalisation, forward, window, decoding); FPS = 1000 / track
+    ms; speed-up is against the first row. Each time is the median of --runs calls after warm-up (CUDA synchronised).
 
     \b
     Examples:
@@ -76,3 +79,6 @@ def bench(checkpoints, device, backends, threads, no_ce, compile_, dtype, runs, 
         emit_json(report)
         return
     console.print(_table(report))
+    for rules in dict.fromkeys(row["macs_counted"] for row in report["models"]):
+        names = dict.fromkeys(Path(r["path"]).name for r in report["models"] if r["macs_counted"] == rules)
+        console.print(f"MACs of {', '.join(names)}: {rules}")

@@ -138,6 +138,11 @@ def _print_summary(info: dict) -> None:
         f"{precision}, {size})"
     )
     console.print(f"ONNX Runtime vs PyTorch on random inputs: max abs diff {info['max_abs_diff']:.2e} (fp32 graph)")
+    if len(info["graphs"]) > 1 and precision == "fp32":  # e.g. LightTrack: a template graph once, a search graph per frame
+        for name, graph in info["graphs"].items():
+            diffs = ", ".join(f"{key.split('/')[-1]} {value:.2e}" for key, value in info["max_abs_diff_per_output"].items()
+                              if key.startswith(f"{name}/"))
+            console.print(f"  graph {name}: {graph['path']} (max abs diff {diffs})")
     if "accuracy" in info:
         acc = info["accuracy"]
         console.print(

@@ -143,11 +143,16 @@ def relaunch_if_asked(nproc: int | None) -> bool:
 @click.argument("overrides", nargs=-1)
 def train(recipe, overrides, out, resume, epochs, samples_per_epoch, batch_size, loader_workers, old_workers, nproc,
           data_specs, threads, dry_run, device, as_json, quiet):
-    """Train an OSTrack-style tracker from a recipe; key=value arguments override recipe keys.
+    """Train a tracker (OSTrack or LightTrack family) from a recipe; key=value arguments override recipe keys.
+
+    model.arch names the network: a registered name, or for LightTrack an official path string
+    or a .json architecture file; the model family picks the losses and crops.
 
     \b
     Examples:
       ctrack train -r ostrack_tiny --data lasot=synth:all --out runs/teacher --epochs 1 --samples-per-epoch 32
+      ctrack train -r lighttrack_tiny --data lasot=synth:all --out runs/lighttrack --epochs 1 --samples-per-epoch 16 --batch-size 8
+      ctrack train -r lighttrack_mobile model.arch=searched.json --data got10k=/data/got10k --out runs/lt
       ctrack train -r ostrack_vitb_256 --data lasot=/data/lasot --data got10k=/data/got10k \\
           --data coco=/data/coco --data trackingnet=/data/trackingnet --out runs/ostrack --nproc 4 --device cuda
       ctrack train --out runs/teacher --resume

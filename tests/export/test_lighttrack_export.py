@@ -31,7 +31,7 @@ def lighttrack(make_model):
 @pytest.fixture
 def sequence(tmp_path):
     root = tmp_path / "synthetic"
-    generate("lasot", root, sequences=1, frames=10, seed=4)
+    generate("lasot", root, sequences=1, frames=8, seed=4)
     return get_dataset("synthetic", root, split="all").sequences[0]
 
 
@@ -90,8 +90,14 @@ def test_int8_files_run_in_the_tracker(lighttrack, sequence, tmp_path):
     assert boxes.shape == (len(sequence.frames), 4) and np.isfinite(boxes).all()
 
 
-def test_track_cli_runs_the_two_graphs(lighttrack, save, sequence, tmp_path, run_cli):
-    sources = {"torch": save(lighttrack, "lighttrack"), "onnxruntime": Path(export_onnx(lighttrack, tmp_path / "lt.onnx")["path"])}
+def test_export_and_track_cli_run_the_two_graphs(lighttrack, save, sequence, tmp_path, run_cli):
+    ckpt = save(lighttrack, "lighttrack")
+    exported = run_cli("export", ckpt, "--format", "onnx", "--out", tmp_path / "lt.onnx")
+    assert exported.exit_code == 0, exported.output
+    compact = "".join(exported.stdout.split())  # rich may fold long paths
+    assert f"graphtemplate:{tmp_path / 'lt.template.onnx'}(maxabsdiffzf" in compact
+    assert f"graphsearch:{tmp_path / 'lt.onnx'}(maxabsdiffcls" in compact
+    sources = {"torch": ckpt, "onnxruntime": tmp_path / "lt.onnx"}
     box = ",".join(str(v) for v in sequence.ground_truth[0])
     for backend, source in sources.items():
         result = run_cli("track", "-c", source, "--backend", backend, "--preset", "vot2019",
@@ -101,8 +107,11 @@ def test_track_cli_runs_the_two_graphs(lighttrack, save, sequence, tmp_path, run
     np.testing.assert_allclose(np.loadtxt(tmp_path / "onnxruntime.txt"), np.loadtxt(tmp_path / "torch.txt"), rtol=0, atol=1e-2)
 
 
-def test_bench_reports_lighttrack_rows_with_their_mac_convention(lighttrack, save):
+def test_bench_reports_lighttrack_rows_with_their_mac_convention(lighttrack, save, run_cli):
     ckpt = str(save(lighttrack, "lighttrack"))
+    shown = run_cli("bench", ckpt, "--threads", "1", "--runs", "50")
+    assert shown.exit_code == 0, shown.output
+    assert "MACs of lighttrack.safetensors: search branch, thop's rules" in " ".join(shown.stdout.split())
     report = bench_models([ckpt], ["torch", "onnxruntime"], threads=1, runs=50)
     rows = report["models"]
     assert [r["backend"] for r in rows] == ["torch", "onnxruntime"]

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from compresstracker.errors import ConfigError
-from compresstracker.training.engine import Trainer, ce_keep_rate, lr_factor
+from compresstracker.training.engine import ce_keep_rate, lr_factor
 from compresstracker.training.recipe import load_recipe
 from compresstracker.training.run import train_tracker
 
-from .conftest import tiny_overrides
+from .conftest import tiny_overrides, train_killed_then_resumed
 
 
 def _losses(out_dir):
@@ -54,22 +54,8 @@ def test_kill_and_resume_matches_uninterrupted_run(synth_lasot, tmp_path, monkey
     extra = ("train.checkpoint_every_steps=3", "model.drop_path=0.1")
     full = load_recipe("ostrack_tiny", tiny_overrides(synth_lasot, epochs=2, extra=extra))
     train_tracker(full, tmp_path / "full", progress=False)
-
-    original_save = Trainer.save
-
-    def save_then_die(self, tag):
-        path = original_save(self, tag)
-        if tag.startswith("step_") and self.epoch == 1:
-            raise KeyboardInterrupt  # killed right after a mid-epoch checkpoint of epoch 2
-        return path
-
-    monkeypatch.setattr(Trainer, "save", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        train_tracker(full, tmp_path / "killed", progress=False)
-    monkeypatch.setattr(Trainer, "save", original_save)
-    killed = _losses(tmp_path / "killed")
+    killed = train_killed_then_resumed(full, tmp_path / "killed", monkeypatch)
     assert len(killed) < len(_losses(tmp_path / "full"))
-    train_tracker(full, tmp_path / "killed", resume=True, progress=False)
     assert _losses(tmp_path / "killed") == _losses(tmp_path / "full")
     a = torch.load(tmp_path / "full" / "checkpoints" / "last.pt", weights_only=True)["model"]
     b = torch.load(tmp_path / "killed" / "checkpoints" / "last.pt", weights_only=True)["model"]

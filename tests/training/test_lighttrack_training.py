@@ -7,10 +7,12 @@ import torch
 from compresstracker.errors import ConfigError
 from compresstracker.models import LightTrackArch, resolve_config
 from compresstracker.models.lighttrack_arch import MOBILE_PATH
-from compresstracker.training.engine import Trainer, lr_factor
+from compresstracker.training.engine import lr_factor
 from compresstracker.training.recipe import load_recipe
 from compresstracker.training.run import build_recipe_model, train_tracker
 from compresstracker.training.tasks import LightTrackTask, TrackingTask, lighttrack_crops, training_family
+
+from .conftest import train_killed_then_resumed
 
 OTHER_PATH = "back_00123450123450123450+cls_010201222+reg_200000000_ops_22"
 
@@ -121,20 +123,8 @@ def test_kill_and_resume_is_bit_exact(synth_lasot, tmp_path, monkeypatch):
     extra = ("train.checkpoint_every_steps=3", "train.freeze_backbone_epochs=1", "train.backbone_lr_mult=0.1")
     recipe = load_recipe("lighttrack_tiny", lt_overrides(synth_lasot, epochs=2, extra=extra))
     train_tracker(recipe, tmp_path / "full", progress=False)
-
-    original_save = Trainer.save
-
-    def save_then_die(self, tag):
-        path = original_save(self, tag)
-        if tag.startswith("step_") and self.epoch == 1:
-            raise KeyboardInterrupt  # killed mid-way through epoch 2, after the backbone thawed
-        return path
-
-    monkeypatch.setattr(Trainer, "save", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        train_tracker(recipe, tmp_path / "killed", progress=False)
-    monkeypatch.setattr(Trainer, "save", original_save)
-    train_tracker(recipe, tmp_path / "killed", resume=True, progress=False)
+    killed = train_killed_then_resumed(recipe, tmp_path / "killed", monkeypatch)  # in epoch 2, the backbone thawed
+    assert killed and killed[-1]["epoch"] == 2
     losses = lambda run: [(r["step"], r["loss"]) for r in _log(run) if "loss" in r]  # noqa: E731
     assert losses(tmp_path / "killed") == losses(tmp_path / "full")
     a = torch.load(tmp_path / "full" / "checkpoints" / "last.pt", weights_only=True)
