@@ -1,0 +1,233 @@
+"""Per-choice cost tables: MACs, params and latency of every unit of the supernet, summed along a path.
+
+A path's cost is the sum over its units (``space.units``): every parameter and every counted
+multiply-add of the standalone network belongs to exactly one unit, so MACs and params from the
+table are exact (tested against the cut-out network). MACs are the search branch's (template
+features precomputed), counted over convolutions and linear layers (see ``count_unit_macs``).
+Latency is measured once per unit on a backend and thread count and cached beside the supernet;
+a path's prediction is the sum of its units plus a constant for the work between units, fitted on
+a few measured paths. ``check_latency`` compares predictions with measurements.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from compresstracker.errors import ConfigError
+from compresstracker.fileio import atomic_write_json
+from compresstracker.search.space import Genes
+
+LATENCY_BACKENDS = ("torch",)
+TABLE_VERSION = 1
+
+
+def conv_linear_macs(module: nn.Module, output: torch.Tensor) -> int:
+    """Multiply-adds of one Conv2d / Linear call per image (thop's count: kernel volume x outputs, no bias)."""
+    per_image = output.numel() // max(output.shape[0], 1)
+    if isinstance(module, nn.Conv2d):
+        k = module.kernel_size[0] * module.kernel_size[1]
+        return per_image * (module.in_channels // module.groups) * k
+    if isinstance(module, nn.Linear):
+        return per_image * module.in_features
+    return 0
+
+
+@contextmanager
+def _capture(net: nn.Module, units: dict[str, str]) -> Iterator[dict[str, dict[str, Any]]]:
+    """Record per unit: MACs of its convs/linears, and the inputs of its root modules (for timing)."""
+    found: dict[str, dict[str, Any]] = {}
+    handles = []
+    for root, unit in units.items():
+        entry = found.setdefault(unit, {"macs": 0, "calls": []})
+        module = net.get_submodule(root)
+
+        def keep(mod, args, entry=entry):
+            entry["calls"].append((mod, tuple(a.detach() for a in args)))
+
+        handles.append(module.register_forward_pre_hook(keep))
+        for sub in module.modules():
+            if isinstance(sub, (nn.Conv2d, nn.Linear)):
+                handles.append(sub.register_forward_hook(
+                    lambda mod, args, out, entry=entry: entry.__setitem__("macs", entry["macs"] + conv_linear_macs(mod, out))
+                ))
+    try:
+        yield found
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _covering_paths(space) -> list[Genes]:
+    """Paths that together run every unit of the space (every block choice, output stage, head width and op)."""
+    from compresstracker.search.lighttrack_space import HEAD_GENE, HEAD_LAYERS, HEADS, N_BLOCKS, OUTPUT_CHOICES, OUTPUT_GENE
+
+    paths = []
+    for k, output in [(k, OUTPUT_CHOICES - 1) for k in range(6)] + [(0, 0)]:
+        genes = [k] * N_BLOCKS + [0] * (len(space.genes) - N_BLOCKS)
+        genes[OUTPUT_GENE] = output
+        for head in HEADS:
+            genes[HEAD_GENE[head]] = k % 3
+            for i in range(HEAD_LAYERS):
+                genes[HEAD_GENE[head] + 1 + i] = (k // 3) % 2
+        paths.append(space.canonical(genes))
+    return paths
+
+
+def _inputs(config, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(1, 3, config.template_size, config.template_size, generator=gen).to(device)
+    x = torch.randn(1, 3, config.search_size, config.search_size, generator=gen).to(device)
+    return z, x
+
+
+def _time(fn, repeats: int, warmup: int = 2) -> float:
+    """Median milliseconds of ``fn()``."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+@contextmanager
+def _threads(n: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class CostTable:
+    """Unit -> {macs, params, latency_ms}; ``costs(genes)`` sums a path."""
+
+    def __init__(self, space, units: dict[str, dict[str, float]], latency: dict[str, Any] | None = None):
+        self.space = space
+        self.units = units
+        self.latency = latency  # {"backend", "threads", "overhead_ms", "units": {unit: ms}} or None
+
+    def costs(self, genes: Sequence[int]) -> dict[str, Any]:
+        keys = self.space.units(genes)
+        out: dict[str, Any] = {
+            "macs": int(sum(self.units[k]["macs"] for k in keys)),
+            "params": int(sum(self.units[k]["params"] for k in keys)),
+        }
+        out["latency_ms"] = self.predict_latency(genes) if self.latency else None
+        return out
+
+    def predict_latency(self, genes: Sequence[int]) -> float:
+        return float(self.latency["overhead_ms"] + sum(self.latency["units"][k] for k in self.space.units(genes)))
+
+    def ranges(self) -> dict[str, list[int]]:
+        """Exact min and max MACs and params over the space (costs add up per unit; checked per output choice)."""
+        from compresstracker.search.lighttrack_space import minmax_paths
+
+        out = {}
+        for key in ("macs", "params"):
+            low, high = minmax_paths(self.space, lambda unit: self.units[unit][key])
+            out[f"{key}_range"] = [self.costs(low)[key], self.costs(high)[key]]
+        return out
+
+
+@torch.no_grad()
+def build_cost_table(supernet, latency: dict[str, Any] | None = None, repeats: int = 20) -> CostTable:
+    """Count MACs and params per unit; with ``latency`` ({backend, threads}) also time each unit."""
+    space = supernet.space
+    was_training = supernet.training
+    supernet.eval()
+    device = next(supernet.parameters()).device
+    z, x = _inputs(supernet.config, device)
+    units: dict[str, dict[str, float]] = {}
+    timed: dict[str, float] = {}
+    if latency is not None and latency["backend"] not in LATENCY_BACKENDS:
+        raise ConfigError(f"latency backend {latency['backend']!r} is not supported here; use {', '.join(LATENCY_BACKENDS)}")
+    paths = _covering_paths(space)
+    for genes in paths:
+        net = supernet.view(genes)
+        zf = net.features(z)
+        roots = {name: unit for name, (unit, _) in supernet.modules_of(genes).items()}
+        with _capture(net, roots) as found:
+            net.track(x, zf)
+        for unit, entry in found.items():
+            units.setdefault(unit, {"macs": entry["macs"]})
+            if latency is not None and unit not in timed:
+                with _threads(int(latency["threads"])):
+                    timed[unit] = _time(lambda calls=entry["calls"]: [mod(*args) for mod, args in calls], repeats)
+    units = _unit_params(supernet, paths, units)
+    table = CostTable(space, units)
+    if latency is not None:
+        rng = np.random.default_rng(0)
+        fit = [space.sample(rng) for _ in range(5)]
+        with _threads(int(latency["threads"])):
+            residual = [measure_latency(supernet, g, int(latency["threads"]), repeats) - sum(timed[u] for u in space.units(g)) for g in fit]
+        table.latency = {**latency, "overhead_ms": float(statistics.median(residual)), "units": timed}
+    supernet.train(was_training)
+    return table
+
+
+def _unit_params(supernet, paths: list[Genes], units: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Parameters per unit, each module counted once."""
+    params: dict[str, int] = {}
+    seen: set[tuple[str, int]] = set()
+    for genes in paths:
+        for unit, module in supernet.modules_of(genes).values():
+            if (unit, id(module)) not in seen:  # the fusor belongs to both neck units
+                seen.add((unit, id(module)))
+                params[unit] = params.get(unit, 0) + sum(p.numel() for p in module.parameters())
+    return {unit: {"macs": entry["macs"], "params": params[unit]} for unit, entry in units.items()}
+
+
+@torch.no_grad()
+def measure_latency(supernet, genes: Sequence[int], threads: int, repeats: int = 20) -> float:
+    """Median ms of the search branch of path ``genes`` (batch 1, template features precomputed)."""
+    net = supernet.view(genes)
+    was = net.training
+    net.eval()
+    z, x = _inputs(supernet.config, next(supernet.parameters()).device)
+    zf = net.features(z)
+    with _threads(threads):
+        ms = _time(lambda: net.track(x, zf), repeats)
+    net.train(was)
+    return ms
+
+
+def table_path(supernet_file: Path, backend: str | None = None, threads: int | None = None) -> Path:
+    """Where the cost table of a supernet file is cached (latency tables per backend and thread count)."""
+    suffix = f".latency-{backend}-t{threads}" if backend else ".costs"
+    return supernet_file.with_name(supernet_file.stem + suffix + ".json")
+
+
+def cached_cost_table(supernet, supernet_file: Path, latency: dict[str, Any] | None = None) -> CostTable:
+    """Load the table cached beside ``supernet_file``, or build and cache it."""
+    path = table_path(supernet_file, *(latency["backend"], latency["threads"]) if latency else ())
+    key = {"version": TABLE_VERSION, "space": supernet.space.name, "latency": latency}
+    if path.is_file():
+        data = json.loads(path.read_text())
+        if data.get("key") == key:
+            return CostTable(supernet.space, data["units"], data.get("latency"))
+    table = build_cost_table(supernet, latency)
+    atomic_write_json(path, {"key": key, "units": table.units, "latency": table.latency})
+    return table
+
+
+def check_latency(supernet, table: CostTable, genes_list: list[Genes], repeats: int = 20) -> dict[str, Any]:
+    """Predicted vs measured latency on ``genes_list``: per path and the mean absolute relative error."""
+    rows = []
+    for genes in genes_list:
+        predicted = table.predict_latency(genes)
+        measured = measure_latency(supernet, genes, int(table.latency["threads"]), repeats)
+        rows.append({"arch": supernet.space.encode(genes), "predicted_ms": predicted, "measured_ms": measured,
+                     "error": abs(predicted - measured) / measured})
+    return {"mean_abs_error": float(np.mean([r["error"] for r in rows])), "paths": rows}

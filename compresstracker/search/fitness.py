@@ -1,0 +1,95 @@
+"""A candidate's fitness: cut it out of the supernet, recalibrate its BatchNorm, track, score.
+
+BatchNorm statistics of a path are not those the supernet accumulated over all paths, so each
+candidate's are reset and re-estimated on training pairs in train mode without gradients (SPOS,
+LightTrack). Every candidate sees the same calibration batches (drawn once from a seeded
+sampler), so its fitness depends on its architecture alone: a resumed search scores exactly as
+an uninterrupted one. Tracking and scoring are ``ctrack eval``'s: the runner's result files and
+``score_trackers`` (GOT-10k protocol: AO and SR0.5; OPE benchmarks: AUC and OP50, their analogues).
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+from torch import nn
+
+
+def reset_batchnorm(net: nn.Module) -> int:
+    """Forget every BatchNorm's running statistics and make it average over all batches to come."""
+    count = 0
+    for module in net.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+            module.momentum = None  # cumulative moving average: every batch weighs the same
+            count += 1
+    return count
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(net: nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> nn.Module:
+    """Re-estimate BatchNorm statistics of ``net`` on ``batches`` (template/search pairs), then eval mode."""
+    reset_batchnorm(net)
+    net.train()
+    device = next(net.parameters()).device
+    for batch in batches:
+        net(batch["template"].to(device), batch["search"].to(device))
+    for module in net.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.momentum = 0.1  # PyTorch's default again: the saved network behaves like any other
+    return net.eval()
+
+
+class CalibrationBatches:
+    """The same ``count`` batches for every candidate: kept in memory when small, else re-read with one seed."""
+
+    MAX_BYTES = 512 * 2**20
+
+    def __init__(self, loader_factory, count: int):
+        self.loader_factory = loader_factory
+        self.count = count
+        self.kept: list[dict[str, torch.Tensor]] | None = None
+
+    def _read(self) -> Iterable[dict[str, torch.Tensor]]:
+        for i, batch in enumerate(self.loader_factory(0, 0)):
+            if i >= self.count:
+                return
+            valid = batch.get("valid")
+            if valid is not None and not bool(valid.all()):
+                batch = {k: v[valid] for k, v in batch.items() if torch.is_tensor(v)}
+            yield {"template": batch["template"], "search": batch["search"]}
+
+    def __iter__(self):
+        if self.kept is not None:
+            return iter(self.kept)
+        kept, size = [], 0
+        for batch in self._read():
+            size += sum(v.numel() * v.element_size() for v in batch.values())
+            if size > self.MAX_BYTES:
+                return self._read()
+            kept.append(batch)
+        self.kept = kept
+        return iter(kept)
+
+
+def track_and_score(net: nn.Module, dataset, results_dir: Path, tracker_factory) -> dict[str, Any]:
+    """Track every sequence of ``dataset`` with ``net`` and score as ``ctrack eval`` does; folder removed after."""
+    from compresstracker.evaluation.report import GOT10K_PROTOCOL, score_trackers
+    from compresstracker.evaluation.runner import track_sequence, write_result
+
+    results_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        tracker = tracker_factory(net)
+        for seq in dataset.sequences:
+            boxes, times = track_sequence(tracker, seq)
+            write_result(results_dir, seq.name, boxes, times)
+        metrics = score_trackers(dataset, [results_dir])[0].metrics()
+    finally:
+        shutil.rmtree(results_dir, ignore_errors=True)
+    if dataset.protocol == GOT10K_PROTOCOL:
+        ao, sr50 = metrics["ao"], metrics["sr50"]
+    else:
+        ao, sr50 = metrics["auc"], metrics["op50"]
+    return {"fitness": (ao + sr50) / 2, "ao": ao, "sr50": sr50}

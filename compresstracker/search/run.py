@@ -1,0 +1,186 @@
+"""What ``ctrack search`` runs: supernet in, dry-run figures or an evolutionary search out.
+
+Outputs in the search folder: ``search.jsonl`` (every evaluated candidate), ``best.json`` (the
+winner), ``subnet.safetensors`` (the winner cut out of the supernet with recalibrated BatchNorm,
+an ordinary LightTrack checkpoint), ``pareto.png`` and ``search_state.json`` (for --resume).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+
+from compresstracker.errors import ConfigError
+from compresstracker.fileio import atomic_write_json
+from compresstracker.search.costs import CostTable, cached_cost_table, check_latency
+from compresstracker.search.evolution import Budget, Evolution, EvolutionSettings, pareto_front, ranked
+
+SUPERNET_FILE = "model.safetensors"
+SHARE_SAMPLES = 4000  # random paths behind the budget's share of the space
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    supernet: str
+    data: Optional[str]  # NAME=ROOT[:SPLIT] fitness split
+    calib: Optional[str]  # NAME=ROOT[:SPLIT] calibration pairs (default: the supernet's training data)
+    out: str
+    budget: Budget = Budget()
+    settings: EvolutionSettings = EvolutionSettings()
+    calib_batches: int = 200
+    calib_batch_size: int = 32
+    latency_backend: str = "torch"
+    threads: int = 1
+    measure_latency: bool = False  # build the latency table (always when --max-latency-ms is given)
+
+
+def supernet_file(path: str | Path) -> Path:
+    """A supernet run folder (its model.safetensors) or the file itself."""
+    path = Path(path)
+    file = path / SUPERNET_FILE if path.is_dir() else path
+    if not file.is_file():
+        raise ConfigError(f"no supernet at {path} (expected a `ctrack train -r lighttrack_supernet*` run folder or its {SUPERNET_FILE})")
+    return file
+
+
+def load_cost_table(supernet, file: Path, opts: SearchOptions) -> CostTable:
+    latency = {"backend": opts.latency_backend, "threads": opts.threads} if opts.measure_latency or opts.budget.max_latency_ms else None
+    return cached_cost_table(supernet, file, latency)
+
+
+def dry_run(opts: SearchOptions) -> dict[str, Any]:
+    """Space size, MACs and params range and the budget's share of the space; evaluates nothing."""
+    from compresstracker.search.supernet import load_supernet
+
+    file = supernet_file(opts.supernet)
+    supernet = load_supernet(file)
+    table = load_cost_table(supernet, file, opts)
+    space = supernet.space
+    rng = np.random.default_rng(opts.settings.seed)
+    samples = [table.costs(space.sample(rng)) for _ in range(SHARE_SAMPLES)]
+    within = sum(not opts.budget.broken(c) for c in samples)
+    out = {
+        "space": space.name,
+        "space_size": space.size(),
+        "genes": len(space.genes),
+        **table.ranges(),
+        "budget": asdict(opts.budget),
+        "budget_share": within / len(samples),
+        "budget_share_samples": len(samples),
+        "evaluations_planned": opts.settings.population * opts.settings.generations,
+    }
+    if table.latency:
+        lat = [c["latency_ms"] for c in samples]
+        out["latency_ms_range_sampled"] = [float(min(lat)), float(max(lat))]
+    return out
+
+
+def run_search(opts: SearchOptions, resume: bool = False, on_generation: Callable[[dict], None] | None = None,
+               fitness_fn: Callable | None = None) -> dict[str, Any]:
+    """The whole search; returns the summary (best, latency check, files)."""
+    from compresstracker.search.supernet import load_supernet
+
+    file = supernet_file(opts.supernet)
+    supernet = load_supernet(file)
+    table = load_cost_table(supernet, file, opts)
+    out = Path(opts.out)
+    fitness = fitness_fn or CandidateScorer(supernet, opts, out)
+    identity = {"supernet": str(file.resolve()), "data": opts.data, "calib": opts.calib, "calib_batches": opts.calib_batches,
+                "latency_backend": opts.latency_backend if table.latency else None, "threads": opts.threads if table.latency else None}
+    evolution = Evolution(supernet.space, opts.settings, opts.budget, table.costs, fitness, out, identity, on_generation)
+    state = evolution.run(resume=resume)
+    records = state.records
+    best = ranked(records)[0]
+    summary: dict[str, Any] = {"best": best, "evaluated": len(records), "rejected": state.rejected, "out": str(out)}
+    if table.latency:
+        front = pareto_front(records, "latency_ms")
+        check = check_latency(supernet, table, [supernet.space.decode(r["arch"]) for r in front])
+        measured = {row["arch"]: row["measured_ms"] for row in check["paths"]}
+        for r in records:
+            if r["arch"] in measured:
+                r["measured_latency_ms"] = measured[r["arch"]]
+        summary["latency_check"] = {"mean_abs_error": check["mean_abs_error"], "paths": len(check["paths"])}
+        evolution.save(state, np.random.default_rng())  # records gained measured latencies
+        best = ranked(records)[0]
+        summary["best"] = best
+    atomic_write_json(out / "best.json", best)
+    if isinstance(fitness, CandidateScorer):
+        summary["subnet"] = str(fitness.export(supernet.space.decode(best["arch"]), out / "subnet.safetensors", best))
+    summary["pareto"] = str(write_pareto(records, out / "pareto.png"))
+    return summary
+
+
+class CandidateScorer:
+    """Fitness of a path: cut out, BN recalibrated on the calibration batches, tracked on the fitness split."""
+
+    def __init__(self, supernet, opts: SearchOptions, out: Path):
+        from compresstracker.data import get_dataset
+        from compresstracker.search.training import calibration_loader, tracker_for
+        from compresstracker.training.recipe import split_root
+
+        if not opts.data:
+            raise ConfigError("ctrack search needs --data NAME=ROOT[:SPLIT]: the sequences that score candidates")
+        name, _, rest = opts.data.partition("=")
+        if not rest:
+            raise ConfigError(f"--data {opts.data!r} must look like NAME=ROOT[:SPLIT]")
+        root, split = split_root(rest)
+        self.dataset = get_dataset(name, root, split=split)
+        self.supernet = supernet
+        self.out = out
+        self.tracker_for = tracker_for
+        from compresstracker.search.fitness import CalibrationBatches
+
+        self.batches = CalibrationBatches(calibration_loader(supernet, opts), opts.calib_batches)
+
+    def network(self, genes) -> torch.nn.Module:
+        from compresstracker.search.fitness import recalibrate_batchnorm
+
+        return recalibrate_batchnorm(self.supernet.extract(genes), self.batches)
+
+    def __call__(self, genes) -> dict[str, Any]:
+        from compresstracker.search.fitness import track_and_score
+
+        return track_and_score(self.network(genes), self.dataset, self.out / "tracking", self.tracker_for)
+
+    def export(self, genes, path: Path, record: dict[str, Any]) -> Path:
+        from compresstracker.checkpoints import save_native
+
+        net = self.network(genes)
+        provenance = {"search": str(self.out), "supernet": self.supernet.config.to_dict()["space"],
+                      "fitness": record["fitness"], "macs": record["macs"]}
+        return save_native(net, net.config, path, provenance=provenance)
+
+
+def write_pareto(records: list[dict[str, Any]], path: Path) -> Path:
+    """Fitness against MACs (and against predicted latency when known), the front marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    axes_keys = [("macs", "MMACs", 1e-6)] + ([("latency_ms", "latency (ms, predicted)", 1.0)] if any(r.get("latency_ms") for r in records) else [])
+    fig, axes = plt.subplots(1, len(axes_keys), figsize=(5.5 * len(axes_keys), 4), squeeze=False)
+    for ax, (key, label, scale) in zip(axes[0], axes_keys):
+        xs = [r[key] * scale for r in records]
+        ax.scatter(xs, [r["fitness"] for r in records], s=14, c=[r["generation"] for r in records], cmap="viridis", label="candidates")
+        front = pareto_front(records, key)
+        ax.plot([r[key] * scale for r in front], [r["fitness"] for r in front], "r.-", label="front")
+        ax.set_xlabel(label)
+        ax.set_ylabel("fitness (AO + SR0.5) / 2")
+        ax.legend(loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    from compresstracker.fileio import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return path
+
+
+def read_best(path: str | Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())
