@@ -23,7 +23,7 @@ from torch import nn
 
 from compresstracker.errors import ConfigError
 from compresstracker.fileio import atomic_write_json
-from compresstracker.search.space import Genes
+from compresstracker.search.space import Genes, space_for
 
 LATENCY_BACKENDS = ("torch",)
 TABLE_VERSION = 1
@@ -66,17 +66,16 @@ def _capture(net: nn.Module, units: dict[str, str]) -> Iterator[dict[str, dict[s
 
 
 def _covering_paths(space) -> list[Genes]:
-    """Paths that together run every unit of the space (every block choice, output stage, head width and op)."""
-    from compresstracker.search.lighttrack_space import HEAD_GENE, HEAD_LAYERS, HEADS, N_BLOCKS, OUTPUT_CHOICES, OUTPUT_GENE
+    """Paths that together run every unit of the space: every block choice, both output stages, every head width and op."""
+    from compresstracker.search.lighttrack_space import N_BLOCKS, OUTPUT_GENE
 
     paths = []
-    for k, output in [(k, OUTPUT_CHOICES - 1) for k in range(6)] + [(0, 0)]:
+    for k, output in [(k, space.genes[OUTPUT_GENE].choices - 1) for k in range(space.genes[0].choices)] + [(0, 0)]:
         genes = [k] * N_BLOCKS + [0] * (len(space.genes) - N_BLOCKS)
         genes[OUTPUT_GENE] = output
-        for head in HEADS:
-            genes[HEAD_GENE[head]] = k % 3
-            for i in range(HEAD_LAYERS):
-                genes[HEAD_GENE[head] + 1 + i] = (k // 3) % 2
+        for start in space.head_gene.values():
+            genes[start] = k % space.widths
+            genes[start + 1 : start + 9] = [(k // space.widths) % 2] * 8
         paths.append(space.canonical(genes))
     return paths
 
@@ -132,11 +131,9 @@ class CostTable:
 
     def ranges(self) -> dict[str, list[int]]:
         """Exact min and max MACs and params over the space (costs add up per unit; checked per output choice)."""
-        from compresstracker.search.lighttrack_space import minmax_paths
-
         out = {}
         for key in ("macs", "params"):
-            low, high = minmax_paths(self.space, lambda unit: self.units[unit][key])
+            low, high = self.space.minmax(lambda unit, key=key: self.units[unit][key])
             out[f"{key}_range"] = [self.costs(low)[key], self.costs(high)[key]]
         return out
 
@@ -144,7 +141,7 @@ class CostTable:
 @torch.no_grad()
 def build_cost_table(supernet, latency: dict[str, Any] | None = None, repeats: int = 20) -> CostTable:
     """Count MACs and params per unit; with ``latency`` ({backend, threads}) also time each unit."""
-    space = supernet.space
+    space = space_for(supernet.config)
     was_training = supernet.training
     supernet.eval()
     device = next(supernet.parameters()).device
@@ -155,9 +152,10 @@ def build_cost_table(supernet, latency: dict[str, Any] | None = None, repeats: i
         raise ConfigError(f"latency backend {latency['backend']!r} is not supported here; use {', '.join(LATENCY_BACKENDS)}")
     paths = _covering_paths(space)
     for genes in paths:
-        net = supernet.view(genes)
+        arch = space.to_arch(genes)
+        net = supernet.view(arch)
         zf = net.features(z)
-        roots = {name: unit for name, (unit, _) in supernet.modules_of(genes).items()}
+        roots = {name: unit for name, (unit, _) in supernet.modules_of(arch).items()}
         with _capture(net, roots) as found:
             net.track(x, zf)
         for unit, entry in found.items():
@@ -165,24 +163,24 @@ def build_cost_table(supernet, latency: dict[str, Any] | None = None, repeats: i
             if latency is not None and unit not in timed:
                 with _threads(int(latency["threads"])):
                     timed[unit] = _time(lambda calls=entry["calls"]: [mod(*args) for mod, args in calls], repeats)
-    units = _unit_params(supernet, paths, units)
+    units = _unit_params(supernet, [space.to_arch(g) for g in paths], units)
     table = CostTable(space, units)
     if latency is not None:
         rng = np.random.default_rng(0)
         fit = [space.sample(rng) for _ in range(5)]
         with _threads(int(latency["threads"])):
-            residual = [measure_latency(supernet, g, int(latency["threads"]), repeats) - sum(timed[u] for u in space.units(g)) for g in fit]
+            residual = [measure_latency(supernet, space.to_arch(g), int(latency["threads"]), repeats) - sum(timed[u] for u in space.units(g)) for g in fit]
         table.latency = {**latency, "overhead_ms": float(statistics.median(residual)), "units": timed}
     supernet.train(was_training)
     return table
 
 
-def _unit_params(supernet, paths: list[Genes], units: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+def _unit_params(supernet, paths: list, units: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
     """Parameters per unit, each module counted once."""
     params: dict[str, int] = {}
     seen: set[tuple[str, int]] = set()
-    for genes in paths:
-        for unit, module in supernet.modules_of(genes).values():
+    for arch in paths:
+        for unit, module in supernet.modules_of(arch).values():
             if (unit, id(module)) not in seen:  # the fusor belongs to both neck units
                 seen.add((unit, id(module)))
                 params[unit] = params.get(unit, 0) + sum(p.numel() for p in module.parameters())
@@ -190,9 +188,9 @@ def _unit_params(supernet, paths: list[Genes], units: dict[str, dict[str, float]
 
 
 @torch.no_grad()
-def measure_latency(supernet, genes: Sequence[int], threads: int, repeats: int = 20) -> float:
-    """Median ms of the search branch of path ``genes`` (batch 1, template features precomputed)."""
-    net = supernet.view(genes)
+def measure_latency(supernet, arch, threads: int, repeats: int = 20) -> float:
+    """Median ms of the search branch of path ``arch`` (batch 1, template features precomputed)."""
+    net = supernet.view(arch)
     was = net.training
     net.eval()
     z, x = _inputs(supernet.config, next(supernet.parameters()).device)
@@ -212,11 +210,11 @@ def table_path(supernet_file: Path, backend: str | None = None, threads: int | N
 def cached_cost_table(supernet, supernet_file: Path, latency: dict[str, Any] | None = None) -> CostTable:
     """Load the table cached beside ``supernet_file``, or build and cache it."""
     path = table_path(supernet_file, *(latency["backend"], latency["threads"]) if latency else ())
-    key = {"version": TABLE_VERSION, "space": supernet.space.name, "latency": latency}
+    key = {"version": TABLE_VERSION, "supernet": supernet.config.to_dict(), "latency": latency}
     if path.is_file():
         data = json.loads(path.read_text())
         if data.get("key") == key:
-            return CostTable(supernet.space, data["units"], data.get("latency"))
+            return CostTable(space_for(supernet.config), data["units"], data.get("latency"))
     table = build_cost_table(supernet, latency)
     atomic_write_json(path, {"key": key, "units": table.units, "latency": table.latency})
     return table
@@ -227,7 +225,7 @@ def check_latency(supernet, table: CostTable, genes_list: list[Genes], repeats: 
     rows = []
     for genes in genes_list:
         predicted = table.predict_latency(genes)
-        measured = measure_latency(supernet, genes, int(table.latency["threads"]), repeats)
-        rows.append({"arch": supernet.space.encode(genes), "predicted_ms": predicted, "measured_ms": measured,
+        measured = measure_latency(supernet, table.space.to_arch(genes), int(table.latency["threads"]), repeats)
+        rows.append({"arch": table.space.encode(genes), "predicted_ms": predicted, "measured_ms": measured,
                      "error": abs(predicted - measured) / measured})
     return {"mean_abs_error": float(np.mean([r["error"] for r in rows])), "paths": rows}

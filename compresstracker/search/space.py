@@ -57,6 +57,14 @@ class SearchSpace(ABC):
     def size(self) -> int:
         """Number of distinct architectures (canonical gene tuples)."""
 
+    @abstractmethod
+    def minmax(self, cost: Callable[[str], float]) -> tuple[Genes, Genes]:
+        """The cheapest and the dearest path when a path's cost is the sum of ``cost(unit)`` over its units."""
+
+    @abstractmethod
+    def to_arch(self, genes: Sequence[int]) -> Any:
+        """The architecture value the network side understands."""
+
     # ------------------------------------------------------------------ sampling
     def check(self, genes: Sequence[int]) -> Genes:
         genes = tuple(int(g) for g in genes)
@@ -80,19 +88,17 @@ class SearchSpace(ABC):
         return self.canonical([gb if take_b[gene.group] else ga for ga, gb, gene in zip(a, b, self.genes)])
 
 
-_SPACES: dict[str, tuple[Callable[[], Any], str]] = {}
+_SPACES: dict[str, tuple[Callable[[Any], SearchSpace], str]] = {}
 
 
-def register_space(name: str, factory: Callable[[], Any], description: str) -> None:
-    """Make a space available by name (``factory()`` builds it: a ``SearchSpace`` with its network sizes)."""
-    _SPACES[name] = (factory, description)
+def register_space(family: str, factory: Callable[[Any], SearchSpace], description: str) -> None:
+    """Make supernets of model family ``family`` searchable: ``factory(supernet_config)`` builds their space."""
+    _SPACES[family] = (factory, description)
 
 
-def get_space(name: str) -> Any:
-    if name not in _SPACES:
-        raise ConfigError(f"unknown search space {name!r}; known: {', '.join(sorted(_SPACES))}")
-    return _SPACES[name][0]()
-
-
-def list_spaces() -> list[dict[str, str]]:
-    return [{"name": name, "description": description} for name, (_, description) in _SPACES.items()]
+def space_for(config: Any) -> SearchSpace:
+    """The search space of a supernet config (by its model family)."""
+    family = getattr(config, "family", None)
+    if family not in _SPACES:
+        raise ConfigError(f"no search space for {family or type(config).__name__} models; searchable: {', '.join(sorted(_SPACES))}")
+    return _SPACES[family][0](config)

@@ -6,13 +6,15 @@ import pytest
 from compresstracker.errors import ConfigError
 from compresstracker.search.budget import parse_count
 from compresstracker.search.evolution import Budget, Evolution, EvolutionSettings, pareto_front
-from compresstracker.search.lighttrack_space import LightTrackGenes
+from compresstracker.models import get_config
+from compresstracker.search.lighttrack_space import LightTrackSpace
 
 
-class Space(LightTrackGenes):
-    """The LightTrack genes with a plain path string (no network needed)."""
+class Space(LightTrackSpace):
+    """The LightTrack genes with a plain digit string as the path."""
 
-    name = "genes"
+    def __init__(self):
+        super().__init__(get_config("lighttrack_supernet_tiny"))
 
     def encode(self, genes):
         return "".join(map(str, self.canonical(genes)))

@@ -6,17 +6,21 @@ import torch
 from compresstracker.errors import ConfigError
 from compresstracker.models.lighttrack import LightTrackNet
 from compresstracker.models.lighttrack_arch import MOBILE_PATH, LightTrackArch
+from compresstracker.models import build_model, get_config
+from compresstracker.search import space_for
 from compresstracker.search.costs import build_cost_table, conv_linear_macs
 from compresstracker.search.lighttrack_space import N_BLOCKS, OUTPUT_GENE
-from compresstracker.search.spaces import get_space
-from compresstracker.search.supernet import LightTrackSupernet, SupernetConfig
+
+
+def get_space(name):
+    return space_for(get_config(name))
 
 
 @pytest.fixture(scope="module")
 def tiny():
-    space = get_space("lighttrack_tiny")
+    space = get_space("lighttrack_supernet_tiny")
     torch.manual_seed(0)
-    supernet = LightTrackSupernet(SupernetConfig(space.name, space.base))
+    supernet = build_model("lighttrack_supernet_tiny")
     # BN statistics that are not the identity, so a wrongly shared BN shows
     with torch.no_grad():
         for m in supernet.modules():
@@ -27,7 +31,7 @@ def tiny():
 
 
 def test_path_strings_round_trip_and_canonical_form():
-    space = get_space("lighttrack")
+    space = get_space("lighttrack_supernet")
     rng = np.random.default_rng(3)
     for _ in range(50):
         genes = space.sample(rng)
@@ -42,7 +46,7 @@ def test_path_strings_round_trip_and_canonical_form():
 
 
 def test_sampling_mutation_crossover_are_seeded_and_valid():
-    space = get_space("lighttrack")
+    space = get_space("lighttrack_supernet")
     a, b = (space.sample(np.random.default_rng(s)) for s in (1, 2))
     assert space.sample(np.random.default_rng(1)) == a
     assert space.mutate(a, np.random.default_rng(0), 0.0) == a
@@ -65,7 +69,7 @@ def test_sampling_mutation_crossover_are_seeded_and_valid():
 
 
 def test_space_size_counts_distinct_architectures():
-    space = get_space("lighttrack")
+    space = get_space("lighttrack_supernet")
     heads = (3 * 2 * 3**7) ** 2
     assert space.size() == sum(6 ** (7 + k) for k in range(8)) * heads
 
@@ -77,8 +81,8 @@ def test_supernet_path_equals_cut_out_network(tiny):
     for _ in range(4):
         genes = space.sample(rng)
         with torch.no_grad():
-            out = supernet(z, x, genes)
-            net = supernet.extract(genes).eval()
+            out = supernet(z, x, space.to_arch(genes))
+            net = supernet.extract(space.to_arch(genes)).eval()
             assert isinstance(net, LightTrackNet) and net.config.arch == space.to_arch(genes)
             ref = net(z, x)
         assert torch.equal(out["cls"], ref["cls"]) and torch.equal(out["reg"], ref["reg"])
@@ -87,7 +91,7 @@ def test_supernet_path_equals_cut_out_network(tiny):
         fresh.load_state_dict(net.state_dict(), strict=True)
     # weights are shared: a path's module is the supernet's
     genes = space.sample(rng)
-    view = supernet.view(genes)
+    view = supernet.view(space.to_arch(genes))
     assert view.features.conv_stem is supernet.features.conv_stem
 
 
@@ -112,7 +116,7 @@ def test_cost_table_is_exact_for_macs_and_params(tiny):
     rng = np.random.default_rng(5)
     for _ in range(6):
         genes = space.sample(rng)
-        net = supernet.extract(genes).eval()
+        net = supernet.extract(space.to_arch(genes)).eval()
         costs = table.costs(genes)
         assert costs["params"] == sum(p.numel() for p in net.parameters())
         with torch.no_grad():
