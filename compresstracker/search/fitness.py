@@ -4,8 +4,9 @@ BatchNorm statistics of a path are not those the supernet accumulated over all p
 candidate's are reset and re-estimated on training pairs in train mode without gradients (SPOS,
 LightTrack). Every candidate sees the same calibration batches (drawn once from a seeded
 sampler), so its fitness depends on its architecture alone: a resumed search scores exactly as
-an uninterrupted one. Tracking and scoring are ``ctrack eval``'s: the runner's result files and
-``score_trackers`` (GOT-10k protocol: AO and SR0.5; OPE benchmarks: AUC and OP50, their analogues).
+an uninterrupted one. Tracking and scoring are ``ctrack eval``'s: the candidate is written as an
+ordinary checkpoint and run through the runner and ``score_trackers`` (GOT-10k protocol: AO and
+SR0.5; OPE benchmarks: AUC and OP50, their analogues).
 """
 from __future__ import annotations
 
@@ -74,22 +75,67 @@ class CalibrationBatches:
         return iter(kept)
 
 
-def track_and_score(net: nn.Module, dataset, results_dir: Path, tracker_factory) -> dict[str, Any]:
-    """Track every sequence of ``dataset`` with ``net`` and score as ``ctrack eval`` does; folder removed after."""
-    from compresstracker.evaluation.report import GOT10K_PROTOCOL, score_trackers
-    from compresstracker.evaluation.runner import track_sequence, write_result
+def fitness_dataset(spec: str | None):
+    """The dataset of ``--data NAME=ROOT[:SPLIT]`` (the sequences that score candidates)."""
+    from compresstracker.data import get_dataset
+    from compresstracker.errors import ConfigError
+    from compresstracker.training.recipe import split_root
 
-    results_dir.mkdir(parents=True, exist_ok=True)
+    name, _, rest = (spec or "").partition("=")
+    if not name or not rest:
+        raise ConfigError("ctrack search needs --data NAME=ROOT[:SPLIT]: the sequences that score candidates")
+    root, split = split_root(rest)
+    return get_dataset(name, root, split=split)
+
+
+def calibration_loader(supernet, supernet_path: Path, calib: str | None, batches: int, batch_size: int):
+    """A loader factory of training pairs for BatchNorm recalibration.
+
+    Default: the supernet run's own training data (its ``config.yaml``); ``calib`` (NAME=ROOT[:SPLIT])
+    replaces it. Augmented train-mode pairs, one fixed seed.
+    """
+    import yaml
+
+    from compresstracker.errors import ConfigError
+    from compresstracker.training.data import build_loader_factory
+    from compresstracker.training.distributed import DistInfo
+    from compresstracker.training.recipe import SCHEMA, set_data_roots
+    from compresstracker.training.tasks import lighttrack_crops
+
+    run_config = Path(supernet_path).parent / "config.yaml"
+    if run_config.is_file():
+        recipe = yaml.safe_load(run_config.read_text())
+    elif calib:
+        import copy
+
+        recipe = copy.deepcopy(SCHEMA)
+    else:
+        raise ConfigError(f"no config.yaml beside {supernet_path} to take calibration data from; pass --calib NAME=ROOT[:SPLIT]")
+    if calib:
+        recipe["data"]["train"] = []
+        set_data_roots(recipe, [calib])
+    recipe["data"]["samples_per_epoch"] = batches * batch_size
+    recipe["train"]["batch_size"] = batch_size
+    return build_loader_factory(recipe, lighttrack_crops(supernet.config.base), DistInfo(), pin_memory=False)
+
+
+def track_and_score(net: nn.Module, dataset, work: Path) -> dict[str, Any]:
+    """Track ``dataset`` with ``net`` and score it exactly as ``ctrack eval`` does (its runner, result files,
+    tracker choice by model family with its default preset, and ``score_trackers``); ``work`` is removed after."""
+    from compresstracker.checkpoints import save_native
+    from compresstracker.evaluation.report import GOT10K_PROTOCOL, score_trackers
+    from compresstracker.evaluation.runner import ModelSpec, run_tracker
+
+    work.mkdir(parents=True, exist_ok=True)
     try:
-        tracker = tracker_factory(net)
-        for seq in dataset.sequences:
-            boxes, times = track_sequence(tracker, seq)
-            write_result(results_dir, seq.name, boxes, times)
-        metrics = score_trackers(dataset, [results_dir])[0].metrics()
+        checkpoint = save_native(net, net.config, work / "candidate.safetensors")
+        results = work / "results"
+        run_tracker(ModelSpec(checkpoint=str(checkpoint)), dataset.sequences, results, replace_stale=True)
+        metrics = score_trackers(dataset, [results])[0].metrics()
     finally:
-        shutil.rmtree(results_dir, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     if dataset.protocol == GOT10K_PROTOCOL:
         ao, sr50 = metrics["ao"], metrics["sr50"]
-    else:
+    else:  # OPE benchmarks: AUC and OP50, the same quantities over the success curve
         ao, sr50 = metrics["auc"], metrics["op50"]
     return {"fitness": (ao + sr50) / 2, "ao": ao, "sr50": sr50}

@@ -54,12 +54,10 @@ def load_cost_table(supernet, file: Path, opts: SearchOptions) -> CostTable:
 
 def dry_run(opts: SearchOptions) -> dict[str, Any]:
     """Space size, MACs and params range and the budget's share of the space; evaluates nothing."""
-    from compresstracker.search.supernet import load_supernet
-
     file = supernet_file(opts.supernet)
     supernet = load_supernet(file)
     table = load_cost_table(supernet, file, opts)
-    space = supernet.space
+    space = table.space
     rng = np.random.default_rng(opts.settings.seed)
     samples = [table.costs(space.sample(rng)) for _ in range(SHARE_SAMPLES)]
     within = sum(not opts.budget.broken(c) for c in samples)
@@ -82,23 +80,22 @@ def dry_run(opts: SearchOptions) -> dict[str, Any]:
 def run_search(opts: SearchOptions, resume: bool = False, on_generation: Callable[[dict], None] | None = None,
                fitness_fn: Callable | None = None) -> dict[str, Any]:
     """The whole search; returns the summary (best, latency check, files)."""
-    from compresstracker.search.supernet import load_supernet
-
     file = supernet_file(opts.supernet)
     supernet = load_supernet(file)
     table = load_cost_table(supernet, file, opts)
+    space = table.space
     out = Path(opts.out)
-    fitness = fitness_fn or CandidateScorer(supernet, opts, out)
+    fitness = fitness_fn or CandidateScorer(supernet, space, opts, file)
     identity = {"supernet": str(file.resolve()), "data": opts.data, "calib": opts.calib, "calib_batches": opts.calib_batches,
                 "latency_backend": opts.latency_backend if table.latency else None, "threads": opts.threads if table.latency else None}
-    evolution = Evolution(supernet.space, opts.settings, opts.budget, table.costs, fitness, out, identity, on_generation)
+    evolution = Evolution(space, opts.settings, opts.budget, table.costs, fitness, out, identity, on_generation)
     state = evolution.run(resume=resume)
     records = state.records
     best = ranked(records)[0]
     summary: dict[str, Any] = {"best": best, "evaluated": len(records), "rejected": state.rejected, "out": str(out)}
     if table.latency:
         front = pareto_front(records, "latency_ms")
-        check = check_latency(supernet, table, [supernet.space.decode(r["arch"]) for r in front])
+        check = check_latency(supernet, table, [space.decode(r["arch"]) for r in front])
         measured = {row["arch"]: row["measured_ms"] for row in check["paths"]}
         for r in records:
             if r["arch"] in measured:
@@ -109,50 +106,63 @@ def run_search(opts: SearchOptions, resume: bool = False, on_generation: Callabl
         summary["best"] = best
     atomic_write_json(out / "best.json", best)
     if isinstance(fitness, CandidateScorer):
-        summary["subnet"] = str(fitness.export(supernet.space.decode(best["arch"]), out / "subnet.safetensors", best))
+        summary["subnet"] = str(fitness.export(space.decode(best["arch"]), out / "subnet.safetensors", best))
     summary["pareto"] = str(write_pareto(records, out / "pareto.png"))
+    summary["records"] = ranked(records)
     return summary
 
 
 class CandidateScorer:
     """Fitness of a path: cut out, BN recalibrated on the calibration batches, tracked on the fitness split."""
 
-    def __init__(self, supernet, opts: SearchOptions, out: Path):
-        from compresstracker.data import get_dataset
-        from compresstracker.search.training import calibration_loader, tracker_for
-        from compresstracker.training.recipe import split_root
+    def __init__(self, supernet, space, opts: SearchOptions, supernet_path: Path):
+        from compresstracker.search.fitness import CalibrationBatches, calibration_loader, fitness_dataset
 
-        if not opts.data:
-            raise ConfigError("ctrack search needs --data NAME=ROOT[:SPLIT]: the sequences that score candidates")
-        name, _, rest = opts.data.partition("=")
-        if not rest:
-            raise ConfigError(f"--data {opts.data!r} must look like NAME=ROOT[:SPLIT]")
-        root, split = split_root(rest)
-        self.dataset = get_dataset(name, root, split=split)
+        self.dataset = fitness_dataset(opts.data)
         self.supernet = supernet
-        self.out = out
-        self.tracker_for = tracker_for
-        from compresstracker.search.fitness import CalibrationBatches
-
-        self.batches = CalibrationBatches(calibration_loader(supernet, opts), opts.calib_batches)
+        self.space = space
+        self.work = Path(opts.out) / "tracking"
+        self.batches = CalibrationBatches(calibration_loader(supernet, supernet_path, opts.calib, opts.calib_batches, opts.calib_batch_size),
+                                          opts.calib_batches)
 
     def network(self, genes) -> torch.nn.Module:
         from compresstracker.search.fitness import recalibrate_batchnorm
 
-        return recalibrate_batchnorm(self.supernet.extract(genes), self.batches)
+        return recalibrate_batchnorm(self.supernet.extract(self.space.to_arch(genes)), self.batches)
 
     def __call__(self, genes) -> dict[str, Any]:
         from compresstracker.search.fitness import track_and_score
 
-        return track_and_score(self.network(genes), self.dataset, self.out / "tracking", self.tracker_for)
+        return track_and_score(self.network(genes), self.dataset, self.work)
 
     def export(self, genes, path: Path, record: dict[str, Any]) -> Path:
         from compresstracker.checkpoints import save_native
 
         net = self.network(genes)
-        provenance = {"search": str(self.out), "supernet": self.supernet.config.to_dict()["space"],
+        provenance = {"search": str(self.work.parent), "supernet": self.supernet.config.name,
                       "fitness": record["fitness"], "macs": record["macs"]}
         return save_native(net, net.config, path, provenance=provenance)
+
+
+def load_supernet(path: Path):
+    """A supernet from ctrack's native file (the config in its metadata; weights loaded strictly)."""
+    import safetensors
+    from safetensors.torch import load_file
+
+    from compresstracker.checkpoints.formats import NATIVE_KEYS
+    from compresstracker.models import SupernetConfig, build_model
+
+    with safetensors.safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata() or {}
+    try:
+        config = SupernetConfig.from_dict(json.loads(metadata[NATIVE_KEYS["config"]]))
+    except (KeyError, ValueError):
+        raise ConfigError(f"{path} is not a LightTrack supernet (train one with `ctrack train -r lighttrack_supernet_tiny`)") from None
+    supernet = build_model(config)
+    missing, unexpected = supernet.load_state_dict(load_file(str(path)), strict=False)
+    if missing or unexpected:
+        raise ConfigError(f"{path} does not fit a {config.name} supernet: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    return supernet.eval()
 
 
 def write_pareto(records: list[dict[str, Any]], path: Path) -> Path:
