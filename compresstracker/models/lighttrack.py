@@ -37,12 +37,13 @@ class SqueezeExcite(nn.Module):
 
     def __init__(self, channels: int, reduced: int):
         super().__init__()
+        self.avg_pool = nn.AdaptiveAvgPool2d(1)
         self.conv_reduce = nn.Conv2d(channels, reduced, 1, bias=True)
         self.act1 = nn.ReLU()
         self.conv_expand = nn.Conv2d(reduced, channels, 1, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scale = self.conv_expand(self.act1(self.conv_reduce(x.mean((2, 3), keepdim=True))))
+        scale = self.conv_expand(self.act1(self.conv_reduce(self.avg_pool(x))))
         return x * hard_sigmoid(scale)
 
 
@@ -147,12 +148,13 @@ class ChannelAttention(nn.Module):
 
     def __init__(self, channels: int):
         super().__init__()
+        self.avg_pool = nn.AdaptiveAvgPool2d(1)
         self.fc1 = nn.Conv2d(channels, channels, 1, bias=True)
         self.relu = nn.ReLU()
         self.fc2 = nn.Conv2d(channels, channels, 1, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.sigmoid(self.fc2(self.relu(self.fc1(x.mean((2, 3), keepdim=True)))))
+        return x * torch.sigmoid(self.fc2(self.relu(self.fc1(self.avg_pool(x)))))
 
 
 class _PixelwiseCA(nn.Module):

@@ -136,7 +136,7 @@ def _lighttrack_network(config: LightTrackConfig) -> nn.Module:
 
 
 def _lighttrack_summary(c: LightTrackConfig) -> dict[str, Any]:
-    return {"path": c.path, "stride": c.stride, "output_channels": c.output_channels}
+    return {"arch_path": c.path, "stride": c.stride, "output_channels": c.output_channels}
 
 
 register_family(ModelFamily(
