@@ -45,7 +45,7 @@ THOP_RULES = (
 )
 
 
-def _thop_ops(module: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> int:
+def thop_ops(module: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> int:
     if isinstance(module, torch.nn.Conv2d):
         return output.numel() * module.weight[0].numel()
     if isinstance(module, torch.nn.Linear):
@@ -69,7 +69,7 @@ def count_thop_macs(module: torch.nn.Module, *inputs: torch.Tensor, forward=None
 
     def hook(mod: torch.nn.Module, args: tuple, out: torch.Tensor) -> None:
         nonlocal total
-        total += _thop_ops(mod, args, out)
+        total += thop_ops(mod, args, out)
 
     handles = [m.register_forward_hook(hook) for m in module.modules()]
     try:

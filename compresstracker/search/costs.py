@@ -2,8 +2,8 @@
 
 A path's cost is the sum over its units (``space.units``): every parameter and every counted
 multiply-add of the standalone network belongs to exactly one unit, so MACs and params from the
-table are exact (tested against the cut-out network). MACs are the search branch's (template
-features precomputed), counted over convolutions and linear layers (see ``count_unit_macs``).
+table are exact (tested against ``ctrack inspect``'s count of the cut-out network). MACs are the
+search branch's (template features precomputed) by thop's rules, as LightTrack's figures are.
 Latency is measured once per unit on a backend and thread count and cached beside the supernet;
 a path's prediction is the sum of its units plus a constant for the work between units, fitted on
 a few measured paths. ``check_latency`` compares predictions with measurements.
@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from compresstracker.bench.flops import thop_ops
 from compresstracker.errors import ConfigError
 from compresstracker.fileio import atomic_write_json
 from compresstracker.search.space import Genes, space_for
@@ -29,30 +30,18 @@ LATENCY_BACKENDS = ("torch",)
 TABLE_VERSION = 1
 
 
-def conv_linear_macs(module: nn.Module, output: torch.Tensor) -> int:
-    """Multiply-adds of one Conv2d / Linear call per image (thop's count: kernel volume x outputs, no bias)."""
-    per_image = output.numel() // max(output.shape[0], 1)
-    if isinstance(module, nn.Conv2d):
-        k = module.kernel_size[0] * module.kernel_size[1]
-        return per_image * (module.in_channels // module.groups) * k
-    if isinstance(module, nn.Linear):
-        return per_image * module.in_features
-    return 0
-
-
 @contextmanager
 def _capture(net: nn.Module, units: dict[str, str]) -> Iterator[dict[str, dict[str, Any]]]:
-    """Record the MACs of each unit's convolutions and linear layers."""
+    """Record each unit's MACs by thop's rules, as ``ctrack inspect`` counts LightTrack (``bench.flops.thop_ops``)."""
     found: dict[str, dict[str, Any]] = {}
     handles = []
     for root, unit in units.items():
         entry = found.setdefault(unit, {"macs": 0})
         module = net.get_submodule(root)
         for sub in module.modules():
-            if isinstance(sub, (nn.Conv2d, nn.Linear)):
-                handles.append(sub.register_forward_hook(
-                    lambda mod, args, out, entry=entry: entry.__setitem__("macs", entry["macs"] + conv_linear_macs(mod, out))
-                ))
+            handles.append(sub.register_forward_hook(
+                lambda mod, args, out, entry=entry: entry.__setitem__("macs", entry["macs"] + thop_ops(mod, args, out))
+            ))
     try:
         yield found
     finally:

@@ -8,7 +8,8 @@ from compresstracker.models.lighttrack import LightTrackNet
 from compresstracker.models.lighttrack_arch import MOBILE_PATH, LightTrackArch
 from compresstracker.models import build_model, get_config
 from compresstracker.search import space_for
-from compresstracker.search.costs import build_cost_table, conv_linear_macs
+from compresstracker.bench.flops import count_lighttrack_macs
+from compresstracker.search.costs import build_cost_table
 from compresstracker.search.lighttrack_space import N_BLOCKS, OUTPUT_GENE
 
 
@@ -95,21 +96,6 @@ def test_supernet_path_equals_cut_out_network(tiny):
     assert view.features.conv_stem is supernet.features.conv_stem
 
 
-def _whole_macs(net: LightTrackNet, config) -> int:
-    total = 0
-
-    def hook(mod, args, out):
-        nonlocal total
-        total += conv_linear_macs(mod, out)
-
-    zf = net.features(torch.zeros(1, 3, config.template_size, config.template_size))
-    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
-    net.track(torch.zeros(1, 3, config.search_size, config.search_size), zf)
-    for h in handles:
-        h.remove()
-    return total
-
-
 def test_cost_table_is_exact_for_macs_and_params(tiny):
     space, supernet = tiny
     table = build_cost_table(supernet)
@@ -119,8 +105,7 @@ def test_cost_table_is_exact_for_macs_and_params(tiny):
         net = supernet.extract(space.to_arch(genes)).eval()
         costs = table.costs(genes)
         assert costs["params"] == sum(p.numel() for p in net.parameters())
-        with torch.no_grad():
-            assert costs["macs"] == _whole_macs(net, net.config)
+        assert costs["macs"] == count_lighttrack_macs(net)  # what `ctrack inspect` reports
     ranges = table.ranges()
     sampled = [table.costs(space.sample(rng))["macs"] for _ in range(300)]
     low, high = ranges["macs_range"]
