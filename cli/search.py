@@ -33,13 +33,14 @@ def _count(what: str):
 @click.option("--mutation", default=0.1, show_default=True, type=click.FloatRange(0, 1), help="Per-gene mutation probability.")
 @click.option("--calib-batches", default=200, show_default=True, type=click.IntRange(1), help="Batches that recalibrate BatchNorm per candidate.")
 @click.option("--calib-batch-size", default=32, show_default=True, type=click.IntRange(1), help="Pairs per calibration batch.")
+@click.option("--random", "random_search", is_flag=True, help="Random search (the baseline): every generation sampled at random, same budgets and bookkeeping.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--out", "-o", type=click.Path(file_okay=False), help="Output folder (not needed with --dry-run).")
 @click.option("--resume", is_flag=True, help="Continue the search in --out (same settings) where it stopped.")
 @click.option("--dry-run", is_flag=True, help="Print the space size, MACs and params range and the budget's share; evaluate nothing.")
 @json_option
 def search(supernet, data, calib, max_macs, max_params, max_latency_ms, backend, threads, with_latency, population, generations,
-           parents, mutation, calib_batches, calib_batch_size, seed, out, resume, dry_run, as_json):
+           parents, mutation, calib_batches, calib_batch_size, random_search, seed, out, resume, dry_run, as_json):
     """Search a trained supernet for the best tracker within MACs, params or latency budgets.
 
     \b
@@ -60,7 +61,8 @@ def search(supernet, data, calib, max_macs, max_params, max_latency_ms, backend,
     opts = SearchOptions(
         supernet=supernet, data=data, calib=calib, out=out or "",
         budget=Budget(max_macs=max_macs, max_params=max_params, max_latency_ms=max_latency_ms),
-        settings=EvolutionSettings(population=population, generations=generations, parents=parents, mutation=mutation, seed=seed),
+        settings=EvolutionSettings(population=population, generations=generations, parents=parents, mutation=mutation, seed=seed,
+                                   strategy="random" if random_search else "evolution"),
         calib_batches=calib_batches, calib_batch_size=calib_batch_size, latency_backend=backend, threads=threads,
         measure_latency=with_latency,
     )

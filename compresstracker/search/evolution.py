@@ -24,6 +24,7 @@ from compresstracker.search.space import Genes, SearchSpace
 
 STATE_FILE = "search_state.json"
 LOG_FILE = "search.jsonl"
+STRATEGIES = ("evolution", "random")
 TRIES_PER_CANDIDATE = 50  # rejection-sampling attempts per wanted candidate before giving up on a half
 
 
@@ -51,8 +52,11 @@ class EvolutionSettings:
     parents: int = 10
     mutation: float = 0.1
     seed: int = 0
+    strategy: str = "evolution"  # evolution | random (the baseline: every generation random, same checks)
 
     def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"search strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
         if self.population < 1 or self.generations < 1 or self.parents < 1:
             raise ConfigError("population, generations and parents must be >= 1")
         if not 0 <= self.mutation <= 1:
@@ -154,7 +158,7 @@ class Evolution:
         size = self.settings.population
         seen = set(state.evaluated())
         pop: list[Genes] = []
-        if state.records:
+        if state.records and self.settings.strategy == "evolution":
             parents = [self.space.decode(r["arch"]) for r in ranked(state.records)[: self.settings.parents]]
 
             def mutant() -> Genes:

@@ -118,3 +118,12 @@ def test_budget_numbers():
 def test_pareto_front():
     records = [{"fitness": 1, "macs": 10}, {"fitness": 2, "macs": 20}, {"fitness": 1.5, "macs": 25}, {"fitness": 3, "macs": 30}]
     assert [r["macs"] for r in pareto_front(records)] == [10, 20, 30]
+
+
+def test_random_search_baseline_keeps_the_same_checks(tmp_path):
+    settings = EvolutionSettings(population=8, generations=3, parents=3, seed=0, strategy="random")
+    state = Evolution(Space(), settings, Budget(max_macs=600), costs, fitness, tmp_path / "r").run()
+    arches = [r["arch"] for r in state.records]
+    assert len(arches) == len(set(arches)) == 24 and all(r["macs"] <= 600 for r in state.records)
+    with pytest.raises(ConfigError, match="strategy"):
+        EvolutionSettings(strategy="grid")
