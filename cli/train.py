@@ -69,9 +69,10 @@ def relaunch_if_asked(nproc: int | None) -> bool:
 
 @click.command("train", context_settings={"ignore_unknown_options": False})
 @click.option("--recipe", "-r", required=True, help="A shipped recipe name or a YAML path.")
+@click.option("--init", type=click.Path(dir_okay=False), help="Start from this checkpoint's weights (sets model.init), e.g. a search's subnet.safetensors.")
 @run_options
 @click.argument("overrides", nargs=-1)
-def train(recipe, overrides, out, resume, epochs, samples_per_epoch, batch_size, workers, nproc, data_specs, device, as_json):
+def train(recipe, init, overrides, out, resume, epochs, samples_per_epoch, batch_size, workers, nproc, data_specs, device, as_json):
     """Train an OSTrack-style tracker from a recipe; key=value arguments override recipe keys.
 
     \b
@@ -80,13 +81,16 @@ def train(recipe, overrides, out, resume, epochs, samples_per_epoch, batch_size,
       ctrack train -r ostrack_vitb_256 --data lasot=/data/lasot --data got10k=/data/got10k \\
           --data coco=/data/coco --data trackingnet=/data/trackingnet --out runs/ostrack --nproc 4 --device cuda
       ctrack train -r ostrack_tiny --out runs/teacher --resume
+      ctrack train -r lighttrack_retrain model.arch=runs/search/best.json --init runs/search/subnet.safetensors \\
+          --data lasot=/tmp/synth:all --out runs/retrain
     Several machines: run on each
       torchrun --nnodes 2 --node-rank R --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29500 \\
           -m compresstracker.cli.main train -r ostrack_vitb_256 ... --device cuda
     """
     from compresstracker.training.run import train_tracker
 
-    resolved = resolve_recipe(recipe, "train", overrides, data_specs, epochs=epochs, samples_per_epoch=samples_per_epoch,
+    extra = [f"model.init={init}"] if init else []
+    resolved = resolve_recipe(recipe, "train", overrides, data_specs, extra, epochs=epochs, samples_per_epoch=samples_per_epoch,
                               batch_size=batch_size, workers=workers)
     if relaunch_if_asked(nproc):
         return

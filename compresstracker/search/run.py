@@ -104,7 +104,9 @@ def run_search(opts: SearchOptions, resume: bool = False, on_generation: Callabl
         evolution.save(state, np.random.default_rng())  # records gained measured latencies
         best = ranked(records)[0]
         summary["best"] = best
-    atomic_write_json(out / "best.json", best)
+    # best.json also carries the network config (channels, sizes), so `model.arch=best.json` retrains this very network
+    config = supernet.config.path_config(space.to_arch(space.decode(best["arch"])))
+    atomic_write_json(out / "best.json", {**best, "config": config.to_dict()})
     if isinstance(fitness, CandidateScorer):
         summary["subnet"] = str(fitness.export(space.decode(best["arch"]), out / "subnet.safetensors", best))
     summary["pareto"] = str(write_pareto(records, out / "pareto.png"))
