@@ -5,21 +5,39 @@ import json
 from typing import Any
 
 import click
-from rich.console import Console
 
-# Human output goes to stderr so that stdout stays clean for --json and pipes.
-console = Console(stderr=True)
+from compresstracker.console import console  # noqa: F401  (re-exported for the command modules)
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
 device_option = click.option(
     "--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto (CUDA when present)."
 )
 
-# The library checks the name (compresstracker.tracking.onnx_backend.BACKENDS); no torch import here.
+# The library checks the name (compresstracker.deploy.backend_names()); no torch import here.
 backend_option = click.option(
     "--backend", default="torch", show_default=True, metavar="torch|onnxruntime",
     help="Run the network with PyTorch, or with ONNX Runtime: an .onnx file from `ctrack export`, "
     "or any checkpoint exported on the fly.",
+)
+
+
+def _parse_params(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for text in values:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{text!r} is not KEY=VALUE")
+        pairs.append((key.strip(), value.strip()))
+    return tuple(pairs)
+
+
+# Tracker hyper-parameters; the checkpoint's model family decides which loop (and presets) apply.
+preset_option = click.option(
+    "--preset", help="Tracker preset (LightTrack: vot2019 or default; OSTrack's loop has none)."
+)
+param_option = click.option(
+    "--param", "params", multiple=True, metavar="KEY=VALUE", callback=_parse_params,
+    help="Override one tracker parameter (repeatable), e.g. --param penalty_k=0.01.",
 )
 
 

@@ -111,7 +111,7 @@ def compress(teacher, stages, split, init, recipe, eval_specs, overrides, out, r
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun, rank 0 evaluates and reports
     if eval_specs:
-        from compresstracker.compression.evaluate import compare_on
+        from compresstracker.evaluation.compare import compare_on
 
         summary["eval"] = compare_on(eval_specs, teacher, summary["student"], out, device)
     if as_json:
@@ -121,6 +121,6 @@ def compress(teacher, stages, split, init, recipe, eval_specs, overrides, out, r
     console.print(_sizes_line(summary["plan"]))
     console.print(f"student -> {summary['student']} and {summary['student_ostrack']}")
     if eval_specs:
-        from compresstracker.compression.evaluate import comparison_table
+        from compresstracker.evaluation.compare import comparison_table
 
         console.print(comparison_table(summary["eval"]))

@@ -24,7 +24,7 @@ def demo(out, stages, epochs, samples_per_epoch, search, as_json):
     if search:
         _search_demo(out, epochs, samples_per_epoch, as_json)
         return
-    from compresstracker.compression.evaluate import comparison_table
+    from compresstracker.evaluation.compare import comparison_table
     from compresstracker.demo import run_demo
 
     summary = run_demo(out, stages, epochs, samples_per_epoch, progress=not as_json)

@@ -20,7 +20,7 @@ FORMATS = ("onnx", "ostrack", "safetensors")
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", required=True, type=click.Choice(FORMATS), help="What to write.")
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Output file (written atomically).")
-# 17 and 14 are onnx_export.DEFAULT_OPSET / MIN_OPSET, spelled out so that --help does not import torch.
+# 17 and 14 are deploy.onnx.DEFAULT_OPSET / MIN_OPSET, spelled out so that --help does not import torch.
 @click.option("--opset", default=17, show_default=True, type=click.IntRange(14), help="ONNX opset version.")
 @click.option("--no-ce", is_flag=True, help="ONNX: export every block plain (no candidate elimination).")
 @click.option("--quantize", type=click.Choice(["int8"]), help="ONNX: ONNX Runtime dynamic int8 quantization; the AUC change is measured.")
@@ -45,11 +45,12 @@ def export(checkpoint, fmt, out, opset, no_ce, quantize, eval_sequences, eval_fr
       ctrack export CompressTracker_ep0500.pth.tar --format safetensors --out student.safetensors
     """
     from compresstracker.checkpoints import load_checkpoint
-    from compresstracker.checkpoints.onnx_export import is_onnx_path, require_onnx
+    from compresstracker.deploy import deployed_backend
+    from compresstracker.deploy.onnx import require_onnx
     from compresstracker.errors import CheckpointError, ConfigError
 
-    if is_onnx_path(checkpoint):
-        raise CheckpointError(f"{Path(checkpoint).name} is already an ONNX model; export from the checkpoint it came from")
+    if deployed_backend(checkpoint) is not None:
+        raise CheckpointError(f"{Path(checkpoint).name} is already a deployed model; export from the checkpoint it came from")
     if fmt != "onnx" and (no_ce or quantize):
         raise ConfigError(
             "--no-ce and --quantize apply to --format onnx; weights files carry no CE switch "
@@ -73,17 +74,23 @@ def _export_onnx(
     model: TrackerNet, out: str, opset: int, ce: Optional[bool], quantize: Optional[str], eval_sequences: int, eval_frames: int
 ) -> dict:
     """The ONNX export (and, with ``quantize``, the int8 file at ``out`` with its accuracy check)."""
-    from compresstracker.checkpoints.onnx_export import export_onnx, int8_accuracy, quantize_int8
+    from compresstracker.deploy.onnx import export_onnx
+    from compresstracker.deploy.quantize import quantize_onnx_int8
+    from compresstracker.evaluation.accuracy import accuracy_change
+    from compresstracker.evaluation.runner import ModelSpec
 
     if not quantize:
         return export_onnx(model, out, opset=opset, ce=ce)
     with tempfile.TemporaryDirectory(prefix="ctrack-export-") as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
         info = export_onnx(model, fp32, opset=opset, ce=ce)
-        info.update(quantize_int8(fp32, out))
+        info.update(quantize_onnx_int8(fp32, out))
         info.pop("source")
         with console.status("measuring the int8 accuracy change on generated sequences", spinner="dots"):
-            info["accuracy"] = int8_accuracy(fp32, out, sequences=eval_sequences, frames=eval_frames)
+            info["accuracy"] = accuracy_change(
+                ModelSpec(str(fp32), backend="onnxruntime"), {"int8": ModelSpec(str(out), backend="onnxruntime")},
+                sequences=eval_sequences, frames=eval_frames,
+            )
     return info
 
 
@@ -113,6 +120,6 @@ def _print_summary(info: dict) -> None:
     if "accuracy" in info:
         acc = info["accuracy"]
         console.print(
-            f"int8 accuracy on {acc['dataset']}: AUC fp32 {acc['auc_fp32']:.2f} -> int8 {acc['auc_int8']:.2f} "
-            f"({acc['auc_change']:+.2f})"
+            f"int8 accuracy on {acc['dataset']}: AUC fp32 {acc['auc_reference']:.2f} -> int8 {acc['auc']['int8']:.2f} "
+            f"({acc['auc_change']['int8']:+.2f})"
         )

@@ -5,7 +5,9 @@ import time
 
 import click
 
-from compresstracker.cli.common import backend_option, console, device_option, emit_json, json_option, parse_box
+from compresstracker.cli.common import (
+    backend_option, console, device_option, emit_json, json_option, param_option, parse_box, preset_option,
+)
 
 
 @click.command("track")
@@ -16,22 +18,28 @@ from compresstracker.cli.common import backend_option, console, device_option, e
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Boxes, one x<TAB>y<TAB>w<TAB>h line per frame.")
 @click.option("--render", type=click.Path(dir_okay=False), help="Also write a video with the boxes drawn (mp4).")
 @click.option("--no-ce", is_flag=True, help="Run every block plain (no candidate elimination).")
+@preset_option
+@param_option
 @backend_option
 @device_option
 @json_option
-def track(checkpoint, frames, video, init_box, output, render, no_ce, backend, device, as_json):
-    """Track one target through a sequence, exactly as OSTrack's tracking loop does.
+def track(checkpoint, frames, video, init_box, output, render, no_ce, preset, params, backend, device, as_json):
+    """Track one target through a sequence, exactly as the model family's own tracker does.
+
+    The checkpoint picks the loop: OSTrack-family files run OSTrack's, LightTrack files run
+    LightTrack's (presets vot2019 and default, parameters by --param).
 
     \b
     Examples:
       ctrack track -c OSTrack_ep0300.pth.tar --frames airplane-1/img --init-box 367,101,41,16 -o airplane-1.txt
       ctrack track -c student.safetensors --video clip.mp4 --init-box 10,20,50,40 -o out.txt --render out.mp4
       ctrack track -c student.onnx --backend onnxruntime --frames airplane-1/img --init-box 367,101,41,16 -o out.txt
+      ctrack track -c LightTrackM.pth --preset vot2019 --frames ball/img --init-box 10,20,50,40 -o ball.txt
     """
+    from compresstracker.deploy import load_network
     from compresstracker.devices import resolve_device
     from compresstracker.errors import TrackingError
-    from compresstracker.tracking import FrameSource, Tracker, VideoRenderer, list_frames, run_sequence, write_boxes
-    from compresstracker.tracking.onnx_backend import load_network
+    from compresstracker.tracking import FrameSource, VideoRenderer, list_frames, make_tracker, run_sequence, write_boxes
 
     box = parse_box(init_box)
     if (frames is None) == (video is None):
@@ -39,7 +47,7 @@ def track(checkpoint, frames, video, init_box, output, render, no_ce, backend, d
     torch_device = resolve_device(device)
     source = FrameSource(frames=list_frames(frames)) if frames else FrameSource(video=video)
     network = load_network(checkpoint, backend, ce=False if no_ce else None, device=torch_device)
-    tracker = Tracker(network, torch_device)
+    tracker = make_tracker(network, torch_device, preset, dict(params))
     renderer = VideoRenderer(render, fps=source.fps) if render else None
     start = time.perf_counter()
     boxes, _ = run_sequence(tracker, iter(source), box, on_frame=renderer)
@@ -55,6 +63,7 @@ def track(checkpoint, frames, video, init_box, output, render, no_ce, backend, d
         "device": str(torch_device),
         "backend": backend,
         "ce": bool(network.ce_enabled),
+        "tracker": tracker.settings,
         "model_fps": (t.frames / t.model_s) if t.model_s else None,
         "fps": (t.frames / t.total_s) if t.total_s else None,
         "end_to_end_fps": len(boxes) / wall_s if wall_s else None,

@@ -25,7 +25,7 @@ def builtin_teacher() -> Path:
 
 
 def run_demo(out: Path, stages: int = 4, epochs: int | None = None, samples: int | None = None, progress: bool = True) -> dict[str, Any]:
-    from compresstracker.compression.evaluate import compare_on
+    from compresstracker.evaluation.compare import compare_on
     from compresstracker.compression.run import compress_tracker
     from compresstracker.data import get_dataset
     from compresstracker.data.synthetic import generate

@@ -23,7 +23,7 @@ from compresstracker.bench.flops import count_macs, count_params
 from compresstracker.errors import ConfigError
 from compresstracker.models import TrackerNet
 from compresstracker.tracking import Tracker, sample_target
-from compresstracker.tracking.onnx_backend import Network, OnnxNetwork, load_network
+from compresstracker.deploy import GraphNetwork, Network, load_network
 
 __all__ = ["BENCH_BOX", "DTYPES", "MIN_RUNS", "ModelBench", "bench_models", "bench_network", "synthetic_frame"]
 
@@ -111,7 +111,7 @@ def _prepare(
 ) -> tuple[Network, TrackerNet]:
     """(network to time, torch network of the same architecture for params and MACs)."""
     network = load_network(path, backend, ce, device, threads)
-    if isinstance(network, OnnxNetwork):
+    if isinstance(network, GraphNetwork):
         return network, network.architecture()
     counted = network
     if compile:
@@ -155,7 +155,7 @@ def bench_models(
                 latency, track = bench_network(network, device, runs, dtype, frame)
                 row = ModelBench(
                     path=str(path), backend=backend,
-                    precision=network.precision if isinstance(network, OnnxNetwork) else dtype,
+                    precision=network.precision if isinstance(network, GraphNetwork) else dtype,
                     ce=bool(network.ce_enabled), params=count_params(counted), macs=count_macs(counted),
                     latency_ms=latency, track_ms=track, fps=1000.0 / track,
                     speedup=rows[0].track_ms / track if rows else 1.0,

@@ -11,9 +11,9 @@ from compresstracker.compression.replacement import ReplacementModel
 from compresstracker.compression.report import describe_plan
 from compresstracker.compression.student import init_student
 from compresstracker.compression.task import CompressionTask
-from compresstracker.fileio import atomic_write_json, atomic_write_text
+from compresstracker.fileio import atomic_write_json, atomic_write_text, file_sha256
 from compresstracker.training.recipe import dump_recipe
-from compresstracker.training.run import file_sha256, progress_bar, run_context
+from compresstracker.training.run import progress_bar, run_context
 from compresstracker.training.engine import Trainer
 
 STUDENT_FILE = "student.safetensors"

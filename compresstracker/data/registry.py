@@ -155,6 +155,14 @@ def list_datasets() -> list[dict]:
     ]
 
 
+def split_root(text: str) -> tuple[str, str | None]:
+    """'ROOT[:SPLIT]' -> (root, split); a Windows drive letter or a bare path has no split."""
+    head, sep, tail = text.rpartition(":")
+    if sep and head and tail and "/" not in tail and "\\" not in tail:
+        return head, tail
+    return text, None
+
+
 def _split_root(root: str | os.PathLike, split: str | None) -> tuple[Path, str | None]:
     """Accept ``PATH:SPLIT`` as root (e.g. ``/data/lasot:all``, ``/data/tn:train:0,1``) when PATH is a folder."""
     text = os.fspath(root)

@@ -19,7 +19,7 @@ import numpy as np
 
 from compresstracker.data.sequence import Sequence
 from compresstracker.errors import ResultsError
-from compresstracker.fileio import atomic_write_json, atomic_write_text
+from compresstracker.fileio import atomic_write_json, atomic_write_text, file_sha256
 
 RUN_RECORD = ".ctrack_run.json"
 
@@ -32,6 +32,9 @@ class ModelSpec:
     ce: Optional[bool] = None
     device: str = "cpu"
     backend: str = "torch"
+    precision: Optional[str] = None  # None: the backend's fp32, or a deployed file's own
+    preset: Optional[str] = None  # tracker preset (LightTrack), None: the family's default
+    params: tuple[tuple[str, str], ...] = ()  # tracker parameter overrides, key=value
 
 
 def result_files(results_dir: Path, name: str) -> tuple[Path, Path]:
@@ -48,9 +51,10 @@ def write_result(results_dir: Path, name: str, boxes: np.ndarray, times: list[fl
 
 def run_record(spec: ModelSpec) -> dict:
     """What identifies the tracker behind a results folder (the device does not change the boxes' meaning)."""
-    from compresstracker.training.run import file_sha256
-
-    return {"checkpoint": Path(spec.checkpoint).name, "sha256": file_sha256(spec.checkpoint), "ce": spec.ce, "backend": spec.backend}
+    return {
+        "checkpoint": Path(spec.checkpoint).name, "sha256": file_sha256(spec.checkpoint), "ce": spec.ce,
+        "backend": spec.backend, "precision": spec.precision, "preset": spec.preset, "params": dict(spec.params) or None,
+    }
 
 
 def claim_results_dir(spec: ModelSpec, results_dir: Path, replace_stale: bool = False) -> None:
@@ -76,7 +80,8 @@ def claim_results_dir(spec: ModelSpec, results_dir: Path, replace_stale: bool = 
         elif stale:
             raise ResultsError(
                 f"{results_dir} holds results of another tracker ({previous.get('checkpoint')}, "
-                f"sha256 {str(previous.get('sha256'))[:12]}, ce={previous.get('ce')}, backend {previous.get('backend')}); "
+                f"sha256 {str(previous.get('sha256'))[:12]}, ce={previous.get('ce')}, backend {previous.get('backend')}, "
+                f"preset {previous.get('preset')}, params {previous.get('params')}); "
                 "give another --tracker-name or --results-dir, or delete the folder"
             )
         if previous == record:
@@ -92,13 +97,15 @@ _WORKER: dict = {}
 
 
 def build_tracker(spec: ModelSpec):
-    """A tracker for ``spec`` on its backend (torch, or onnxruntime with an .onnx file or a checkpoint)."""
+    """The tracker of the checkpoint's family for ``spec`` on its backend (a checkpoint, or a file
+    deployed for that backend), with the spec's preset and parameters."""
+    from compresstracker.deploy import load_network
     from compresstracker.devices import resolve_device
-    from compresstracker.tracking import Tracker
-    from compresstracker.tracking.onnx_backend import load_network
+    from compresstracker.tracking import make_tracker
 
     device = resolve_device(spec.device)
-    return Tracker(load_network(spec.checkpoint, spec.backend, spec.ce, device), device)
+    network = load_network(spec.checkpoint, spec.backend, spec.ce, device, precision=spec.precision)
+    return make_tracker(network, device, spec.preset, dict(spec.params))
 
 
 def _init_worker(spec: ModelSpec, threads: int, cores: list[list[int]], counter) -> None:

@@ -46,9 +46,58 @@ class CenterHead(nn.Module):
 
     def forward(self, feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(score_map, size_map, offset_map); score and size are sigmoids clamped to [1e-4, 1-1e-4]."""
+        feat = feat.contiguous()  # one copy of the (transposed) token map, not one per tower
         score = torch.clamp(self._tower("ctr", feat).sigmoid(), min=1e-4, max=1 - 1e-4)
         size = torch.clamp(self._tower("size", feat).sigmoid(), min=1e-4, max=1 - 1e-4)
         offset = self._tower("offset", feat)
+        return score, size, offset
+
+
+def _folded(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight, bias) of ``conv`` followed by ``bn`` in eval mode, as one convolution."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    weight = conv.weight * scale.view(-1, 1, 1, 1)
+    bias = (conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)) - bn.running_mean
+    return weight, bias * scale + bn.bias
+
+
+class FusedCenterHead(nn.Module):
+    """The centre head rewritten for inference: BatchNorm folded into the convolutions, and the three
+    towers run side by side as one convolution per stage.
+
+    Stage 1 reads the same feature map in every tower, so its three convolutions become one with
+    3x the output channels; stages 2-4 become grouped convolutions (3 groups), and the 1x1 output
+    convolutions one grouped 1x1 (the 1-channel score output padded to 2). Same arithmetic as
+    :class:`CenterHead` in eval mode (up to float rounding), a quarter of the kernel launches and
+    bigger, better-shaped matrix products. Built from a trained head; not for training.
+    """
+
+    def __init__(self, head: CenterHead):
+        super().__init__()
+        self.feat_size = head.feat_size
+        stages = []
+        for i in range(1, 5):
+            weights, biases = zip(*(_folded(*getattr(head, f"conv{i}_{stage}")[:2]) for stage, _ in head.BRANCHES))
+            first = getattr(head, f"conv{i}_ctr")[0]
+            conv = nn.Conv2d(
+                first.in_channels * (1 if i == 1 else 3), 3 * first.out_channels, 3, padding=1, groups=1 if i == 1 else 3,
+            )
+            conv.weight.data.copy_(torch.cat(weights))
+            conv.bias.data.copy_(torch.cat(biases))
+            stages += [conv, nn.ReLU(inplace=True)]
+        self.towers = nn.Sequential(*stages)
+        last = [getattr(head, f"conv5_{stage}") for stage, _ in head.BRANCHES]
+        out = nn.Conv2d(3 * last[0].in_channels, 6, 1, groups=3)
+        pad = lambda t: torch.cat([t, torch.zeros_like(t[:1])]) if t.shape[0] == 1 else t  # noqa: E731
+        out.weight.data.copy_(torch.cat([pad(c.weight) for c in last]))
+        out.bias.data.copy_(torch.cat([pad(c.bias) for c in last]))
+        self.out = out
+
+    def forward(self, feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        maps = self.out(self.towers(feat.contiguous()))
+        score = torch.clamp(maps[:, 0:1].sigmoid(), min=1e-4, max=1 - 1e-4)
+        offset = maps[:, 2:4]
+        size = torch.clamp(maps[:, 4:6].sigmoid(), min=1e-4, max=1 - 1e-4)
         return score, size, offset
 
 

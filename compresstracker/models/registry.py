@@ -177,10 +177,11 @@ register(
 # LightTrack family ------------------------------------------------------------------------------
 register("lighttrack_mobile", "LightTrack-Mobile (CVPR 2021): the searched path, 128/256 inputs, 1.97M params",
          LightTrackConfig())
-# Mobile's path with narrow channels and half the inputs: every code path on a CPU in milliseconds.
+# Mobile's path with narrow channels at Mobile's input sizes (so the tracker presets apply): every
+# code path on a CPU in milliseconds.
 _LT_TINY: dict = dict(stem_channels=8, stage_channels=(8, 16, 24, 24), head_widths=(16, 24, 32), adj_channels=16)
-register("lighttrack_tiny", "LightTrack-Mobile's path with 8-24-channel stages, 16/24/32-wide heads, 64/128 inputs (CPU demos)",
-         LightTrackConfig(name="lighttrack_tiny", **_LT_TINY, template_size=64, search_size=128))
-register("lighttrack_tiny_s8", "Tiny LightTrack with its output at stride 8 (c40 block 3), 64/128 inputs (tests)",
+register("lighttrack_tiny", "LightTrack-Mobile's path with 8-24-channel stages and 16/24/32-wide heads (tests, CPU demos)",
+         LightTrackConfig(name="lighttrack_tiny", **_LT_TINY))
+register("lighttrack_tiny_s8", "Tiny LightTrack with its output at stride 8 (c40 block 3) (tests)",
          LightTrackConfig(name="lighttrack_tiny_s8", arch="back_04502514044521042540+cls_000222222+reg_010222222_ops_13",
-                          **_LT_TINY, template_size=64, search_size=128))
+                          **_LT_TINY))

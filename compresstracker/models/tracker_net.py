@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from compresstracker.models.config import TrackerConfig
-from compresstracker.models.head import CenterHead, decode_boxes
+from compresstracker.models.head import CenterHead, FusedCenterHead, decode_boxes
 from compresstracker.models.vit import VisionTransformerTracker
 
 
@@ -56,6 +56,13 @@ class TrackerNet(nn.Module):
         if override is not None:
             ratios = [override if r < 1.0 else 1.0 for r in ratios]
         return ratios
+
+    def fuse_head(self) -> "TrackerNet":
+        """Swap the centre head for its inference form (BatchNorm folded, towers side by side); the
+        maps stay the same up to float rounding. For inference only: the fused head does not train."""
+        if isinstance(self.box_head, CenterHead):
+            self.box_head = FusedCenterHead(self.box_head.eval())
+        return self
 
     def head_maps(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(score_map, size_map, offset_map) of the centre head on the last N_x tokens (the search part)."""

@@ -72,6 +72,11 @@ class Tracker:
         self.state: Optional[list[float]] = None
         self.timing = Timing()
 
+    @property
+    def settings(self) -> dict:
+        """Tracker hyper-parameters a run records: OSTrack's loop has none beyond the checkpoint's config."""
+        return {}
+
     @torch.inference_mode()
     def initialize(self, image: np.ndarray, box: Sequence[float]) -> list[float]:
         """Crop the template around ``box`` (x, y, w, h) in the RGB uint8 ``image``; returns the box."""

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import yaml
 
+from compresstracker.data.registry import split_root
 from compresstracker.errors import ConfigError
 
 DATA_ENTRY = {"name": "", "root": None, "split": None, "ratio": 1.0, "sequences": None}
@@ -269,14 +270,6 @@ def set_data_roots(recipe: dict[str, Any], specs: list[str] | tuple[str, ...]) -
             entry["root"] = root
             if split:
                 entry["split"] = split
-
-
-def split_root(text: str) -> tuple[str, str | None]:
-    """'ROOT[:SPLIT]' -> (root, split); a Windows drive letter or a bare path has no split."""
-    head, sep, tail = text.rpartition(":")
-    if sep and head and tail and "/" not in tail and "\\" not in tail:
-        return head, tail
-    return text, None
 
 
 def dump_recipe(recipe: dict[str, Any]) -> str:

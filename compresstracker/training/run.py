@@ -5,7 +5,6 @@ Both write into an output folder: ``config.yaml`` (the fully resolved recipe), `
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -20,14 +19,6 @@ from compresstracker.training.engine import CHECKPOINT_DIR, LAST, Trainer
 from compresstracker.training.recipe import dump_recipe
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def prepare_out_dir(out_dir: Path, resume: bool) -> None:
     """Create ``out_dir``; refuse to overwrite a previous run's state unless resuming it."""
     if (out_dir / CHECKPOINT_DIR / LAST).exists() and not resume:
@@ -40,7 +31,7 @@ def progress_bar(enabled: bool):
         return nullcontext(None)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from compresstracker.cli.common import console
+    from compresstracker.console import console
 
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
@@ -84,7 +75,7 @@ def track_eval(recipe: dict, checkpoint: Path, results: Path, epoch: int) -> dic
     spec, every = recipe["train"]["track_eval"], recipe["train"]["val_every"]
     if not spec["dataset"] or not every or (epoch + 1) % every:
         return {}
-    from compresstracker.compression.evaluate import evaluate_model
+    from compresstracker.evaluation.compare import evaluate_model
     from compresstracker.data import get_dataset
 
     dataset = get_dataset(spec["dataset"], spec["root"], split=spec["split"])

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from compresstracker.checkpoints import load_checkpoint
-from compresstracker.tracking.onnx_backend import OnnxNetwork
+from compresstracker.deploy import load_network
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -25,7 +25,7 @@ def test_onnx_export_prints_the_difference(teacher, save, tmp_path, run_cli):
     assert result.exit_code == 0, result.output
     text = " ".join(result.stderr.split())  # rich wraps long lines
     assert result.stdout == "" and "max abs diff" in text and "CE on" in text
-    network = OnnxNetwork(out)
+    network = load_network(out, backend="onnxruntime")
     assert network.config == teacher.config and network.ce_enabled and network.precision == "fp32"
 
 
@@ -39,11 +39,11 @@ def test_int8_export_reports_the_auc_change(teacher, save, tmp_path, run_cli):
     info = result.json()
     assert info["path"] == str(out) and info["precision"] == "int8" and info["max_abs_diff"] < 1e-4
     accuracy = info["accuracy"]
-    assert 0 <= accuracy["auc_fp32"] <= 100 and 0 <= accuracy["auc_int8"] <= 100
-    assert accuracy["auc_change"] == pytest.approx(accuracy["auc_int8"] - accuracy["auc_fp32"])
+    assert 0 <= accuracy["auc_reference"] <= 100 and 0 <= accuracy["auc"]["int8"] <= 100
+    assert accuracy["auc_change"]["int8"] == pytest.approx(accuracy["auc"]["int8"] - accuracy["auc_reference"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["teacher.int8.onnx", "teacher.safetensors"]
     assert "MatMulInteger" in {node.op_type for node in onnx.load(str(out)).graph.node}
-    network = OnnxNetwork(out)
+    network = load_network(out, backend="onnxruntime")
     assert network.precision == "int8" and network.config == teacher.config
 
 
@@ -64,7 +64,7 @@ def test_weights_export_round_trips(fmt, name, student, save, tmp_path, run_cli)
     [
         ("missing.safetensors", ["--format", "onnx"], "checkpoint not found"),
         ("notes.txt", ["--format", "onnx"], "not a readable PyTorch checkpoint"),
-        ("model.onnx", ["--format", "safetensors"], "already an ONNX model"),
+        ("model.onnx", ["--format", "safetensors"], "already a deployed model"),
         ("student", ["--format", "ostrack", "--quantize", "int8"], "apply to --format onnx"),
         ("student", ["--format", "onnx", "--opset", "13"], "13 is not in the range x>=14"),
     ],

@@ -6,12 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compresstracker.checkpoints.onnx_export import export_onnx
+from compresstracker.deploy import GraphNetwork, load_network
+from compresstracker.deploy.onnx import export_onnx
 from compresstracker.data import get_dataset
 from compresstracker.data.synthetic import generate
 from compresstracker.errors import CheckpointError, ConfigError
 from compresstracker.evaluation.runner import ModelSpec, build_tracker, track_sequence
-from compresstracker.tracking.onnx_backend import OnnxNetwork, load_network
 
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -37,7 +37,7 @@ def test_onnxruntime_tracker_gives_the_torch_boxes(which, request, save, dataset
     # The teacher is exported on the fly from its checkpoint, the student from an .onnx file.
     source = ckpt if which == "teacher" else export_onnx(model, tmp_path / "student.onnx")["path"]
     tracker = build_tracker(ModelSpec(str(source), backend="onnxruntime"))
-    assert isinstance(tracker.network, OnnxNetwork) and tracker.network.ce_enabled == (which == "teacher")
+    assert isinstance(tracker.network, GraphNetwork) and tracker.network.ce_enabled == (which == "teacher")
     ort_boxes, _ = track_sequence(tracker, sequence)
     np.testing.assert_allclose(ort_boxes, torch_boxes, rtol=0, atol=1e-2)
     assert _moving(torch_boxes) > 3  # the boxes really move, so agreement means something
@@ -82,4 +82,4 @@ def test_onnx_files_need_the_onnxruntime_backend(teacher, tmp_path, run_cli, dat
         load_network(path, backend="onnxruntime", ce=True)
     result = run_cli("eval", "-c", path, "-d", "synthetic", "--root", dataset_root, "--results-dir", tmp_path / "r")
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert result.stderr.strip().splitlines() == ["Error: teacher.onnx is an ONNX model: run it with --backend onnxruntime"]
+    assert result.stderr.strip().splitlines() == ["Error: teacher.onnx is a deployed model: run it with --backend onnxruntime"]

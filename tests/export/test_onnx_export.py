@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from compresstracker.checkpoints import onnx_export
-from compresstracker.checkpoints.onnx_export import OUTPUT_NAMES, export_onnx, make_session
+from compresstracker.deploy import onnx as onnx_export
+from compresstracker.deploy.backends import ort_runner
+from compresstracker.deploy.onnx import export_onnx
+from compresstracker.deploy.ostrack import OUTPUT_NAMES
 from compresstracker.errors import CheckpointError
 from compresstracker.models import TrackerConfig, ctr_point_mask, ctr_point_rows
 
@@ -51,8 +53,9 @@ def test_export_matches_pytorch(which, ce, request, tmp_path):
     template, search = _inputs(c)
     with torch.no_grad():
         expected = model(template, search, ctr_point_mask(c) if with_ce else None)
-    got = make_session(path).run(list(OUTPUT_NAMES), {"template": template.numpy(), "search": search.numpy()})
-    for name, value in zip(OUTPUT_NAMES, got):
+    got = ort_runner(path)({"template": template.numpy(), "search": search.numpy()})
+    assert list(got) == list(OUTPUT_NAMES)
+    for name, value in got.items():
         assert value.shape == tuple(expected[name].shape)
         np.testing.assert_allclose(value, expected[name].numpy(), rtol=0, atol=1e-4, err_msg=name)
 

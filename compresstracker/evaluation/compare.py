@@ -9,7 +9,7 @@ from compresstracker.fileio import atomic_write_json
 
 def _parse_spec(spec: str) -> tuple[str, str, str | None]:
     from compresstracker.errors import ConfigError
-    from compresstracker.training.recipe import split_root
+    from compresstracker.data.registry import split_root
 
     name, sep, rest = spec.partition("=")
     if not sep or not name or not rest:

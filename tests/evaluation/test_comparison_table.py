@@ -1,7 +1,7 @@
 """The teacher-vs-student table fits an 80-column terminal, one line per model."""
 from rich.console import Console
 
-from compresstracker.compression.evaluate import comparison_table
+from compresstracker.evaluation.compare import comparison_table
 
 
 def _row(auc: float, params: float, macs: float, fps: float) -> dict:

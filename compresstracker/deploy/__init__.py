@@ -1,0 +1,24 @@
+"""Deployment: export of tracker networks to graphs, quantisation, and the runtime backends that run them.
+
+Its place in the data flow: models -> checkpoints -> tracking -> deploy -> evaluation -> ... The
+tracker, ``ctrack track|eval|bench`` get their network from :func:`load_network` only; families
+(:mod:`.family`) and backends (:mod:`.backends`) are registries, so a new model family (e.g. a
+two-graph tracker) or runtime is one registration, not a change to the tracker or the commands.
+"""
+from compresstracker.deploy import ostrack as _ostrack  # noqa: F401  (registers the OSTrack family)
+from compresstracker.deploy.backends import (
+    Backend,
+    Network,
+    backend_names,
+    check_backend,
+    deployed_backend,
+    get_backend,
+    load_network,
+    register_backend,
+)
+from compresstracker.deploy.family import DeployedFile, DeployFamily, Graph, GraphNetwork, family_of, register_family
+
+__all__ = [
+    "Backend", "DeployFamily", "DeployedFile", "Graph", "GraphNetwork", "Network", "backend_names", "check_backend",
+    "deployed_backend", "family_of", "get_backend", "load_network", "register_backend", "register_family",
+]

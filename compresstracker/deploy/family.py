@@ -1,0 +1,160 @@
+"""Model families as deployment sees them: a network cut into named graphs, put back together at run time.
+
+A family says which graphs its network exports (OSTrack: one graph ``maps``, template + search ->
+score, size and offset maps; a two-branch tracker such as LightTrack: a template graph run once per
+target and a search graph run per frame), how its config is written into and read back from a
+deployed file, and what object the tracker calls when those graphs run on a runtime backend.
+Exporters, quantisers and backends see only graphs, so a new family is one ``register_family``.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from compresstracker.errors import CheckpointError
+
+__all__ = [
+    "DeployFamily", "DeployedFile", "Graph", "GraphNetwork", "Runner", "family_named", "family_of", "graph_differences",
+    "register_family",
+]
+
+# A graph compiled by a backend: named numpy inputs in, named numpy outputs out.
+Runner = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Graph:
+    """One exportable graph of a network: a module with named inputs and outputs.
+
+    ``example(seed)`` gives inputs of the graph's fixed shapes: exports trace with seed 0 and are
+    verified on seed 1; quantisation calibrates on real crops instead (see ``calibration``).
+    """
+
+    name: str
+    module: nn.Module
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    example: Callable[[int], tuple[torch.Tensor, ...]]
+
+
+@dataclass
+class DeployedFile:
+    """What a deployed file says about itself: family, config, CE, precision and its graphs' files."""
+
+    path: Path
+    family: str
+    config: Any
+    ce: bool
+    precision: str
+    graphs: dict[str, Path] = field(default_factory=dict)
+
+
+class DeployFamily(ABC):
+    """How one model family is exported and run outside PyTorch."""
+
+    name: str = ""
+    model_type: type = nn.Module
+
+    @abstractmethod
+    def graphs(self, model: nn.Module, ce: bool) -> list[Graph]:
+        """The graphs of ``model`` in the order they run; the last one is run every frame."""
+
+    @abstractmethod
+    def config_from_dict(self, data: dict, source: str) -> Any:
+        """The family's config from the dict stored in a deployed file."""
+
+    def config_to_dict(self, config: Any) -> dict:
+        return config.to_dict()
+
+    def resolve_ce(self, model: nn.Module, ce: Optional[bool]) -> bool:
+        """The CE setting to export (families without candidate elimination: always off)."""
+        if ce:
+            raise CheckpointError(f"{type(model).__name__} has no candidate elimination (CE); export it without CE")
+        return False
+
+    @abstractmethod
+    def network(self, runners: dict[str, Runner], deployed: DeployedFile, device: torch.device) -> "GraphNetwork":
+        """The object the tracker calls, running the family's graphs through ``runners``."""
+
+    @abstractmethod
+    def architecture(self, deployed: DeployedFile) -> nn.Module:
+        """An untrained torch network of the deployed file's config (for counting params and MACs)."""
+
+
+_FAMILIES: dict[str, DeployFamily] = {}
+
+
+def register_family(family: DeployFamily) -> DeployFamily:
+    """Make ``family`` exportable and runnable on every backend."""
+    _FAMILIES[family.name] = family
+    return family
+
+
+def family_of(model: nn.Module) -> DeployFamily:
+    """The family whose model type ``model`` is."""
+    for family in _FAMILIES.values():
+        if isinstance(model, family.model_type):
+            return family
+    raise CheckpointError(f"no deployment family handles {type(model).__name__}; register one with register_family")
+
+
+def family_named(name: str, source: str) -> DeployFamily:
+    if name not in _FAMILIES:
+        raise CheckpointError(f"{source} holds a {name!r} network; this ctrack deploys {', '.join(sorted(_FAMILIES))}")
+    return _FAMILIES[name]
+
+
+class GraphNetwork:
+    """Base of the networks the tracker calls when a family's graphs run on a runtime backend.
+
+    Subclasses define ``__call__`` with the family's torch call contract (tensors in, a dict of
+    tensors out); this base keeps the file's config, CE setting and precision, and the device the
+    outputs are put on (the backend keeps its own).
+    """
+
+    def __init__(self, runners: dict[str, Runner], deployed: DeployedFile, device: torch.device):
+        self.runners = runners
+        self.deployed = deployed
+        self.path = deployed.path
+        self.config = deployed.config
+        self.ce_enabled = deployed.ce
+        self.precision = deployed.precision
+        self.device = torch.device(device)
+
+    def to(self, device: str | torch.device) -> "GraphNetwork":
+        self.device = torch.device(device)
+        return self
+
+    def eval(self) -> "GraphNetwork":
+        return self
+
+    def run(self, graph: str, **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Run one graph on torch tensors; outputs as float32 torch tensors on ``self.device``."""
+        feeds = {name: t.detach().float().cpu().numpy() for name, t in inputs.items()}
+        return {name: torch.from_numpy(np.asarray(v)).to(self.device) for name, v in self.runners[graph](feeds).items()}
+
+    def architecture(self) -> nn.Module:
+        return family_named(self.deployed.family, self.path.name).architecture(self.deployed)
+
+
+def graph_differences(graphs: list[Graph], runners: dict[str, Runner], seed: int = 1) -> dict[str, float]:
+    """Largest |runner - torch fp32| of each graph output on the graphs' example inputs (``seed``).
+
+    Keys are output names, prefixed ``graph/`` when a family has several graphs.
+    """
+    diffs = {}
+    for graph in graphs:
+        inputs = graph.example(seed)
+        with torch.no_grad():
+            expected = graph.module(*inputs)
+        got = runners[graph.name]({n: t.detach().float().cpu().numpy() for n, t in zip(graph.inputs, inputs)})
+        for name, e in zip(graph.outputs, expected):
+            key = name if len(graphs) == 1 else f"{graph.name}/{name}"
+            diffs[key] = float(np.abs(np.asarray(got[name], dtype=np.float32) - e.detach().float().cpu().numpy()).max())
+    return diffs

@@ -1,0 +1,167 @@
+"""ONNX export of any registered family's graphs, with the model's config in the file's metadata.
+
+Each graph becomes one ONNX file: a one-graph family writes exactly the path asked for; a family
+with several graphs writes its per-frame (last) graph there and the others beside it as
+``STEM.GRAPH.onnx``, listed in the metadata (``ctrack.graphs``). Family, config, CE setting and
+precision are stored in ``metadata_props``, so an exported file runs without flags. onnx and
+onnxruntime are the optional extra ``ctrack[onnx]``, imported only when needed.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Optional
+
+from torch import nn
+
+from compresstracker import __version__
+from compresstracker.deploy.family import DeployedFile, family_named, family_of, graph_differences
+from compresstracker.errors import CheckpointError, CTrackError
+from compresstracker.fileio import atomic_path
+
+__all__ = [
+    "DEFAULT_OPSET", "MAX_ABS_DIFF", "MIN_OPSET", "export_onnx", "graph_paths", "read_onnx", "require_onnx",
+    "write_metadata",
+]
+
+DEFAULT_OPSET = 17  # LayerNormalization is a single op from 17 on
+MIN_OPSET = 14  # scaled_dot_product_attention needs 14
+MAX_ABS_DIFF = 1e-4  # largest ONNX Runtime vs PyTorch difference an fp32 export may show
+KEY = "ctrack."
+INSTALL_HINT = 'pip install "ctrack[onnx]"'
+
+
+def require_onnx() -> tuple[Any, Any]:
+    """(onnx, onnxruntime) modules; a one-line error saying how to install them when absent."""
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError:
+        raise CTrackError(f"ONNX support needs the onnx and onnxruntime packages: {INSTALL_HINT}") from None
+    return onnx, onnxruntime
+
+
+def graph_paths(path: str | Path, names: list[str]) -> dict[str, Path]:
+    """Where each graph of an export goes: the last at ``path``, the others as ``STEM.NAME.SUFFIX`` beside it."""
+    path = Path(path)
+    return {name: path if i == len(names) - 1 else path.with_name(f"{path.stem}.{name}{path.suffix}") for i, name in enumerate(names)}
+
+
+def deployed_metadata(deployed: DeployedFile, graph: str) -> dict[str, str]:
+    """The ``ctrack.*`` entries every deployed graph file carries."""
+    family = family_named(deployed.family, deployed.path.name)
+    return {
+        f"{KEY}family": deployed.family,
+        f"{KEY}config": json.dumps(family.config_to_dict(deployed.config), sort_keys=True),
+        f"{KEY}ce": "true" if deployed.ce else "false",
+        f"{KEY}precision": deployed.precision,
+        f"{KEY}graph": graph,
+        f"{KEY}graphs": json.dumps({name: p.name for name, p in deployed.graphs.items()}),
+        f"{KEY}version": __version__,
+    }
+
+
+def parse_metadata(metadata: dict[str, str], path: Path) -> DeployedFile:
+    """A :class:`DeployedFile` from a file's ``ctrack.*`` entries (files of ctrack <= 0.x: one OSTrack graph)."""
+    if f"{KEY}config" not in metadata:
+        raise CheckpointError(f"{path.name} was not written by `ctrack export` (no {KEY}config metadata)")
+    try:
+        data = json.loads(metadata[f"{KEY}config"])
+        graphs = json.loads(metadata.get(f"{KEY}graphs", "{}")) or {"maps": path.name}
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path.name}: its ctrack metadata is not valid JSON ({exc})") from None
+    name = metadata.get(f"{KEY}family", "ostrack")
+    config = family_named(name, path.name).config_from_dict(data, f"{path.name} metadata {KEY}config")
+    return DeployedFile(
+        path=path, family=name, config=config, ce=metadata.get(f"{KEY}ce") == "true",
+        precision=metadata.get(f"{KEY}precision", "fp32"), graphs={g: path.with_name(f) for g, f in graphs.items()},
+    )
+
+
+def read_onnx(path: str | Path) -> DeployedFile:
+    """What an exported .onnx file (any of a family's graph files) says about itself."""
+    onnx, _ = require_onnx()
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"ONNX model not found: {path}")
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf's DecodeError and friends share no useful base
+        raise CheckpointError(f"{path.name} is not a readable ONNX model ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    deployed = parse_metadata({p.key: p.value for p in proto.metadata_props}, path)
+    missing = [str(p.name) for p in deployed.graphs.values() if not p.is_file()]
+    if missing:
+        raise CheckpointError(f"{path.name} needs its other graph file(s) beside it: {', '.join(missing)}")
+    return deployed
+
+
+def write_metadata(path: Path, entries: dict[str, str]) -> None:
+    """Store ``entries`` in an ONNX file's metadata_props (other entries are kept)."""
+    onnx, _ = require_onnx()
+    proto = onnx.load(str(path))
+    kept = [(p.key, p.value) for p in proto.metadata_props if p.key not in entries]
+    del proto.metadata_props[:]
+    for key, value in [*kept, *entries.items()]:
+        proto.metadata_props.add(key=key, value=value)
+    onnx.save(proto, str(path))
+
+
+def export_onnx(model: nn.Module, path: str | Path, opset: int = DEFAULT_OPSET, ce: Optional[bool] = None) -> dict[str, Any]:
+    """Export ``model`` (put in eval mode) to ONNX at ``path`` and verify it with ONNX Runtime.
+
+    ``ce``: None keeps the model's own CE setting, False exports every block plain. Every graph is
+    compared with PyTorch on seeded random inputs; a max abs difference of ``MAX_ABS_DIFF`` or more
+    is a CheckpointError and leaves no file behind. Returns what was written and the differences.
+    """
+    import torch
+
+    from compresstracker.deploy.backends import ort_runner
+
+    onnx, _ = require_onnx()
+    if opset < MIN_OPSET:
+        raise CheckpointError(f"ONNX opset {opset} is too old; use {MIN_OPSET} or newer (default {DEFAULT_OPSET})")
+    family = family_of(model)
+    model.eval()
+    ce = family.resolve_ce(model, ce)
+    graphs = family.graphs(model, ce)
+    paths = graph_paths(path, [g.name for g in graphs])
+    deployed = DeployedFile(Path(path), family.name, model.config, ce, "fp32", paths)
+    start = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        tmps = {name: stack.enter_context(atomic_path(p)) for name, p in paths.items()}
+        for graph in graphs:
+            with warnings.catch_warnings():
+                # The TorchScript exporter announces its deprecation and traces shape arithmetic; neither
+                # matters for these fixed-size graphs. (The dynamo exporter needs onnxscript, not in the extra.)
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    graph.module, graph.example(0), str(tmps[graph.name]), dynamo=False, opset_version=opset,
+                    input_names=list(graph.inputs), output_names=list(graph.outputs), do_constant_folding=True,
+                )
+            write_metadata(tmps[graph.name], deployed_metadata(deployed, graph.name))
+            onnx.checker.check_model(str(tmps[graph.name]))
+        diffs = graph_differences(graphs, {name: ort_runner(tmp) for name, tmp in tmps.items()})
+        worst = max(diffs.values())
+        if not worst < MAX_ABS_DIFF:
+            raise CheckpointError(
+                f"ONNX export of {model.config.arch} differs from PyTorch by {worst:.3g} (limit {MAX_ABS_DIFF:g}); "
+                "the file was not written"
+            )
+        size = sum(tmp.stat().st_size for tmp in tmps.values())
+    return {
+        "path": str(path),
+        "family": family.name,
+        "arch": model.config.arch,
+        "ce": ce,
+        "opset": opset,
+        "precision": "fp32",
+        "graphs": {g.name: {"path": str(paths[g.name]), "inputs": {n: list(t.shape) for n, t in zip(g.inputs, g.example(0))},
+                            "outputs": list(g.outputs)} for g in graphs},
+        "max_abs_diff": worst,
+        "max_abs_diff_per_output": diffs,
+        "size_bytes": size,
+        "seconds": round(time.perf_counter() - start, 3),
+    }
