@@ -29,7 +29,10 @@ def _train(recipe_name: str, out: Path, overrides: list[str], progress: bool) ->
 def run_search_demo(out: Path, epochs: int = 4, samples: int = 512, population: int = 8, generations: int = 3,
                     retrain_epochs: int = 4, progress: bool = True, on_generation=None) -> dict[str, Any]:
     """The whole loop on the tiny space; returns the top candidates and both retrained models' scores."""
-    from compresstracker.compression.evaluate import evaluate_model
+    from compresstracker import load_model
+    from compresstracker.bench.flops import count_family_macs, count_params
+    from compresstracker.evaluation.report import score_trackers
+    from compresstracker.evaluation.runner import ModelSpec, run_tracker
     from compresstracker.data import get_dataset
     from compresstracker.data.synthetic import generate
     from compresstracker.fileio import atomic_write_json
@@ -78,8 +81,10 @@ def run_search_demo(out: Path, epochs: int = 4, samples: int = 512, population: 
         run_dir = out / f"retrain_{name}"
         _train("lighttrack_retrain", run_dir, common + [f"model.arch={arch_file}", f"train.epochs={retrain_epochs}",
                                                            f"data.samples_per_epoch={samples}"], progress)
-        report = evaluate_model(str(run_dir / "model.safetensors"), name, test, out / "results")
-        arch = json.loads(arch_file.read_text())
-        rows.append({"model": name, "arch": arch["arch"], "macs": report["macs"], "params": report["params"],
-                     "auc": report["metrics"]["auc"]})
+        checkpoint = run_dir / "model.safetensors"
+        results = out / "results" / name
+        run_tracker(ModelSpec(checkpoint=str(checkpoint)), test.sequences, results, replace_stale=True)
+        model = load_model(checkpoint)
+        rows.append({"model": name, "arch": json.loads(arch_file.read_text())["arch"], "macs": count_family_macs(model)[0],
+                     "params": count_params(model), "auc": score_trackers(test, [results])[0].metrics()["auc"]})
     return {"ranges": ranges, "budget": budget.max_macs, "search": summary, "retrained": rows}
