@@ -254,7 +254,7 @@ def _register() -> None:
     register("lighttrack_supernet", "LightTrack's search space as a supernet (Mobile's channels, 128/256 inputs)",
              SupernetConfig("lighttrack_supernet", get_config("lighttrack_mobile")))
     register("lighttrack_supernet_tiny", "The same space with lighttrack_tiny's channels and 64/128 inputs (CPU demos)",
-             SupernetConfig("lighttrack_supernet_tiny", get_config("lighttrack_tiny")))
+             SupernetConfig("lighttrack_supernet_tiny", get_config("lighttrack_tiny", template_size=64, search_size=128)))
 
 
 _register()
