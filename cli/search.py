@@ -31,7 +31,7 @@ def _count(what: str):
 @click.option("--generations", default=20, show_default=True, type=click.IntRange(1))
 @click.option("--parents", default=10, show_default=True, type=click.IntRange(1), help="Best candidates kept as parents.")
 @click.option("--mutation", default=0.1, show_default=True, type=click.FloatRange(0, 1), help="Per-gene mutation probability.")
-@click.option("--calib-batches", default=200, show_default=True, type=click.IntRange(1), help="Batches that recalibrate BatchNorm per candidate.")
+@click.option("--calib-batches", type=click.IntRange(1), help="Batches that recalibrate BatchNorm per candidate [default: 200, the paper's; 10 for small-input (tiny) supernets].")
 @click.option("--calib-batch-size", default=32, show_default=True, type=click.IntRange(1), help="Pairs per calibration batch.")
 @click.option("--random", "random_search", is_flag=True, help="Random search (the baseline): every generation sampled at random, same budgets and bookkeeping.")
 @click.option("--seed", default=0, show_default=True, type=int)

@@ -26,8 +26,8 @@ def _train(recipe_name: str, out: Path, overrides: list[str], progress: bool) ->
     return train_tracker(recipe, out, resume=resume, progress=progress)
 
 
-def run_search_demo(out: Path, epochs: int = 4, samples: int = 512, population: int = 8, generations: int = 3,
-                    retrain_epochs: int = 4, progress: bool = True, on_generation=None) -> dict[str, Any]:
+def run_search_demo(out: Path, epochs: int = 3, samples: int = 512, population: int = 6, generations: int = 3,
+                    retrain_epochs: int = 3, progress: bool = True, on_generation=None) -> dict[str, Any]:
     """The whole loop on the tiny space; returns the top candidates and both retrained models' scores."""
     from compresstracker import load_model
     from compresstracker.bench.flops import count_family_macs, count_params
@@ -43,7 +43,7 @@ def run_search_demo(out: Path, epochs: int = 4, samples: int = 512, population: 
     out = Path(out)
     train_root, val_root, test_root = out / "data" / "train", out / "data" / "val", out / "data" / "test"
     generate("lasot", train_root, sequences=24, frames=80, seed=TRAIN_SEED, image_size=IMAGE_SIZE)
-    generate("got10k", val_root, sequences=15, frames=40, seed=VAL_SEED, image_size=IMAGE_SIZE)
+    generate("got10k", val_root, sequences=20, frames=40, seed=VAL_SEED, image_size=IMAGE_SIZE)
     generate("lasot", test_root, sequences=8, frames=80, seed=TEST_SEED, image_size=IMAGE_SIZE)
     common = [f"data.train.0.root={train_root}", "data.workers=1"]
 
@@ -51,7 +51,7 @@ def run_search_demo(out: Path, epochs: int = 4, samples: int = 512, population: 
     _train("lighttrack_supernet_tiny", supernet_dir, common + [f"train.epochs={epochs}", f"data.samples_per_epoch={samples}"], progress)
 
     opts = SearchOptions(supernet=str(supernet_dir), data=f"got10k={val_root}:val", calib=None, out=str(out / "search"),
-                         calib_batches=4, calib_batch_size=16)
+                         calib_batches=4, calib_batch_size=32)
     ranges = dry_run(opts)
     low, high = ranges["macs_range"]
     budget = Budget(max_macs=int((low + high) / 2))

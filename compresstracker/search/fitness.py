@@ -75,6 +75,17 @@ class CalibrationBatches:
         return iter(kept)
 
 
+PAPER_CALIB_BATCHES = 200  # LightTrack: 200 train-mode batches of 32 pairs
+SMALL_CALIB_BATCHES = 10  # supernets built for smaller inputs than the paper's (tiny CPU sizes)
+
+
+def default_calib_batches(config) -> int:
+    """The paper's 200 batches for a paper-size supernet; 10 for small-input ones, whose BN statistics
+    settle sooner and where 200 batches would cost minutes per candidate on a CPU."""
+    paper = (config.template_size, config.search_size) == (128, 256)
+    return PAPER_CALIB_BATCHES if paper else SMALL_CALIB_BATCHES
+
+
 def fitness_dataset(spec: str | None):
     """The dataset of ``--data NAME=ROOT[:SPLIT]`` (the sequences that score candidates)."""
     from compresstracker.data import get_dataset

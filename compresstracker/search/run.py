@@ -31,7 +31,7 @@ class SearchOptions:
     out: str
     budget: Budget = Budget()
     settings: EvolutionSettings = EvolutionSettings()
-    calib_batches: int = 200
+    calib_batches: Optional[int] = None  # None: 200 (the paper's) at paper size, 10 for small-input supernets
     calib_batch_size: int = 32
     latency_backend: str = "torch"
     threads: int = 1
@@ -85,9 +85,16 @@ def run_search(opts: SearchOptions, resume: bool = False, on_generation: Callabl
     table = load_cost_table(supernet, file, opts)
     space = table.space
     out = Path(opts.out)
+    if opts.calib_batches is None:
+        from compresstracker.search.fitness import default_calib_batches
+
+        opts = SearchOptions(**{**opts.__dict__, "calib_batches": default_calib_batches(supernet.config)})
     fitness = fitness_fn or CandidateScorer(supernet, space, opts, file)
-    identity = {"supernet": str(file.resolve()), "data": opts.data, "calib": opts.calib, "calib_batches": opts.calib_batches,
-                "latency_backend": opts.latency_backend if table.latency else None, "threads": opts.threads if table.latency else None}
+    identity = {
+        "supernet": str(file.resolve()), "data": opts.data, "calib": opts.calib, "calib_batches": opts.calib_batches,
+        "calib_batch_size": opts.calib_batch_size, "latency_backend": opts.latency_backend if table.latency else None,
+        "threads": opts.threads if table.latency else None,
+    }
     evolution = Evolution(space, opts.settings, opts.budget, table.costs, fitness, out, identity, on_generation)
     state = evolution.run(resume=resume)
     records = state.records
