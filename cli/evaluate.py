@@ -51,7 +51,7 @@ def eval_cmd(
     from compresstracker.deploy import check_backend
     from compresstracker.devices import resolve_device
     from compresstracker.evaluation.report import score_trackers, scores_table
-    from compresstracker.evaluation.runner import ModelSpec, run_tracker
+    from compresstracker.evaluation.runner import ModelSpec, build_tracker, check_results_dir, run_tracker
 
     resolve_device(device)
     if not Path(checkpoint).is_file():
@@ -65,6 +65,9 @@ def eval_cmd(
     spec = ModelSpec(
         checkpoint=str(checkpoint), ce=False if no_ce else None, device=device, backend=backend, preset=preset, params=params,
     )
+    # Refusals and unreadable checkpoints are reported before any progress is drawn.
+    check_results_dir(spec, dataset, out)
+    tracker = build_tracker(spec)
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
         TimeRemainingColumn(), console=console, disable=as_json and not console.is_terminal,
@@ -77,7 +80,7 @@ def eval_cmd(
             done_frames[1] += seconds
             progress.update(task, advance=1, rate=f"{done_frames[0] / max(done_frames[1], 1e-9) * workers:.1f} frames/s")
 
-        run = run_tracker(spec, dataset.sequences, out, workers=workers, on_done=on_done)
+        run = run_tracker(spec, dataset, out, workers=workers, on_done=on_done, tracker=tracker)
     scores = score_trackers(dataset, [out])
     plots = []
     if plot_dir:

@@ -25,9 +25,12 @@ FORMATS = ("onnx", "ostrack", "safetensors")
 @click.option("--no-ce", is_flag=True, help="ONNX: export every block plain (no candidate elimination).")
 @click.option("--quantize", type=click.Choice(["int8"]), help="ONNX: ONNX Runtime dynamic int8 quantization; the AUC change is measured.")
 @click.option("--eval-sequences", default=4, show_default=True, type=click.IntRange(1), help="--quantize: synthetic sequences for the accuracy check.")
+@click.option("--num-heads", type=click.IntRange(1), help="Attention heads, for a file that does not store its config.")
+@click.option("--config", "config_items", multiple=True, metavar="FIELD=VALUE",
+              help="A model config value the file does not store (e.g. search_factor=5.0); repeatable.")
 @click.option("--eval-frames", default=40, show_default=True, type=click.IntRange(2), help="--quantize: frames per synthetic sequence.")
 @json_option
-def export(checkpoint, fmt, out, opset, no_ce, quantize, eval_sequences, eval_frames, as_json):
+def export(checkpoint, fmt, out, opset, no_ce, quantize, eval_sequences, num_heads, config_items, eval_frames, as_json):
     """Export a tracker for deployment, teacher or student.
 
     ONNX: the network (template + search in; score, size and offset maps out) with the model
@@ -43,6 +46,7 @@ def export(checkpoint, fmt, out, opset, no_ce, quantize, eval_sequences, eval_fr
       ctrack export OSTrack_ep0300.pth.tar --format onnx --no-ce --out ostrack_noce.onnx
       ctrack export student.safetensors --format onnx --quantize int8 --out student.int8.onnx
       ctrack export CompressTracker_ep0500.pth.tar --format safetensors --out student.safetensors
+      ctrack export raw.safetensors --format safetensors --num-heads 2 --config search_factor=4.0 -o fixed.safetensors
     """
     from compresstracker.checkpoints import load_checkpoint
     from compresstracker.deploy import deployed_backend
@@ -58,7 +62,7 @@ def export(checkpoint, fmt, out, opset, no_ce, quantize, eval_sequences, eval_fr
         )
     if fmt == "onnx":
         require_onnx()  # before a large checkpoint is read
-    loaded = load_checkpoint(checkpoint)
+    loaded = load_checkpoint(checkpoint, num_heads=num_heads, config_overrides=_config_items(config_items))
     if fmt == "onnx":
         info = _export_onnx(loaded.model, out, opset, False if no_ce else None, quantize, eval_sequences, eval_frames)
     else:
@@ -68,6 +72,23 @@ def export(checkpoint, fmt, out, opset, no_ce, quantize, eval_sequences, eval_fr
         emit_json(info)
         return
     _print_summary(info)
+
+
+def _config_items(items: tuple[str, ...]) -> dict:
+    """--config FIELD=VALUE pairs, values read as YAML (numbers, lists)."""
+    import yaml
+
+    overrides = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not FIELD=VALUE", param_hint="--config")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise click.BadParameter(f"{item!r}: {text!r} is not a value", param_hint="--config") from None
+        overrides[key.strip()] = tuple(value) if isinstance(value, list) else value
+    return overrides
 
 
 def _export_onnx(

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import struct
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -24,7 +25,7 @@ from compresstracker.checkpoints.formats import (
     native_extras,
 )
 from compresstracker.checkpoints.safe_pickle import load_pickle_checkpoint, require_file
-from compresstracker.errors import CheckpointError
+from compresstracker.errors import CheckpointError, GuessedConfigWarning
 from compresstracker.models import TrackerConfig, TrackerNet, build_model, family_of, get_config, list_models
 
 __all__ = ["LoadedCheckpoint", "checkpoint_info", "inspect_checkpoint", "load_checkpoint", "load_model"]
@@ -81,6 +82,29 @@ def _base_config(
     if isinstance(obj, Mapping) and isinstance(obj.get(OSTRACK_CONFIG_KEY), Mapping):
         return config_from_dict(obj[OSTRACK_CONFIG_KEY], f"{source}['{OSTRACK_CONFIG_KEY}']"), False
     return infer_family_config(state, fmt, source, num_heads), True
+
+
+# Config fields the weights cannot tell (shapes give the rest); OSTrack's published values are assumed.
+GUESSED_FIELDS = ("num_heads", "ce_layers", "ce_keep_ratios", "search_factor", "template_factor")
+
+
+def _warn_guessed(source: str, config: TrackerConfig, fmt: CheckpointFormat, given: set[str]) -> None:
+    """One warning line naming the config values that were assumed, and how to set them."""
+    guessed = [name for name in GUESSED_FIELDS if name not in given]
+    if not guessed:
+        return
+    values = ", ".join(f"{name}={_plain(getattr(config, name))}" for name in guessed)
+    warnings.warn(GuessedConfigWarning(
+        f"{source} ({fmt.name} layout) does not store its model config; assumed {values} (OSTrack's conventions); if one is wrong, every score is: "
+        f"write the right ones into a file once with `ctrack export {source} --format safetensors --num-heads N "
+        "--config FIELD=VALUE -o FIXED.safetensors`"
+    ), stacklevel=3)
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) or "none"
+    return str(value)
 
 
 def _is_train_state(obj: Any) -> bool:
@@ -164,6 +188,8 @@ def load_checkpoint(
         config = config_from_dict({**config.to_dict(), **overrides}, "config overrides")
     if inferred and "arch" not in overrides and isinstance(config, TrackerConfig):
         config = config.replace(arch=arch_name(config))
+    if inferred and isinstance(config, TrackerConfig):
+        _warn_guessed(source, config, fmt, set(overrides))
     model = build_model(config)
     _load_strict(model, state, fmt.name, source)
     model.eval()

@@ -83,7 +83,7 @@ def run_search_demo(out: Path, epochs: int = 3, samples: int = 512, population: 
                                                            f"data.samples_per_epoch={samples}"], progress)
         checkpoint = run_dir / "model.safetensors"
         results = out / "results" / name
-        run_tracker(ModelSpec(checkpoint=str(checkpoint)), test.sequences, results, replace_stale=True)
+        run_tracker(ModelSpec(checkpoint=str(checkpoint)), test, results, replace_stale=True)
         model = load_model(checkpoint)
         rows.append({"model": name, "arch": json.loads(arch_file.read_text())["arch"], "macs": count_family_macs(model)[0],
                      "params": count_params(model), "auc": score_trackers(test, [results])[0].metrics()["auc"]})

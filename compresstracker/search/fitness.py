@@ -141,7 +141,7 @@ def track_and_score(net: nn.Module, dataset, work: Path) -> dict[str, Any]:
     try:
         checkpoint = save_native(net, net.config, work / "candidate.safetensors")
         results = work / "results"
-        run_tracker(ModelSpec(checkpoint=str(checkpoint)), dataset.sequences, results, replace_stale=True)
+        run_tracker(ModelSpec(checkpoint=str(checkpoint)), dataset, results, replace_stale=True)
         metrics = score_trackers(dataset, [results])[0].metrics()
     finally:
         shutil.rmtree(work, ignore_errors=True)

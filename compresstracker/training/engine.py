@@ -10,7 +10,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import torch
 from torch import nn
@@ -42,14 +42,34 @@ class Task(Protocol):
 
 
 def lr_factor(epoch: int, recipe: dict) -> float:
-    """Linear warm-up over ``warmup_epochs``, then x ``lr_drop_factor`` from epoch ``lr_drop_epoch`` (0-based)."""
+    """The learning rate of (0-based) ``epoch`` as a multiple of ``train.lr``.
+
+    Linear warm-up over ``warmup_epochs`` ((epoch + 1) / warmup_epochs), then by ``lr_schedule``:
+    ``step`` x ``lr_drop_factor`` from epoch ``lr_drop_epoch`` on; ``log`` decays geometrically
+    (evenly on a log scale) from ``lr`` at the first epoch after the warm-up to ``lr_end`` at the
+    last epoch, LightTrack's (Ocean's) schedule.
+    """
     train = recipe["train"]
-    factor = 1.0
-    if train["warmup_epochs"] and epoch < train["warmup_epochs"]:
-        factor = (epoch + 1) / train["warmup_epochs"]
+    warmup = train["warmup_epochs"]
+    if warmup and epoch < warmup:
+        factor = (epoch + 1) / warmup
+        if train["lr_schedule"] == "log":
+            return factor
+    else:
+        factor = 1.0
+    if train["lr_schedule"] == "log":
+        span = train["epochs"] - warmup - 1
+        return (train["lr_end"] / train["lr"]) ** ((epoch - warmup) / span) if span > 0 else 1.0
     if train["lr_drop_epoch"] is not None and epoch >= train["lr_drop_epoch"]:
         factor *= train["lr_drop_factor"]
     return factor
+
+
+OPTIMIZERS: dict[str, Callable[[list[dict], dict], torch.optim.Optimizer]] = {
+    "adamw": lambda groups, train: torch.optim.AdamW(groups, lr=train["lr"], weight_decay=train["weight_decay"]),
+    "sgd": lambda groups, train: torch.optim.SGD(
+        groups, lr=train["lr"], momentum=train["momentum"], weight_decay=train["weight_decay"]),
+}
 
 
 def ce_keep_rate(epoch: int, start_epoch: int, warm_epochs: int, base: float) -> float:
@@ -119,7 +139,7 @@ class Trainer:
         if dist_info.enabled:
             ids = [device.index] if device.type == "cuda" else None
             self.module = nn.parallel.DistributedDataParallel(task.module, device_ids=ids, find_unused_parameters=True)
-        self.optimizer = torch.optim.AdamW(task.param_groups(recipe), lr=train["lr"], weight_decay=train["weight_decay"])
+        self.optimizer = OPTIMIZERS[train["optimizer"]](task.param_groups(recipe), train)
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         amp = train["amp"] if device.type == "cuda" else "none"
         self.amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
@@ -225,8 +245,8 @@ class Trainer:
         while self.epoch < epochs:
             epoch = self.epoch
             lr = self._set_lr(epoch)
-            extra = self.task.begin_epoch(epoch)
             self.module.train()
+            extra = self.task.begin_epoch(epoch)  # after train(): a task may put parts in eval mode
             loader = self.loader_factory(epoch, self.step_in_epoch)
             total = len(loader) + self.step_in_epoch
             start = time.perf_counter()

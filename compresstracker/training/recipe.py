@@ -21,6 +21,7 @@ DATA_ENTRY = {"name": "", "root": None, "split": None, "ratio": 1.0, "sequences"
 SCHEMA: dict[str, Any] = {
     "kind": "train",  # train | compress
     "description": "",
+    # arch: a registered name, a LightTrack path string or a .json architecture file; drop_path: ViT (OSTrack) only.
     "model": {"arch": "ostrack_vitb_256_ce", "init": None, "drop_path": 0.1, "overrides": {}},
     "data": {
         "train": [],
@@ -39,10 +40,17 @@ SCHEMA: dict[str, Any] = {
         "grad_clip": 0.1,
         "lr_drop_epoch": 240,
         "lr_drop_factor": 0.1,
+        "lr_schedule": "step",  # step (lr_drop_*) | log (lr -> lr_end, evenly on a log scale)
+        "lr_end": 1.0e-4,  # last epoch's lr of the log schedule
         "warmup_epochs": 0,
+        "optimizer": "adamw",  # adamw | sgd
+        "momentum": 0.9,  # sgd only
+        "freeze_backbone_epochs": 0,  # backbone weights and BN statistics fixed for the first N epochs
         "amp": "none",  # none | bf16 | fp16 (CUDA only)
         "seed": 42,
         "loss": {"giou": 2.0, "l1": 5.0, "focal": 1.0},
+        # Siamese (LightTrack) heads: balanced BCE x cls + IoU loss x iou, positives within pos_radius cells.
+        "siamese_loss": {"cls": 1.0, "iou": 1.2, "pos_radius": 1.0},
         "ce": {"start_epoch": 20, "warm_epochs": 80, "keep_ratio": 0.7},
         "checkpoint_every_steps": 0,
         "keep_checkpoints": 2,
@@ -69,23 +77,58 @@ SCHEMA: dict[str, Any] = {
 CHOICES = {
     ("kind",): ("train", "compress"),
     ("train", "amp"): ("none", "bf16", "fp16"),
+    ("train", "optimizer"): ("adamw", "sgd"),
+    ("train", "lr_schedule"): ("step", "log"),
 }
 
 # Checks beyond types: dotted path -> (predicate, message)
+_AT_LEAST_0 = (lambda v: v >= 0, "must be >= 0")
+_AT_LEAST_1 = (lambda v: v >= 1, "must be >= 1")
+_POSITIVE = (lambda v: v > 0, "must be > 0")
 RANGES: dict[tuple, tuple[Callable[[Any], bool], str]] = {
-    ("train", "epochs"): (lambda v: v >= 0, "must be >= 0"),
-    ("train", "batch_size"): (lambda v: v >= 1, "must be >= 1"),
-    ("train", "lr"): (lambda v: v > 0, "must be > 0"),
+    ("train", "epochs"): _AT_LEAST_0,
+    ("train", "batch_size"): _AT_LEAST_1,
+    ("train", "lr"): _POSITIVE,
+    ("train", "backbone_lr_mult"): _POSITIVE,
+    ("train", "weight_decay"): _AT_LEAST_0,
     ("train", "grad_clip"): (lambda v: v >= 0, "must be >= 0 (0 turns clipping off)"),
-    ("data", "samples_per_epoch"): (lambda v: v >= 1, "must be >= 1"),
-    ("data", "workers"): (lambda v: v >= 0, "must be >= 0"),
-    ("compress", "stages"): (lambda v: v >= 1, "must be >= 1"),
+    ("train", "lr_end"): _POSITIVE,
+    ("train", "momentum"): (lambda v: 0 <= v < 1, "must lie in [0, 1)"),
+    ("train", "freeze_backbone_epochs"): _AT_LEAST_0,
+    ("train", "siamese_loss", "cls"): _AT_LEAST_0,
+    ("train", "siamese_loss", "iou"): _AT_LEAST_0,
+    ("train", "siamese_loss", "pos_radius"): (lambda v: v >= 0, "must be >= 0 (cells)"),
+    ("train", "lr_drop_epoch"): _AT_LEAST_0,
+    ("train", "lr_drop_factor"): _POSITIVE,
+    ("train", "warmup_epochs"): _AT_LEAST_0,
+    ("train", "seed"): _AT_LEAST_0,
+    ("train", "loss", "giou"): _AT_LEAST_0,
+    ("train", "loss", "l1"): _AT_LEAST_0,
+    ("train", "loss", "focal"): _AT_LEAST_0,
+    ("train", "ce", "start_epoch"): _AT_LEAST_0,
+    ("train", "ce", "warm_epochs"): _AT_LEAST_0,
+    ("train", "ce", "keep_ratio"): (lambda v: 0 < v <= 1, "must lie in (0, 1]"),
+    ("train", "checkpoint_every_steps"): (lambda v: v >= 0, "must be >= 0 (0: at epoch ends only)"),
+    ("train", "keep_checkpoints"): _AT_LEAST_1,
+    ("train", "log_every"): _AT_LEAST_1,
+    ("train", "val_every"): (lambda v: v >= 0, "must be >= 0 (0: never)"),
+    ("train", "track_eval", "sequences"): _AT_LEAST_1,
+    ("data", "samples_per_epoch"): _AT_LEAST_1,
+    ("data", "val_samples"): _AT_LEAST_0,
+    ("data", "max_gap"): _AT_LEAST_1,
+    ("data", "workers"): _AT_LEAST_0,
+    ("compress", "stages"): _AT_LEAST_1,
+    ("compress", "layers_per_stage"): _AT_LEAST_1,
     ("compress", "p_init"): (lambda v: 0 < v <= 1, "must lie in (0, 1]"),
     ("compress", "alpha1"): (lambda v: 0 <= v < 1, "must lie in [0, 1)"),
     ("compress", "alpha2"): (lambda v: 0 <= v < 1, "must lie in [0, 1)"),
     ("compress", "fixed_p"): (lambda v: v is None or 0 < v <= 1, "must be null or lie in (0, 1]"),
+    ("compress", "loss", "track"): _AT_LEAST_0,
+    ("compress", "loss", "pred"): _AT_LEAST_0,
+    ("compress", "loss", "feat"): _AT_LEAST_0,
     ("model", "drop_path"): (lambda v: 0 <= v < 1, "must lie in [0, 1)"),
 }
+INIT_MODES = ("stage-end", "stage-start")
 
 OPEN_DICTS = {("model", "overrides")}  # free-form (validated by the model config itself)
 
@@ -213,19 +256,25 @@ def _type_ok(default: Any, value: Any) -> bool:
 
 
 def validate(recipe: dict[str, Any]) -> list[str]:
-    """Every problem of a merged recipe, as messages."""
+    """Every problem of a merged recipe, as messages: types, choices, ranges and cross-key rules."""
     problems: list[str] = []
 
     def walk(schema: Any, value: Any, path: tuple) -> None:
+        name = ".".join(path)
         if isinstance(schema, dict) and path not in OPEN_DICTS:
+            if path and not isinstance(value, dict):
+                problems.append(f"{name} must be a mapping, got {value!r}")
+                return
             for key, sub in schema.items():
-                walk(sub, value.get(key) if isinstance(value, dict) else None, path + (key,))
+                walk(sub, value.get(key), path + (key,))
             return
         if isinstance(schema, list):
-            for i, entry in enumerate(value or []):
+            if not isinstance(value, list):
+                problems.append(f"{name} must be a list, got {value!r}")
+                return
+            for i, entry in enumerate(value):
                 walk(DATA_ENTRY, entry, path + (str(i),))
             return
-        name = ".".join(path)
         if not _type_ok(schema, value):
             problems.append(f"{name} must be {type(schema).__name__}, got {value!r}")
             return
@@ -233,19 +282,56 @@ def validate(recipe: dict[str, Any]) -> list[str]:
             problems.append(f"{name} must be one of {', '.join(CHOICES[path])}, got {value!r}")
         if path in RANGES and value is not None:
             check, message = RANGES[path]
-            if not check(value):
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                problems.append(f"{name} must be a number, got {value!r}")
+            elif not check(value):
                 problems.append(f"{name} {message}, got {value!r}")
+        if path[-1:] == ("ratio",) and isinstance(value, (int, float)) and value <= 0:
+            problems.append(f"{name} must be > 0, got {value!r}")
+        if path[-1:] == ("name",) and path[:1] == ("data",) and not value:
+            problems.append(f"{name} is required")
 
     walk(SCHEMA, recipe, ())
-    for section in ("train", "val"):
-        for i, entry in enumerate(recipe["data"][section]):
-            if not entry.get("name"):
-                problems.append(f"data.{section}.{i}.name is required")
-            if not isinstance(entry.get("ratio"), (int, float)) or entry["ratio"] <= 0:
-                problems.append(f"data.{section}.{i}.ratio must be > 0")
-    split = recipe["compress"]["split"]
-    if split is not None and (not isinstance(split, list) or not all(isinstance(s, int) and s > 0 for s in split)):
-        problems.append("compress.split must be a list of positive integers")
+    if isinstance(recipe.get("model"), dict):
+        problems.extend(_model_problems(recipe["model"]))
+    if isinstance(recipe.get("compress"), dict):
+        problems.extend(_compress_problems(recipe["compress"]))
+    return problems
+
+
+def _model_problems(model: dict[str, Any]) -> list[str]:
+    """A known architecture, and overrides that name fields of its config."""
+    import dataclasses
+
+    from compresstracker.models.config import TrackerConfig
+    from compresstracker.models.registry import list_models
+
+    problems = []
+    known = [row["name"] for row in list_models()]
+    if isinstance(model.get("arch"), str) and model["arch"] not in known:
+        problems.append(f"model.arch {model['arch']!r} is not a known architecture (see `ctrack models list`)")
+    overrides = model.get("overrides")
+    if isinstance(overrides, dict):  # (not a mapping: the type check says so)
+        fields = {f.name for f in dataclasses.fields(TrackerConfig)} - {"arch"}
+        for key in overrides:
+            if key not in fields:
+                problems.append(f"unknown key model.overrides.{key} (a model config field: {', '.join(sorted(fields))})")
+    return problems
+
+
+def _compress_problems(compress: dict[str, Any]) -> list[str]:
+    """Stage split against the stage count, and the init mode."""
+    problems = []
+    split, stages, init = compress.get("split"), compress.get("stages"), compress.get("init")
+    if split is not None:
+        if not isinstance(split, list) or not split or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in split):
+            problems.append("compress.split must be a list of positive integers")
+        elif isinstance(stages, int) and stages != len(split):
+            problems.append(f"compress.stages is {stages} but compress.split {split} has {len(split)} stages; give one or make them agree")
+    if isinstance(init, str) and init not in INIT_MODES:
+        parts = [p.strip() for p in init.split(",")]
+        if not all(p.isdigit() for p in parts):
+            problems.append(f"compress.init must be {' or '.join(INIT_MODES)} or teacher layer indices a,b,c, got {init!r}")
     return problems
 
 

@@ -84,27 +84,34 @@ def track_eval(recipe: dict, checkpoint: Path, results: Path, epoch: int) -> dic
     return {f"track_{name}": value for name, value in metrics.items()}
 
 
+def build_recipe_model(model: dict) -> torch.nn.Module:
+    """The untrained network of a recipe's ``model`` section (``arch`` resolved by the model
+    registry: a name, a LightTrack path string or JSON file), with the family's options applied."""
+    from compresstracker.models import build_model, resolve_config
+    from compresstracker.training.tasks import training_family
+
+    base = resolve_config(model["arch"])
+    return build_model(base, **training_family(base).config_overrides(model))
+
+
 def train_tracker(recipe: dict, out_dir: Path, device_name: str = "cpu", resume: bool = False, progress: bool = True) -> dict[str, Any]:
     """Train a tracker network with the recipe (``kind: train``); exports ``model.safetensors``."""
     from compresstracker.checkpoints import load_checkpoint, save_native
-    from compresstracker.models import build_model
     from compresstracker.training.data import build_loader_factory
-    from compresstracker.training.tasks import TrackingTask
+    from compresstracker.training.tasks import training_family
 
     out_dir = Path(out_dir)
     with run_context(recipe, out_dir, device_name, resume) as (dist, device):
         seed = int(recipe["train"]["seed"])
-        model_cfg = recipe["model"]
-        if model_cfg["init"]:
-            model = load_checkpoint(model_cfg["init"]).model
-        else:
-            model = build_model(model_cfg["arch"], drop_path=model_cfg["drop_path"], **model_cfg["overrides"])
+        model = build_recipe_model(recipe["model"]) if not recipe["model"]["init"] else load_checkpoint(recipe["model"]["init"]).model
         config = model.config
+        family = training_family(config)
         if dist.is_main:
             atomic_write_text(out_dir / "config.yaml", dump_recipe({**recipe, "resolved_model": config.to_dict(), "world_size": dist.world_size}))
-        task = TrackingTask(model, recipe)
-        train_loader = build_loader_factory(recipe, config, dist, pin_memory=device.type == "cuda")
-        val_loader = build_loader_factory(recipe, config, dist, pin_memory=device.type == "cuda", section="val")
+        task = family.task(model, recipe)
+        crops = family.crops(config)
+        train_loader = build_loader_factory(recipe, crops, dist, pin_memory=device.type == "cuda")
+        val_loader = build_loader_factory(recipe, crops, dist, pin_memory=device.type == "cuda", section="val")
         provenance = {"recipe": recipe.get("source"), "seed": seed, "world_size": dist.world_size}
 
         def export(trainer: Trainer, epoch: int) -> dict:

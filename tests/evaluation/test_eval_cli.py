@@ -77,7 +77,7 @@ def test_another_checkpoint_under_the_same_name_is_refused(run_cli, make_model, 
     assert _eval(run_cli, checkpoint, synth, results, "--no-ce").exit_code == 2  # options are part of the identity
     # Folders ctrack owns (a compression run's evaluation) are re-tracked instead.
     dataset = get_dataset("lasot", synth, split="all")
-    run = run_tracker(ModelSpec(checkpoint=str(other)), dataset.sequences, results / "tiny", replace_stale=True)
+    run = run_tracker(ModelSpec(checkpoint=str(other)), dataset, results / "tiny", replace_stale=True)
     assert run["tracked"] == 3 and run["skipped"] == 0
     assert _eval(run_cli, other, synth, results).json()["run"]["skipped"] == 3
 

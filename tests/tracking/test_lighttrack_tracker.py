@@ -234,31 +234,17 @@ def official_file(tmp_path):
     return path
 
 
-@pytest.fixture
-def frames(tmp_path):
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    base = rng.integers(0, 255, (72, 96, 3), dtype=np.uint8)
-    for i in range(4):
-        img = base.copy()
-        img[20 + i: 36 + i, 30 + i: 50 + i] = (0, 0, 255)
-        cv2.imwrite(str(folder / f"{i:05d}.jpg"), img)
-    return folder
-
-
 def test_track_cli_runs_lighttrack_files_with_presets(run_cli, official_file, frames, tmp_path):
     out = tmp_path / "boxes.txt"
     result = run_cli("track", "-c", official_file, "--frames", frames, "--init-box", "30,20,20,16", "-o", out,
                      "--preset", "vot2019", "--param", "lr=0.5", "--json")
     assert result.exit_code == 0, result.stderr
     summary = result.json()
-    assert summary["frames"] == 4 and summary["tracker"]["preset"] == "vot2019"
+    assert summary["frames"] == 5 and summary["tracker"]["preset"] == "vot2019"
     assert summary["tracker"]["penalty_k"] == 0.007 and summary["tracker"]["lr"] == 0.5
     lines = out.read_text().splitlines()
-    assert len(lines) == 4 and lines[0] == "30.0000\t20.0000\t20.0000\t16.0000"
+    assert len(lines) == 5 and lines[0] == "30.0000\t20.0000\t20.0000\t16.0000"
     # The same run through the library gives the same boxes.
-    tracker = make_tracker(build_model("lighttrack_tiny").eval(), preset="vot2019", params={"lr": "0.5"})
     from compresstracker.checkpoints import load_model
     from compresstracker.tracking import list_frames, read_rgb, run_sequence
 
