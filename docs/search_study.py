@@ -5,7 +5,7 @@
 2. Evolutionary vs random search at an equal number of evaluations (best fitness so far per
    evaluation), with a plot.
 
-Usage: .venv/bin/python docs/search_study.py DEMO_OUT [ARCHS] [RETRAIN_EPOCHS] [EVALS_PER_GEN] [GENERATIONS]
+Usage: .venv/bin/python docs/search_study.py DEMO_OUT [ARCHS=8] [RETRAIN_EPOCHS=2] [POPULATION=6] [GENERATIONS=3] [SEEDS=1]
 DEMO_OUT is a finished `ctrack demo --search --out DEMO_OUT` folder (its data and supernet are reused).
 """
 from __future__ import annotations
@@ -38,7 +38,7 @@ def kendall_tau(a: list[float], b: list[float]) -> float:
     return float((concordant - discordant) / denominator) if denominator else float("nan")
 
 
-def main(demo: Path, archs: int = 8, retrain_epochs: int = 4, population: int = 8, generations: int = 4) -> None:
+def main(demo: Path, archs: int = 8, retrain_epochs: int = 2, population: int = 6, generations: int = 3, seeds: int = 1) -> None:
     from compresstracker.fileio import atomic_write_json
     from compresstracker.search.evolution import Budget, EvolutionSettings
     from compresstracker.search.fitness import fitness_dataset, track_and_score
@@ -52,7 +52,7 @@ def main(demo: Path, archs: int = 8, retrain_epochs: int = 4, population: int = 
     file = supernet_file(demo / "supernet")
     supernet = load_supernet(file)
     space = space_for(supernet.config)
-    opts = SearchOptions(supernet=str(file), data=val, calib=None, out=str(out / "scratch"), calib_batches=4, calib_batch_size=16)
+    opts = SearchOptions(supernet=str(file), data=val, calib=None, out=str(out / "scratch"), calib_batches=4, calib_batch_size=32)
     scorer = CandidateScorer(supernet, space, opts, file)
     dataset = fitness_dataset(val)
 
@@ -69,7 +69,7 @@ def main(demo: Path, archs: int = 8, retrain_epochs: int = 4, population: int = 
         atomic_write_json(arch_file, {"arch": space.encode(genes), "config": config.to_dict()})
         run = out / f"retrain_{k}"
         recipe = load_recipe("lighttrack_retrain", [f"model.arch={arch_file}", f"data.train.0.root={demo / 'data' / 'train'}",
-                                                    f"train.epochs={retrain_epochs}", "data.samples_per_epoch=512", "data.workers=1"])
+                                                    f"train.epochs={retrain_epochs}", "data.samples_per_epoch=256", "data.workers=1"])
         train_tracker(recipe, run, resume=(run / "checkpoints" / "last.pt").exists(), progress=False)
         from compresstracker import load_model
 
@@ -87,7 +87,7 @@ def main(demo: Path, archs: int = 8, retrain_epochs: int = 4, population: int = 
     budget = Budget(max_macs=int((low + high) / 2))
     curves = {}
     for strategy in ("evolution", "random"):
-        for seed in (0, 1):
+        for seed in range(seeds):
             name = f"{strategy}_{seed}"
             settings = EvolutionSettings(population=population, generations=generations, parents=4, seed=seed, strategy=strategy)
             run_opts = SearchOptions(**{**opts.__dict__, "out": str(out / name), "budget": budget, "settings": settings})

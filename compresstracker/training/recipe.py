@@ -306,10 +306,17 @@ def _model_problems(model: dict[str, Any]) -> list[str]:
     from compresstracker.models.config import TrackerConfig
     from compresstracker.models.registry import list_models
 
+    from compresstracker.errors import ConfigError
+    from compresstracker.models.registry import resolve_config
+
     problems = []
     known = [row["name"] for row in list_models()]
     if isinstance(model.get("arch"), str) and model["arch"] not in known:
-        problems.append(f"model.arch {model['arch']!r} is not a known architecture (see `ctrack models list`)")
+        try:  # a LightTrack path string or .json architecture file (a search's best.json) is an architecture too
+            resolve_config(model["arch"])
+        except ConfigError:
+            problems.append(f"model.arch {model['arch']!r} is not a known architecture (see `ctrack models list`), "
+                            "a LightTrack path string or a .json architecture file")
     overrides = model.get("overrides")
     if isinstance(overrides, dict):  # (not a mapping: the type check says so)
         fields = {f.name for f in dataclasses.fields(TrackerConfig)} - {"arch"}
