@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from compresstracker.cli.common import console, emit_json, json_option
+from compresstracker.cli.common import console, emit_json, json_option, quiet_option
 
 
 @click.command("demo")
@@ -15,13 +15,20 @@ from compresstracker.cli.common import console, emit_json, json_option
               help="Sequences of the test split; fewer is quicker, but then 'kept' moves by points between data seeds.")
 @click.option("--search", "search", is_flag=True, help="Instead: train the tiny LightTrack supernet, search it, retrain the winner.")
 @json_option
-def demo(out, stages, epochs, samples_per_epoch, test_sequences, search, as_json):
+@quiet_option
+def demo(out, stages, epochs, samples_per_epoch, test_sequences, search, as_json, quiet):
     """Compress the built-in 12-block teacher into a small student and compare them.
 
     With --search: LightTrack's one-shot search on the tiny space (supernet, evolutionary search
     under a MACs budget, retrain of the winner beside a random architecture of the same budget).
     Needs no data or weights: the data are generated, the teacher ships with ctrack.
-    Rerunning resumes or reuses what is already in --out.
+    Rerunning resumes an interrupted run in --out or reuses a finished one, only when its
+    settings are the same (another --stages or --epochs needs another --out).
+
+    \b
+    Examples:
+      ctrack demo
+      ctrack demo --out demo-quick --epochs 1 --samples-per-epoch 64 --json
     """
     if search:
         _search_demo(out, epochs, samples_per_epoch, as_json)
@@ -29,14 +36,16 @@ def demo(out, stages, epochs, samples_per_epoch, test_sequences, search, as_json
     from compresstracker.evaluation.compare import comparison_table
     from compresstracker.demo import run_demo
 
-    summary = run_demo(out, stages, epochs, samples_per_epoch, progress=not as_json, test_sequences=test_sequences)
+    from compresstracker.progress import progress_mode
+
+    summary = run_demo(out, stages, epochs, samples_per_epoch, progress=progress_mode(quiet), test_sequences=test_sequences)
     if as_json:
         emit_json(summary)
         return
     console.print(comparison_table(summary["eval"]))
     report = summary["eval"][0]
     console.print(
-        f"student keeps {report['kept'] * 100:.1f}% of the teacher's AUC at "
+        f"student keeps {report['kept']:.1f}% of the teacher's AUC at "
         f"{report['speedup_fps']:.2f}x its CPU speed ({report['speedup_macs']:.2f}x fewer MACs); "
         f"plots in {out}/plots, student in {summary['student']}"
     )

@@ -8,9 +8,10 @@ similar texture, motion blur, illumination change and camera noise. Ground truth
 the renderer draws, so they are exact.
 
 Two difficulties: ``hard`` (everything above; for ablations and stress tests) and ``fair``
-(a plain tracking task: the target moves, changes scale and shape, blurs and is partly covered
-by poles, but no same-texture distractors, no full occlusion and no out-of-view stretches, so a
-working tracker is clearly better than repeating the first box; the demo's test split).
+(a plain tracking task: the target moves, dashes, changes scale and shape, blurs and is partly
+covered by poles, but no same-texture distractors, no full occlusion and no out-of-view
+stretches, so a working tracker is clearly better than repeating the first box; the demo's
+test split).
 
 Everything is drawn from ``numpy.random.default_rng([seed, index])``: a sequence depends only
 on the seed and its index, and the same arguments give byte-identical files. Each sequence is

@@ -109,14 +109,16 @@ class Evolution:
         return self.out_dir / STATE_FILE
 
     def load_or_start(self, resume: bool) -> tuple[SearchState, np.random.Generator]:
-        from compresstracker.search.resume import check_same_settings
+        from compresstracker.training.resume import check_resume
 
         rng = np.random.default_rng(self.settings.seed)
         if self.state_path.exists():
             if not resume:
                 raise ConfigError(f"{self.out_dir} already holds a search; pass --resume to continue it or choose another --out")
             state = SearchState(**json.loads(self.state_path.read_text()))
-            check_same_settings(state.settings, self.identity, what="search", where=self.out_dir)
+            labels = {f"search.{key}": "--" + key.replace("_", "-") for key in self.identity}
+            check_resume({"search": state.settings}, {"search": self.identity}, labels, sections=("search",),
+                         no_effect=frozenset(), growable=frozenset())
             rng.bit_generator.state = state.rng
             return state, rng
         return SearchState(settings=self.identity, rng=rng.bit_generator.state), rng

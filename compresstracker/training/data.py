@@ -13,6 +13,30 @@ if TYPE_CHECKING:
 LoaderFactory = Callable[[int, int], object]
 
 
+def data_problems(recipe: dict) -> list[str]:
+    """Training data that cannot be read as given: entries without a root, roots that are not folders.
+
+    Checked before a teacher is loaded or a file written (and by ``--dry-run``); nothing when
+    the run trains no epoch.
+    """
+    import os
+
+    if recipe["train"]["epochs"] == 0:
+        return []
+    if not recipe["data"]["train"]:
+        return ["the recipe lists no training data (data.train); pass --data NAME=ROOT"]
+    problems = []
+    for section in ("train", "val"):
+        entries = recipe["data"][section]
+        missing = [e["name"] for e in entries if not e.get("root")]
+        if missing:
+            flags = " ".join(f"--data {name}=ROOT" for name in missing)
+            problems.append(f"data.{section}: no root for {', '.join(missing)}; pass {flags}")
+        problems.extend(f"data.{section}: {e['name']} root {e['root']} is not a folder"
+                        for e in entries if e.get("root") and not os.path.isdir(e["root"]))
+    return problems
+
+
 def _sources(entries: list[dict], section: str):
     from compresstracker.data.pairs import build_source
 

@@ -94,7 +94,7 @@ def test_resume_with_changed_settings_is_refused_in_one_line(tmp_path):
     run(tmp_path, "a")
     with pytest.raises(ConfigError) as err:
         run(tmp_path, "a", resume=True, population=6)
-    assert "population 6 but the search has 8" in str(err.value) and "\n" not in str(err.value)
+    assert "--population 6 but the run has 8" in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(ConfigError, match="max-macs"):
         run(tmp_path, "a", resume=True, budget=Budget(max_macs=500))
 

@@ -56,7 +56,7 @@ def test_family_registry_picks_task_and_crops():
     family = training_family(model.config)
     assert isinstance(family.task(model, recipe), LightTrackTask)
     crops = family.crops(model.config)
-    assert (crops.template_size, crops.search_size, crops.template_factor, crops.search_factor) == (64, 128, 1.0, 2.0)
+    assert (crops.template_size, crops.search_size, crops.template_factor, crops.search_factor) == (128, 256, 1.0, 2.0)
     assert crops.context_amount == 0.5 and crops.pad_mean and crops.heatmap_size == 0
     assert lighttrack_crops(resolve_config("lighttrack_mobile")).search_factor == 2.0
     ostrack = load_recipe("ostrack_tiny", ["model.arch=tiny_64_ce"])
