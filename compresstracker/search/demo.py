@@ -51,7 +51,7 @@ def run_search_demo(out: Path, epochs: int = 3, samples: int = 512, population: 
     _train("lighttrack_supernet_tiny", supernet_dir, common + [f"train.epochs={epochs}", f"data.samples_per_epoch={samples}"], progress)
 
     opts = SearchOptions(supernet=str(supernet_dir), data=f"got10k={val_root}:val", calib=None, out=str(out / "search"),
-                         calib_batches=4, calib_batch_size=32)
+                         calib_batches=4, calib_batch_size=32, measure_latency=True)
     ranges = dry_run(opts)
     low, high = ranges["macs_range"]
     budget = Budget(max_macs=int((low + high) / 2))
