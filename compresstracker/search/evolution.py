@@ -123,8 +123,10 @@ class Evolution:
             return state, rng
         return SearchState(settings=self.identity, rng=rng.bit_generator.state), rng
 
-    def save(self, state: SearchState, rng: np.random.Generator) -> None:
-        state.rng = rng.bit_generator.state
+    def save(self, state: SearchState, rng: np.random.Generator | None = None) -> None:
+        """State and search.jsonl, atomically; ``rng`` None keeps the state's generator as it is."""
+        if rng is not None:
+            state.rng = rng.bit_generator.state
         atomic_write_json(self.state_path, asdict(state))
         atomic_write_text(self.out_dir / LOG_FILE, "".join(json.dumps(r) + "\n" for r in state.records))
 

@@ -108,7 +108,7 @@ def run_search(opts: SearchOptions, resume: bool = False, on_generation: Callabl
             if r["arch"] in measured:
                 r["measured_latency_ms"] = measured[r["arch"]]
         summary["latency_check"] = {"mean_abs_error": check["mean_abs_error"], "paths": len(check["paths"])}
-        evolution.save(state, np.random.default_rng())  # records gained measured latencies
+        evolution.save(state)  # records gained measured latencies
         best = ranked(records)[0]
         summary["best"] = best
     # best.json also carries the network config (channels, sizes), so `model.arch=best.json` retrains this very network
