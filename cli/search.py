@@ -44,7 +44,7 @@ def search(supernet, data, calib, max_macs, max_params, max_latency_ms, backend,
     """Search a trained supernet for the best tracker within MACs, params or latency budgets.
 
     \b
-    Examples:
+    Typical use (see docs/search.md):
       ctrack train -r lighttrack_supernet_tiny --data lasot=synth/train:all --out runs/supernet
       ctrack search --supernet runs/supernet --max-macs 30M --dry-run
       ctrack search --supernet runs/supernet --data got10k=synth/val:val --max-macs 30M --seed 0 --out runs/search

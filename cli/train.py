@@ -153,8 +153,6 @@ def train(recipe, init, overrides, out, resume, epochs, samples_per_epoch, batch
           --data coco=/data/coco --data trackingnet=/data/trackingnet --out runs/ostrack --nproc 4 --device cuda
       ctrack train --out runs/teacher --resume
       ctrack train -r ostrack_tiny --data lasot=synth:all --out runs/other --dry-run
-      ctrack train -r lighttrack_retrain model.arch=runs/search/best.json --init runs/search/subnet.safetensors \\
-          --data lasot=synth:all --out runs/retrain
     Several machines: run on each
       torchrun --nnodes 2 --node-rank R --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29500 \\
           -m compresstracker.cli.main train -r ostrack_vitb_256 ... --device cuda
