@@ -49,7 +49,7 @@ def inspect_cmd(checkpoint: str, num_heads: int | None, as_json: bool) -> None:
         value = info[key]
         if key == "params":
             value = f"{value:,} ({value / 1e6:.2f}M)"
-        elif key == "macs":
+        elif key == "macs" and value is not None:
             value = f"{value:,} ({value / 1e6:.1f}M)"
         elif isinstance(value, list):
             value = ", ".join(map(str, value)) or "-"
