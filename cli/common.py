@@ -6,9 +6,14 @@ from typing import Any
 
 import click
 
-from compresstracker.console import console  # noqa: F401  (re-exported for the command modules)
+from compresstracker.console import console, err_console, make_table  # noqa: F401  (re-exported for the command modules)
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout instead of the table.")
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress on stderr (errors and warnings still go there).")
+threads_option = click.option(
+    "--threads", type=click.IntRange(1),
+    help="CPU threads for the network (default: the cores this process may use, less loader workers and sibling processes).",
+)
 device_option = click.option(
     "--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto (CUDA when present)."
 )
@@ -19,6 +24,62 @@ backend_option = click.option(
     help="Run the network with PyTorch, or with ONNX Runtime: an .onnx file from `ctrack export`, "
     "or any checkpoint exported on the fly.",
 )
+
+
+def note(message: str) -> None:
+    """One line on stderr (a note or a warning, never part of the output)."""
+    click.echo(message, err=True)
+
+
+def deprecated(old: str, new: str, dest: str, **kwargs):
+    """A hidden option keeping an old spelling working for one release; using it prints one stderr line.
+
+    The command merges ``dest`` into the new option's value (see :func:`prefer`).
+    """
+
+    def warn(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if given(value):
+            note(f"warning: {old} is deprecated and will be removed in the next release; use {new}")
+        return value
+
+    return click.option(old, dest, hidden=True, expose_value=True, callback=warn, **kwargs)
+
+
+def prefer(new: Any, old: Any) -> Any:
+    """The new option's value, else the deprecated spelling's."""
+    return new if given(new) else old
+
+
+def given(value: Any) -> bool:
+    """Whether an option was used (0 counts; None, an empty tuple and an unset flag do not)."""
+    return value is not None and value is not False and value != ()
+
+
+plot_format_option = click.option(
+    "--plot-format", "plot_formats", multiple=True, type=click.Choice(["png", "pdf", "svg"]),
+    help="Plot file format(s) [default: png]; repeatable.",
+)
+dataset_spec_option = click.option(
+    "--data", "data_spec", metavar="NAME=ROOT[:SPLIT]",
+    help="The dataset, as train/compress name one: NAME=ROOT[:SPLIT] (or -d NAME --root ROOT [--split S]).",
+)
+
+
+def dataset_args(spec: str | None, name: str | None, root: str | None, split: str | None) -> tuple[str, str, str | None]:
+    """(name, root, split) from ``--data NAME=ROOT[:SPLIT]`` or the long form ``-d NAME --root ROOT --split S``."""
+    from compresstracker.data.registry import split_root
+
+    if spec:
+        if name or root:
+            raise click.UsageError("give the dataset once: --data NAME=ROOT[:SPLIT] or -d NAME --root ROOT")
+        name, sep, rest = spec.partition("=")
+        if not sep or not name or not rest:
+            raise click.BadParameter(f"{spec!r} must look like NAME=ROOT[:SPLIT]", param_hint="--data")
+        root, spec_split = split_root(rest)
+        return name, root, split or spec_split
+    if not name or not root:
+        raise click.UsageError("Missing option '--data NAME=ROOT[:SPLIT]' (or -d NAME --root ROOT).")
+    return name, root, split
 
 
 def _parse_params(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:

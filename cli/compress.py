@@ -5,8 +5,9 @@ import os
 
 import click
 
-from compresstracker.cli.common import console, emit_json, json_option
-from compresstracker.cli.train import relaunch_if_asked, resolve_recipe, run_options
+from compresstracker.cli.common import console, emit_json, json_option, make_table, prefer
+from compresstracker.errors import CheckpointError
+from compresstracker.cli.train import preflight, relaunch_if_asked, resolve_run, run_options, show_dry_run
 
 
 def _split(value: str | None) -> list[int] | None:
@@ -28,14 +29,9 @@ def _stages_and_split(stages: int | None, split: str | None) -> tuple[int | None
     return (len(sizes) if sizes is not None else stages), sizes
 
 
-def _plan_table(plan: dict):
-    from rich.table import Table
-
-    table = Table(title=f"{plan['teacher_arch']}: {plan['teacher_depth']} layers -> {plan['student_depth']}")
-    table.add_column("stage", justify="right")
-    table.add_column("teacher layers")
-    table.add_column("student layer(s)")
-    table.add_column("initialised from")
+def plan_table(plan: dict):
+    table = make_table(f"{plan['teacher_arch']}: {plan['teacher_depth']} layers -> {plan['student_depth']}",
+                       ("stage", {"justify": "right"}), "teacher layers", "student layer(s)", "initialised from")
     k = plan["layers_per_stage"]
     for i, layers in enumerate(plan["stages"]):
         student = list(range(i * k, (i + 1) * k))
@@ -44,7 +40,7 @@ def _plan_table(plan: dict):
     return table
 
 
-def _sizes_line(plan: dict) -> str:
+def sizes_line(plan: dict) -> str:
     return (
         f"params {plan['teacher_params'] / 1e6:.2f} M -> {plan['student_params'] / 1e6:.2f} M, "
         f"MACs {plan['teacher_macs'] / 1e9:.3f} G -> {plan['student_macs'] / 1e9:.3f} G, "
@@ -66,6 +62,7 @@ def plan(teacher, stages, split, init, layers_per_stage, as_json):
     Examples:
       ctrack plan --teacher OSTrack_ep0300.pth.tar --stages 4
       ctrack plan --teacher OSTrack_ep0300.pth.tar --split 2,2,6,2 --json
+      ctrack plan --teacher teacher.safetensors --stages 3
     """
     from compresstracker.checkpoints import load_model
     from compresstracker.compression.adapters import adapter_for
@@ -79,60 +76,100 @@ def plan(teacher, stages, split, init, layers_per_stage, as_json):
     if as_json:
         emit_json(description)
         return
-    console.print(_plan_table(description))
-    console.print(_sizes_line(description))
+    console.print(plan_table(description))
+    console.print(sizes_line(description))
 
 
 @click.command("compress")
-@click.option("--teacher", "-t", required=True, type=click.Path(dir_okay=False), help="Teacher checkpoint (OSTrack, CompressTracker or ctrack file).")
+@click.option("--teacher", "-t", type=click.Path(dir_okay=False), help="Teacher checkpoint (OSTrack, CompressTracker or ctrack file); with --resume, the run's.")
 @click.option("--stages", "-n", type=click.IntRange(1), help="Number of stages (student layers).")
 @click.option("--split", help="Explicit stage sizes, e.g. 2,2,6,2.")
 @click.option("--init", help="stage-end (default), stage-start, or teacher layer indices a,b,c.")
-@click.option("--recipe", "-r", default="compresstracker", show_default=True, help="A shipped recipe name or a YAML path.")
+@click.option("--recipe", "-r", help="A shipped recipe name or a YAML path (default: compresstracker; with --resume, the run's).")
 @click.option("--eval", "eval_specs", multiple=True, metavar="NAME=ROOT[:SPLIT]", help="Evaluate teacher and student on this dataset afterwards.")
+@click.option("--name", help="The student's name in results and tables (default: the --out folder's name).")
 @run_options
 @click.argument("overrides", nargs=-1)
-def compress(teacher, stages, split, init, recipe, eval_specs, overrides, out, resume, epochs, samples_per_epoch, batch_size, workers, nproc, data_specs, device, as_json):
+def compress(teacher, stages, split, init, recipe, eval_specs, name, overrides, out, resume, epochs, samples_per_epoch, batch_size,
+             loader_workers, old_workers, nproc, data_specs, threads, dry_run, device, as_json, quiet):
     """Compress a teacher into a student by replacement training (CompressTracker).
 
     Writes OUT/student.safetensors (loads with no flags), OUT/student_ostrack.pth.tar (OSTrack's
-    layout), config.yaml, plan.json, log.jsonl and training checkpoints (--resume continues).
-    `--epochs 0` exports the initialised, untrained student.
+    layout), config.yaml, plan.json, log.jsonl and training checkpoints. `--resume` continues the
+    run from its own config.yaml; a flag that contradicts it is refused, more --epochs continue
+    it. The --data datasets are the training mix. `--epochs 0` exports the initialised student.
 
     \b
     Examples:
+      ctrack compress --teacher OSTrack_ep0300.pth.tar --stages 4 --data lasot=/data/lasot --out ct4
       ctrack compress --teacher OSTrack_ep0300.pth.tar --stages 4 --data lasot=/data/lasot \\
           --data got10k=/data/got10k --data coco=/data/coco --data trackingnet=/data/tnet --out ct4 --nproc 8 --device cuda
-      ctrack compress --teacher teacher.safetensors --stages 4 -r compresstracker_tiny --data lasot=synth:all --out ct4
+      ctrack compress --teacher teacher.safetensors --stages 4 -r compresstracker_tiny --data lasot=synth:all --out ct4 --epochs 1 --samples-per-epoch 32
+      ctrack compress --out ct4 --resume
+      ctrack compress --out ct4 --resume --epochs 2
     """
-    from compresstracker.compression.run import compress_tracker
+    from compresstracker.progress import progress_mode
 
+    if not resume and teacher is None:
+        raise click.UsageError("Missing option '--teacher' / '-t' (or --resume an existing run).")
     stages, sizes = _stages_and_split(stages, split)
-    extra = [f"compress.teacher={teacher}"]
+    extra = [f"compress.teacher={teacher}"] if teacher is not None else []
     if stages is not None:
         extra.append(f"compress.stages={stages}")
     if sizes is not None:
         extra.append(f"compress.split=[{','.join(map(str, sizes))}]")
     if init is not None:
         extra.append(f"compress.init={init}")
-    resolved = resolve_recipe(recipe, "compress", overrides, data_specs, extra, epochs=epochs,
-                              samples_per_epoch=samples_per_epoch, batch_size=batch_size, workers=workers)
+    resolved, notes, saved = resolve_run("compress", recipe, overrides, data_specs, extra, out, resume, epochs=epochs,
+                                         samples_per_epoch=samples_per_epoch, batch_size=batch_size,
+                                         loader_workers=prefer(loader_workers, old_workers))
+    teacher = resolved["compress"]["teacher"]
+    if teacher is None:
+        raise click.UsageError("Missing option '--teacher' / '-t': the run in --out records no teacher.")
+    if not os.path.isfile(teacher):
+        raise CheckpointError(f"teacher {teacher} does not exist" + ("; pass --teacher PATH" if saved else ""))
+    preflight(resolved, notes, dry_run)
+    if dry_run:
+        show_dry_run(resolved, _describe(resolved), as_json)
+        return
     if relaunch_if_asked(nproc):
         return
-    summary = compress_tracker(resolved, out, device, resume, progress=not as_json)
+    from compresstracker.compression.run import compress_tracker
+
+    threads = threads or (saved.threads if saved else None)
+    summary = compress_tracker(resolved, out, device, resume, progress=progress_mode(quiet), threads=threads)
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun, rank 0 evaluates and reports
     if eval_specs:
         from compresstracker.evaluation.compare import compare_on
 
-        summary["eval"] = compare_on(eval_specs, teacher, summary["student"], out, device)
+        summary["eval"] = compare_on(eval_specs, teacher, summary["student"], out, device,
+                                     student_name=name or student_name(out), threads=threads)
     if as_json:
         emit_json(summary)
         return
-    console.print(_plan_table(summary["plan"]))
-    console.print(_sizes_line(summary["plan"]))
+    console.print(plan_table(summary["plan"]))
+    console.print(sizes_line(summary["plan"]))
     console.print(f"student -> {summary['student']} and {summary['student_ostrack']}")
     if eval_specs:
         from compresstracker.evaluation.compare import comparison_table
 
         console.print(comparison_table(summary["eval"]))
+
+
+def student_name(out: str) -> str:
+    """A student is named after its run folder (``ct4``), so two runs can be compared side by side."""
+    name = os.path.basename(os.path.normpath(out))
+    return name if name and name != "teacher" else "student"
+
+
+def _describe(resolved: dict) -> dict:
+    """--dry-run's plan: the teacher is read (not trained, nothing written) to divide it into stages."""
+    from compresstracker.checkpoints import load_model
+    from compresstracker.compression.adapters import adapter_for
+    from compresstracker.compression.report import describe_plan
+    from compresstracker.compression.run import plan_from_recipe
+
+    model = load_model(resolved["compress"]["teacher"])
+    compress = resolved["compress"]
+    return describe_plan(model, plan_from_recipe(adapter_for(model).depth(model), compress), compress["student_ce"])

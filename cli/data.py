@@ -13,8 +13,8 @@ def data() -> None:
 
     \b
     Examples:
-      ctrack data synth --layout lasot --out /tmp/synth --sequences 8 --frames 200 --seed 0
-      ctrack data synth --layout got10k --out /tmp/got --sequences 10 --frames 100 --size 256x192 --json
+      ctrack data synth --layout lasot --out synth-lasot --sequences 4 --frames 40 --seed 0
+      ctrack data synth --layout got10k --out synth-got10k --sequences 4 --frames 20 --size 160x120 --json
     """
 
 

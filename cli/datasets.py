@@ -6,6 +6,14 @@ import click
 from compresstracker.cli.common import console, emit_json, json_option
 
 
+# Training sources that are not tracking benchmarks (no sequences to evaluate on), listed so users find them.
+TRAINING_ONLY = {
+    "name": "coco", "protocol": "training only", "splits": ["train2017", "val2017"], "default_split": "train2017",
+    "description": "COCO 2017 (train/compress --data coco=ROOT): still-image pairs from "
+    "<root>/annotations/instances_<split>.json and <root>/images/<split>/",
+}
+
+
 @click.group("datasets")
 def datasets() -> None:
     """Benchmark datasets and their splits.
@@ -21,17 +29,14 @@ def datasets() -> None:
 @json_option
 def list_cmd(as_json: bool) -> None:
     """List registered datasets: name, metric protocol, splits, description."""
-    from rich.table import Table
-
+    from compresstracker.cli.common import make_table
     from compresstracker.data import list_datasets
 
-    records = list_datasets()
+    records = list_datasets() + [TRAINING_ONLY]
     if as_json:
         emit_json(records)
         return
-    table = Table(title="datasets")
-    for column in ("name", "protocol", "splits (default first)", "description"):
-        table.add_column(column, overflow="fold")
+    table = make_table("datasets", "name", "protocol", "splits (default first)", "description")
     for record in records:
         default = record["default_split"]
         splits = [default, *(s for s in record["splits"] if s != default)]

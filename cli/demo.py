@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from compresstracker.cli.common import console, emit_json, json_option
+from compresstracker.cli.common import console, emit_json, json_option, quiet_option
 
 
 @click.command("demo")
@@ -14,23 +14,32 @@ from compresstracker.cli.common import console, emit_json, json_option
 @click.option("--test-sequences", default=64, show_default=True, type=click.IntRange(1),
               help="Sequences of the test split; fewer is quicker, but then 'kept' moves by points between data seeds.")
 @json_option
-def demo(out, stages, epochs, samples_per_epoch, test_sequences, as_json):
+@quiet_option
+def demo(out, stages, epochs, samples_per_epoch, test_sequences, as_json, quiet):
     """Compress the built-in 12-block teacher into a small student and compare them.
 
     Needs no data or weights: the data are generated, the teacher ships with ctrack.
-    Rerunning resumes or reuses what is already in --out.
+    Rerunning resumes an interrupted run in --out or reuses a finished one, only when its
+    settings are the same (another --stages or --epochs needs another --out).
+
+    \b
+    Examples:
+      ctrack demo
+      ctrack demo --out demo-quick --epochs 1 --samples-per-epoch 64 --json
     """
     from compresstracker.evaluation.compare import comparison_table
     from compresstracker.demo import run_demo
 
-    summary = run_demo(out, stages, epochs, samples_per_epoch, progress=not as_json, test_sequences=test_sequences)
+    from compresstracker.progress import progress_mode
+
+    summary = run_demo(out, stages, epochs, samples_per_epoch, progress=progress_mode(quiet), test_sequences=test_sequences)
     if as_json:
         emit_json(summary)
         return
     console.print(comparison_table(summary["eval"]))
     report = summary["eval"][0]
     console.print(
-        f"student keeps {report['kept'] * 100:.1f}% of the teacher's AUC at "
+        f"student keeps {report['kept']:.1f}% of the teacher's AUC at "
         f"{report['speedup_fps']:.2f}x its CPU speed ({report['speedup_macs']:.2f}x fewer MACs); "
         f"plots in {out}/plots, student in {summary['student']}"
     )

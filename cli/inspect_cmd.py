@@ -30,6 +30,7 @@ def inspect_cmd(checkpoint: str, num_heads: int | None, as_json: bool) -> None:
       ctrack inspect OSTrack_ep0300.pth.tar
       ctrack inspect CompressTracker_ep0500.pth.tar --json
       ctrack inspect LightTrackM.pth
+      ctrack inspect ct4/student.safetensors
     """
     from compresstracker.bench.flops import count_family_macs
     from compresstracker.checkpoints import load_checkpoint

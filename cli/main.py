@@ -81,11 +81,14 @@ class UserError(click.ClickException):
 def cli() -> None:
     """ctrack: compress transformer trackers (CompressTracker) and measure them exactly.
 
+    Tables go to stdout, progress and notes to stderr; errors are one line with exit code 2.
+
     \b
     Examples:
       ctrack inspect OSTrack_ep0300.pth.tar
-      ctrack track --checkpoint OSTrack_ep0300.pth.tar --frames seq/img --init-box 10,20,50,40 --output out.txt
+      ctrack track --checkpoint OSTrack_ep0300.pth.tar --frames seq/img --init-box 10,20,50,40 --out out.txt
       ctrack eval --checkpoint student.safetensors --dataset lasot --root /data/lasot
+      ctrack compress --teacher OSTrack_ep0300.pth.tar --stages 4 --data lasot=/data/lasot --out ct4
     """
 
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich import box
-from rich.table import Table
 
-from compresstracker.cli.common import console, emit_json, json_option
+from compresstracker.cli.common import console, emit_json, json_option, make_table
 
 
 def _parameter_count(name: str) -> int:
@@ -61,13 +59,10 @@ def list_cmd(as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = Table(title="Architectures", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    table.add_column("Name", no_wrap=True)
-    table.add_column("Family", no_wrap=True)
-    table.add_column("Architecture", ratio=1)
-    table.add_column("Sizes", no_wrap=True)
-    table.add_column("Params", justify="right", no_wrap=True)
-    table.add_column("Description", ratio=1)
+    # Names are never cut ("ack_045025…") nor folded, so `ctrack models list | grep vitb` finds whole rows.
+    name = ("Name", {"no_wrap": True, "min_width": max(len(r["name"]) for r in rows)})
+    table = make_table("Architectures", name, "Family", ("Architecture", {"ratio": 1}), ("Sizes", {"no_wrap": True}),
+                       ("Params", {"justify": "right", "no_wrap": True}), ("Description", {"ratio": 1}), collapse_padding=True)
     for r in rows:
         table.add_row(
             r["name"], r["family"], r["architecture"], f"{r['template_size']}/{r['search_size']}",
@@ -86,9 +81,7 @@ def formats_cmd(as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = Table(title="Checkpoint formats", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    table.add_column("Name", no_wrap=True)
-    table.add_column("Description", ratio=1)
+    table = make_table("Checkpoint formats", "Name", ("Description", {"ratio": 1}), collapse_padding=True)
     for r in rows:
         table.add_row(r["name"], r["description"])
     console.print(table)

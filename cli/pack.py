@@ -3,29 +3,35 @@ from __future__ import annotations
 
 import click
 
-from compresstracker.cli.common import console, emit_json, json_option
+from compresstracker.cli.common import console, deprecated, emit_json, json_option, prefer
 from compresstracker.evaluation.pack import PACK_FORMATS
 
 
 @click.command("pack")
 @click.option("--format", "fmt", required=True, type=click.Choice(PACK_FORMATS), help="Which server's layout.")
-@click.option("--results", "-r", "results_dir", required=True, type=click.Path(), help="The tracker's results folder.")
+@click.option("--results", "results_dir", type=click.Path(), help="The tracker's results folder.")
+@deprecated("-r", "--results", "old_results", type=click.Path())
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="The zip file to write.")
 @click.option(
-    "--dataset-root",
+    "--root",
     type=click.Path(file_okay=False),
-    help="Check the results against this dataset's sequence list (and frame counts).",
+    help="Check the results against this dataset root's sequence list (and frame counts).",
 )
-@click.option("--split", default="test", show_default=True, help="Split to check against, with --dataset-root.")
+@deprecated("--dataset-root", "--root", "old_dataset_root", type=click.Path(file_okay=False))
+@click.option("--split", default="test", show_default=True, help="Split to check against, with --root.")
 @json_option
-def pack(fmt, results_dir, out, dataset_root, split, as_json):
+def pack(fmt, results_dir, old_results, out, root, old_dataset_root, split, as_json):
     """Pack results for the GOT-10k or TrackingNet evaluation server.
 
     \b
     Examples:
-      ctrack pack --format got10k -r results/student -o student_got10k.zip --dataset-root /data/got10k
-      ctrack pack --format trackingnet -r results/student -o student_trackingnet.zip
+      ctrack pack --format got10k --results results/student -o student_got10k.zip --root /data/got10k
+      ctrack pack --format trackingnet --results results/ct4 -o ct4_trackingnet.zip
     """
+    results_dir = prefer(results_dir, old_results)
+    dataset_root = prefer(root, old_dataset_root)
+    if not results_dir:
+        raise click.UsageError("Missing option '--results'.")
     from compresstracker.evaluation.pack import pack_results
 
     sequences = None

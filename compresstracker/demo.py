@@ -34,7 +34,7 @@ def builtin_teacher() -> Path:
 
 
 def run_demo(
-    out: Path, stages: int = 4, epochs: int | None = None, samples: int | None = None, progress: bool = True,
+    out: Path, stages: int = 4, epochs: int | None = None, samples: int | None = None, progress: bool | str | None = True,
     test_sequences: int = TEST_SEQUENCES,
 ) -> dict[str, Any]:
     """Compress the built-in teacher on generated data and compare it with its student; a JSON-ready summary."""
@@ -45,6 +45,7 @@ def run_demo(
     from compresstracker.evaluation.plots import write_plots
     from compresstracker.evaluation.report import score_trackers
     from compresstracker.training.recipe import load_recipe
+    from compresstracker.training.resume import check_resume, saved_run
 
     out = Path(out)
     train_root, test_root = out / "data" / "train", out / "data" / "test"
@@ -59,10 +60,13 @@ def run_demo(
         overrides.append(f"data.samples_per_epoch={samples}")
     recipe = load_recipe("compresstracker_tiny", overrides)
     run_dir = out / f"ct{stages}"
-    resume = (run_dir / "checkpoints" / "last.pt").exists()
-    summary = compress_tracker(recipe, run_dir, resume=resume, progress=progress)
+    saved = saved_run(run_dir)
+    if saved is not None:  # resume an interrupted demo, never a run with other settings
+        check_resume(saved.recipe, recipe, growable=frozenset())
+    resume = saved is not None
+    summary = compress_tracker(recipe, run_dir, resume=resume, progress=progress, threads=DEMO_THREADS)
     spec = f"lasot={test_root}:all"
-    reports = compare_on([spec], str(teacher), summary["student"], run_dir, bench_threads=DEMO_THREADS)
+    reports = compare_on([spec], str(teacher), summary["student"], run_dir, threads=DEMO_THREADS)
     dataset = get_dataset("lasot", test_root, split="all")
     results = run_dir / "results" / dataset.name
     scores = score_trackers(dataset, [results / "teacher", results / "student"])

@@ -19,7 +19,7 @@ run() {  # name stages extra-overrides...: compress (resumable), then evaluate t
     --data "lasot=$OUT/data/train:all" --out "$OUT/$name" --epochs "$EPOCHS" --samples-per-epoch "$SAMPLES" \
     --resume --json "$@" > "$OUT/$name/summary.json"
   $CTRACK eval -c "$OUT/$name/student.safetensors" -d lasot --root "$OUT/data/test" --split all \
-    --results-dir "$OUT/results" --tracker-name "$name" -j 2 --json > "$OUT/$name/eval.json"
+    --out "$OUT/results" --name "$name" -j 2 --json > "$OUT/$name/eval.json"
 }
 
 run gt_only         4 compress.replacement=false compress.loss.pred=0 compress.loss.feat=0
@@ -31,11 +31,11 @@ run fixed_p05       4 compress.fixed_p=0.5
 run stages2         2
 run stages3         3
 run stages6         6
-$CTRACK eval -c "$TEACHER" -d lasot --root "$OUT/data/test" --split all --results-dir "$OUT/results" --tracker-name teacher -j 2 --json > "$OUT/teacher_eval.json"
+$CTRACK eval -c "$TEACHER" -d lasot --root "$OUT/data/test" --split all --out "$OUT/results" --name teacher -j 2 --json > "$OUT/teacher_eval.json"
 $CTRACK score -d lasot --root "$OUT/data/test" --split all \
-  -r "$OUT/results/teacher" -r "$OUT/results/gt_only" -r "$OUT/results/replacement" -r "$OUT/results/repl_guidance" \
-  -r "$OUT/results/repl_mimic" -r "$OUT/results/all" -r "$OUT/results/fixed_p05" \
-  -r "$OUT/results/stages2" -r "$OUT/results/stages3" -r "$OUT/results/stages6" --plot "$OUT/plots"
+  --results "$OUT/results/teacher" --results "$OUT/results/gt_only" --results "$OUT/results/replacement" --results "$OUT/results/repl_guidance" \
+  --results "$OUT/results/repl_mimic" --results "$OUT/results/all" --results "$OUT/results/fixed_p05" \
+  --results "$OUT/results/stages2" --results "$OUT/results/stages3" --results "$OUT/results/stages6" --plot "$OUT/plots"
 
 # One markdown table of everything above (the figures docs/results.md quotes).
 .venv/bin/python - "$OUT" <<'PY'

@@ -9,7 +9,8 @@ import compresstracker
 # Lowest first. Rooms on one line may not import each other.
 ORDER = [
     ("errors",),
-    ("fileio", "console", "devices"),
+    ("fileio", "console", "devices", "threads"),
+    ("progress",),
     ("models",),
     ("checkpoints",),
     ("(package)",),  # compresstracker/__init__: the version, and load_model from checkpoints

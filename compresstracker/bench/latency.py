@@ -1,10 +1,11 @@
 """Latency and FPS of tracker networks and of the whole tracking step, on either backend.
 
-Per model: the network alone (batch 1, template + search already on the device) and a full
-``Tracker.track`` step on a synthetic 640x480 frame (crop + resize, normalisation, forward,
-Hann window, decoding, mapping back). Each figure is the median of ``runs`` timed calls after
-warm-up; CUDA work is synchronised before a clock is read. FPS is 1000 / track_ms and the
-speed-up is the first model's track_ms over this one's.
+Per model: the network's per-frame call alone (batch 1, inputs already on the device; OSTrack:
+template + search, LightTrack: the search branch against the stored template features) and a
+full tracking step of the family's own tracker on a synthetic 640x480 frame (crop + resize,
+normalisation, forward, window, decoding, mapping back). Each figure is the median of ``runs``
+timed calls after warm-up; CUDA work is synchronised before a clock is read. FPS is
+1000 / track_ms and the speed-up is the first model's track_ms over this one's.
 """
 from __future__ import annotations
 
@@ -19,10 +20,10 @@ import cv2
 import numpy as np
 import torch
 
-from compresstracker.bench.flops import count_macs, count_params
+from compresstracker.bench.flops import count_family_macs, count_params
 from compresstracker.errors import ConfigError
-from compresstracker.models import TrackerNet
-from compresstracker.tracking import Tracker, sample_target
+from compresstracker.models import TrackerNet, family_of
+from compresstracker.tracking import make_tracker, round_half_away, sample_target, siamese_crop
 from compresstracker.deploy import GraphNetwork, Network, load_network
 
 __all__ = ["BENCH_BOX", "DTYPES", "MIN_RUNS", "ModelBench", "bench_models", "bench_network", "synthetic_frame"]
@@ -43,6 +44,7 @@ class ModelBench:
     ce: bool
     params: int
     macs: int
+    macs_counted: str  # how ``macs`` was counted (each family by its published convention)
     latency_ms: float
     track_ms: float
     fps: float
@@ -83,6 +85,32 @@ def _median_ms(call: Callable[[], object], runs: int, warmup: int, device: torch
     return 1000 * statistics.median(times)
 
 
+def _ostrack_call(tracker, frame: np.ndarray) -> Callable[[], object]:
+    """OSTrack's per-frame network call: template + search crop around BENCH_BOX."""
+    cfg = tracker.config
+    patch, _ = sample_target(frame, BENCH_BOX, cfg.search_factor, cfg.search_size)
+    search = tracker.normalize(patch)
+    return lambda: tracker.network(tracker.template, search, tracker.template_mask)
+
+
+def _lighttrack_call(tracker, frame: np.ndarray) -> Callable[[], object]:
+    """LightTrack's per-frame network call: the search branch on the tracker's own search crop."""
+    x, y, w, h = BENCH_BOX
+    p = tracker.params
+    pad = p.context_amount * (w + h)
+    s_x = np.sqrt((w + pad) * (h + pad)) * tracker.instance_size / p.exemplar_size
+    patch = siamese_crop(frame, (x + w / 2, y + h / 2), tracker.instance_size, round_half_away(float(s_x)), tracker.avg_chans)
+    search = tracker.normalize(patch)
+    return lambda: tracker.network.track(search, tracker.zf)
+
+
+# Per model family: (initialised tracker, frame) -> the per-frame network call to time.
+NETWORK_CALLS: dict[str, Callable[[object, np.ndarray], Callable[[], object]]] = {
+    "ostrack": _ostrack_call,
+    "lighttrack": _lighttrack_call,
+}
+
+
 def bench_network(
     network: Network, device: torch.device, runs: int = 100, dtype: str = "fp32", frame: Optional[np.ndarray] = None
 ) -> tuple[float, float]:
@@ -91,16 +119,14 @@ def bench_network(
         raise ConfigError(f"--runs {runs}: take at least {MIN_RUNS} timed runs for a stable median")
     frame = synthetic_frame() if frame is None else frame
     warmup = max(10, runs // 5)
-    tracker = Tracker(network, device)
-    cfg = tracker.config
+    tracker = make_tracker(network, device)
     autocast = (
         torch.autocast(device.type, dtype=DTYPES[dtype]) if DTYPES[dtype] is not None else contextlib.nullcontext()
     )
     with torch.inference_mode(), autocast:
         tracker.initialize(frame, BENCH_BOX)
-        patch, _ = sample_target(frame, BENCH_BOX, cfg.search_factor, cfg.search_size)
-        search = tracker.normalize(patch)
-        latency = _median_ms(lambda: tracker.network(tracker.template, search, tracker.template_mask), runs, warmup, device)
+        call = NETWORK_CALLS[family_of(network.config).name](tracker, frame)
+        latency = _median_ms(call, runs, warmup, device)
         # Every timed step starts from the same state, so each crops and resizes the same region.
         track = _median_ms(lambda: tracker.track(frame), runs, warmup, device, before=lambda: tracker.initialize(frame, BENCH_BOX))
     return latency, track
@@ -153,10 +179,12 @@ def bench_models(
             for backend in backends:
                 network, counted = _prepare(str(path), backend, ce, device, threads, compile)
                 latency, track = bench_network(network, device, runs, dtype, frame)
+                macs, counted_how = count_family_macs(counted)
                 row = ModelBench(
                     path=str(path), backend=backend,
                     precision=network.precision if isinstance(network, GraphNetwork) else dtype,
-                    ce=bool(network.ce_enabled), params=count_params(counted), macs=count_macs(counted),
+                    ce=bool(getattr(network, "ce_enabled", False)), params=count_params(counted), macs=macs,
+                    macs_counted=counted_how,
                     latency_ms=latency, track_ms=track, fps=1000.0 / track,
                     speedup=rows[0].track_ms / track if rows else 1.0,
                 )

@@ -121,10 +121,6 @@ def _train_state_recipe(obj: Mapping) -> dict:
     return recipe if isinstance(recipe, dict) else {}
 
 
-def _config_name(config: Any) -> str:
-    return config.arch if isinstance(config, TrackerConfig) else config.name
-
-
 def _load_strict(model: nn.Module, state: Mapping[str, torch.Tensor], fmt: str, source: str) -> None:
     expected = model.state_dict()
     # BatchNorm step counters do nothing at inference; files saved without them load as the model's.
@@ -135,7 +131,7 @@ def _load_strict(model: nn.Module, state: Mapping[str, torch.Tensor], fmt: str, 
         problems = [f"missing {len(missing)} keys: {first_items(missing)}"] if missing else []
         problems += [f"unexpected {len(unexpected)} keys: {first_items(unexpected)}"] if unexpected else []
         raise CheckpointError(
-            f"{source} ({fmt} layout) does not fit a {_config_name(model.config)} model: {'; '.join(problems)}; "
+            f"{source} ({fmt} layout) does not fit a {model.config.name} model: {'; '.join(problems)}; "
             "check that it is a tracker checkpoint and that num_heads/config overrides match it"
         )
     for key, tensor in state.items():
@@ -222,7 +218,7 @@ def checkpoint_info(path: str | Path, loaded: LoadedCheckpoint) -> dict[str, Any
         "path": str(path),
         "format": loaded.format,
         "family": family.name,
-        "arch": _config_name(c),
+        "arch": c.name,
         "architecture": family.architecture(c),
         **family.summary(c),
         "template_size": c.template_size,

@@ -1,9 +1,9 @@
 """``ctrack compress``: plan -> replacement training -> export (-> evaluation of teacher and student)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any
-
+from typing import Any, Optional
 
 from compresstracker.compression.adapters import adapter_for
 from compresstracker.compression.plan import StagePlan, plan_stages
@@ -11,9 +11,11 @@ from compresstracker.compression.replacement import ReplacementModel
 from compresstracker.compression.report import describe_plan
 from compresstracker.compression.student import init_student
 from compresstracker.compression.task import CompressionTask
-from compresstracker.fileio import atomic_write_json, atomic_write_text, file_sha256
+from compresstracker.errors import ConfigError, CTrackError
+from compresstracker.fileio import file_sha256
 from compresstracker.training.recipe import dump_recipe
-from compresstracker.training.run import progress_bar, run_context
+from compresstracker.training.resume import SavedRun, applicable
+from compresstracker.training.run import finished, make_progress, run_context, write_if_changed
 from compresstracker.training.engine import Trainer
 
 STUDENT_FILE = "student.safetensors"
@@ -30,15 +32,26 @@ def plan_from_recipe(teacher_depth: int, compress: dict) -> StagePlan:
     )
 
 
-def compress_tracker(recipe: dict, out_dir: Path, device_name: str = "cpu", resume: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Compress ``recipe['compress']['teacher']`` into a student; returns a JSON-ready summary."""
+def compress_tracker(
+    recipe: dict, out_dir: Path, device_name: str = "cpu", resume: bool = False, progress: bool | str | None = True,
+    threads: Optional[int] = None,
+) -> dict[str, Any]:
+    """Compress ``recipe['compress']['teacher']`` into a student; returns a JSON-ready summary.
+
+    With ``resume``, the run in ``out_dir`` continues only if the recipe and the teacher (sha256)
+    are the ones it was started with (more epochs allowed); a finished run is left as it is.
+    """
     from compresstracker.checkpoints import load_checkpoint, save_native, save_ostrack
     from compresstracker.training.data import build_loader_factory
 
     compress = recipe["compress"]
     teacher_path = Path(compress["teacher"])
     out_dir = Path(out_dir)
-    with run_context(recipe, out_dir, device_name, resume) as (dist, device):
+    with run_context(recipe, out_dir, device_name, resume, threads) as setup:
+        dist, device = setup.dist, setup.device
+        teacher_sha = check_teacher(teacher_path, setup.saved)
+        if finished(setup, recipe, out_dir / STUDENT_FILE, out_dir / STUDENT_OSTRACK_FILE):
+            return finished_summary(out_dir, recipe, teacher_path)
         loaded = load_checkpoint(teacher_path)
         teacher = loaded.model
         plan = plan_from_recipe(adapter_for(teacher).depth(teacher), compress)
@@ -47,36 +60,40 @@ def compress_tracker(recipe: dict, out_dir: Path, device_name: str = "cpu", resu
         description = describe_plan(teacher, plan, compress["student_ce"])
         provenance = {
             "teacher_file": teacher_path.name,
-            "teacher_sha256": file_sha256(teacher_path),
+            "teacher_sha256": teacher_sha,
             "teacher_format": loaded.format,
             "teacher_arch": teacher.config.arch,
             "recipe": recipe.get("source"),
             "seed": seed,
             "world_size": dist.world_size,
+            "threads": setup.threads,
             "total_batch_size": recipe["train"]["batch_size"] * dist.world_size,
             "epochs": recipe["train"]["epochs"],
             "lr": recipe["train"]["lr"],
         }
-        if dist.is_main:
-            atomic_write_text(out_dir / "config.yaml", dump_recipe({**recipe, "plan": plan.to_dict(), "provenance": provenance}))
-            atomic_write_json(out_dir / "plan.json", description)
         summary: dict[str, Any] = {"out": str(out_dir), "plan": description, "epochs": recipe["train"]["epochs"]}
         if recipe["train"]["epochs"] > 0:
             model = ReplacementModel(teacher, student, plan)
             task = CompressionTask(model, recipe)
             loader = build_loader_factory(recipe, student.config, dist, pin_memory=device.type == "cuda")
             val_loader = build_loader_factory(recipe, student.config, dist, pin_memory=device.type == "cuda", section="val")
+        if dist.is_main:
+            write_if_changed(out_dir / "config.yaml", dump_recipe({
+                **applicable(recipe), "teacher": teacher.config.to_dict(), "plan": plan.to_dict(), "provenance": provenance,
+                "world_size": dist.world_size, "threads": setup.threads}))
+            write_if_changed(out_dir / "plan.json", json.dumps(description, indent=2) + "\n")
+        if recipe["train"]["epochs"] > 0:
 
             def export_each_epoch(trainer: Trainer, epoch: int) -> dict:
                 if dist.is_main:
                     save_native(student, student.config, out_dir / STUDENT_FILE, plan=plan.to_dict(), provenance={**provenance, "epoch": epoch + 1})
                 return {"stage_student_share": task.pattern_share()}
 
-            with progress_bar(progress and dist.is_main) as bar:
-                trainer = Trainer(task, recipe, out_dir, device, dist, loader, val_loader, bar, export_each_epoch)
-                if resume:
-                    trainer.resume()
-                summary["training"] = trainer.fit()
+            trainer = Trainer(task, recipe, out_dir, device, dist, loader, val_loader, make_progress(progress) if dist.is_main else None,
+                              export_each_epoch, run_info={"teacher_sha256": teacher_sha, "threads": setup.threads})
+            if resume:
+                trainer.resume()
+            summary["training"] = trainer.fit()
             student = task.module.student
         student = student.to("cpu").eval()
         if dist.is_main:
@@ -87,3 +104,27 @@ def compress_tracker(recipe: dict, out_dir: Path, device_name: str = "cpu", resu
         summary["teacher"] = str(teacher_path)
         summary["student_config"] = student.config.to_dict()
         return summary
+
+
+def check_teacher(teacher_path: Path, saved: Optional[SavedRun]) -> str:
+    """The teacher's sha256; a resumed run refuses a teacher other than the one it started with."""
+    if not teacher_path.is_file():
+        raise CTrackError(f"teacher {teacher_path} does not exist" + ("; pass --teacher PATH" if saved else ""))
+    sha = file_sha256(teacher_path)
+    if saved is not None and saved.teacher_sha256 and saved.teacher_sha256 != sha:
+        raise ConfigError(f"teacher {teacher_path.name} has sha256 {sha[:12]} but the run's teacher has "
+                          f"{saved.teacher_sha256[:12]}; resume with the run's teacher or choose another --out")
+    return sha
+
+
+def finished_summary(out_dir: Path, recipe: dict, teacher_path: Path) -> dict[str, Any]:
+    """The summary of a run that is already complete, read from its files (nothing is written)."""
+    from compresstracker.checkpoints import inspect_checkpoint
+
+    info = inspect_checkpoint(out_dir / STUDENT_FILE)
+    return {
+        "out": str(out_dir), "complete": True, "epochs": recipe["train"]["epochs"],
+        "plan": json.loads((out_dir / "plan.json").read_text()),
+        "student": str(out_dir / STUDENT_FILE), "student_ostrack": str(out_dir / STUDENT_OSTRACK_FILE),
+        "teacher": str(teacher_path), "student_config": info["config"],
+    }

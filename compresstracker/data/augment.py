@@ -56,21 +56,23 @@ def crop_has_content(x1: int, y1: int, crop_sz: int, width: int, height: int) ->
 
 
 def training_patch(
-    image: np.ndarray, box: np.ndarray, crop_box: np.ndarray, factor: float, output_size: int
+    image: np.ndarray, box: np.ndarray, crop_box: np.ndarray, factor: float, output_size: int,
+    context_amount: float = 0.0, pad_mean: bool = False,
 ) -> Optional[tuple[np.ndarray, np.ndarray]]:
     """Crop ``image`` around ``crop_box`` with context ``factor`` to ``output_size`` pixels.
 
-    Returns (patch uint8, ``box`` normalised in the patch), or None when the crop would be
-    entirely padding (or has no size): the sampler rejects such a pair and draws another.
+    ``context_amount`` and ``pad_mean`` as in ``sample_target``. Returns (patch uint8, ``box``
+    normalised in the patch), or None when the crop would be entirely padding (or has no size):
+    the sampler rejects such a pair and draws another.
     """
     try:
-        x1, y1, crop_sz = crop_window(crop_box, factor)
+        x1, y1, crop_sz = crop_window(crop_box, factor, context_amount)
     except TrackingError:
         return None
     height, width = image.shape[:2]
     if not crop_has_content(x1, y1, crop_sz, width, height):
         return None
-    patch, _ = sample_target(image, crop_box, factor, output_size)
+    patch, _ = sample_target(image, crop_box, factor, output_size, context_amount, pad_mean)
     return patch, box_in_crop(box, crop_box, crop_sz)
 
 

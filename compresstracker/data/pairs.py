@@ -86,6 +86,33 @@ def build_source(name: str, root: str | os.PathLike, split: Optional[str] = None
 
 
 @dataclass(frozen=True)
+class PairCrops:
+    """How a pair's patches are cut: output sizes, context, padding colour, and the label map.
+
+    A crop's side is ``crop_window``'s ceil(sqrt((w + p)(h + p)) * factor), p = context_amount
+    (w + h). OSTrack: context 0, factors 2 / 4, black padding, a Gaussian heatmap on the
+    ``heatmap_size`` grid (``from_tracker``). Siamese trackers (LightTrack): context 0.5, the
+    template factor 1 and the search factor search_size / template_size (so the search crop is
+    the template's context square scaled as the tracker scales it), mean-colour padding, and no
+    heatmap (their labels are made from ``search_box`` on the network's own score grid).
+    """
+
+    template_size: int
+    search_size: int
+    template_factor: float
+    search_factor: float
+    context_amount: float = 0.0
+    pad_mean: bool = False
+    heatmap_size: int = 0  # side of the Gaussian centre label; 0: the items carry no heatmap
+
+    @classmethod
+    def from_tracker(cls, config: TrackerConfig) -> "PairCrops":
+        """The crops of an OSTrack-family config."""
+        return cls(config.template_size, config.search_size, config.template_factor, config.search_factor,
+                   heatmap_size=config.search_feat)
+
+
+@dataclass(frozen=True)
 class PairSampling:
     """The knobs of pair sampling and augmentation; defaults are OSTrack's (search crop only jitters)."""
 
@@ -143,8 +170,9 @@ class PairDataset(torch.utils.data.Dataset):
     Each item is a dict of tensors: ``template`` (3, Ht, Ht) and ``search`` (3, Hs, Hs) float32
     normalised with the tracker's mean/std, ``template_box`` / ``search_box`` (4,) x y w h
     normalised to the crop, ``heatmap`` (F, F) the Gaussian centre label of ``search_box``
-    (F = search_size // patch_size) and ``valid`` (a bool tensor, False only when every attempt
-    produced an all-padding crop; the images and labels are then zeros).
+    (F = ``crops.heatmap_size``, search_size // patch_size for OSTrack; left out when 0) and
+    ``valid`` (a bool tensor, False only when every attempt produced an all-padding crop; the
+    images and labels are then zeros). ``crops`` is a ``PairCrops`` or an OSTrack-family config.
 
     Sampling follows OSTrack: source by ratio, a sequence with enough visible frames, frames from
     ``sample_frame_pair`` (still images: the same image twice), the template cropped around its
@@ -165,7 +193,7 @@ class PairDataset(torch.utils.data.Dataset):
         self,
         sources: SequenceType[tuple[TrainingSource, float]],
         samples_per_epoch: int,
-        config: TrackerConfig,
+        crops: PairCrops | TrackerConfig,
         seed: int,
         augment: bool = True,
         sampling: PairSampling = PairSampling(),
@@ -182,7 +210,7 @@ class PairDataset(torch.utils.data.Dataset):
         self.sources = [source for source, _ in sources]
         self.probabilities = ratios / ratios.sum()
         self.samples_per_epoch = int(samples_per_epoch)
-        self.config = config
+        self.crops = crops if isinstance(crops, PairCrops) else PairCrops.from_tracker(crops)
         self.seed = int(seed)
         self.augment = augment
         self.sampling = sampling
@@ -222,7 +250,7 @@ class PairDataset(torch.utils.data.Dataset):
 
     def _attempt(self, rng: np.random.Generator) -> Optional[dict[str, torch.Tensor]]:
         """One draw of source, sequence, frames and jitter; None when a crop is all padding."""
-        cfg, opts = self.config, self.sampling
+        crops, opts = self.crops, self.sampling
         which = int(rng.choice(len(self.sources), p=self.probabilities))
         eligible = self._eligible[which]
         source = self.sources[which]
@@ -235,8 +263,9 @@ class PairDataset(torch.utils.data.Dataset):
         s_crop_box = jitter_box(s_box, rng, opts.scale_jitter, opts.center_jitter)
         t_image = read_rgb(sequence.frames[t_frame])
         s_image = t_image if s_frame == t_frame else read_rgb(sequence.frames[s_frame])
-        template = training_patch(t_image, t_box, t_box, cfg.template_factor, cfg.template_size)
-        search = training_patch(s_image, s_box, s_crop_box, cfg.search_factor, cfg.search_size)
+        context = {"context_amount": crops.context_amount, "pad_mean": crops.pad_mean}
+        template = training_patch(t_image, t_box, t_box, crops.template_factor, crops.template_size, **context)
+        search = training_patch(s_image, s_box, s_crop_box, crops.search_factor, crops.search_size, **context)
         if template is None or search is None:
             return None
         (t_patch, t_norm), (s_patch, s_norm) = template, search
@@ -249,25 +278,29 @@ class PairDataset(torch.utils.data.Dataset):
                 t_patch, t_norm = flip_horizontal(t_patch, t_norm)
                 s_patch, s_norm = flip_horizontal(s_patch, s_norm)
         search_box = s_norm.astype(np.float32)
-        return {
+        item = {
             "template": to_normalized_tensor(t_patch, float(t_bright)),
             "search": to_normalized_tensor(s_patch, float(s_bright)),
             "template_box": torch.from_numpy(t_norm.astype(np.float32)),
             "search_box": torch.from_numpy(search_box),
-            "heatmap": torch.from_numpy(gaussian_heatmap(search_box[None], cfg.search_feat)[0]),
             "valid": torch.tensor(True),
         }
+        if crops.heatmap_size:
+            item["heatmap"] = torch.from_numpy(gaussian_heatmap(search_box[None], crops.heatmap_size)[0])
+        return item
 
     def _invalid_pair(self) -> dict[str, torch.Tensor]:
-        cfg = self.config
-        return {
-            "template": torch.zeros(3, cfg.template_size, cfg.template_size),
-            "search": torch.zeros(3, cfg.search_size, cfg.search_size),
+        crops = self.crops
+        item = {
+            "template": torch.zeros(3, crops.template_size, crops.template_size),
+            "search": torch.zeros(3, crops.search_size, crops.search_size),
             "template_box": torch.zeros(4),
             "search_box": torch.zeros(4),
-            "heatmap": torch.zeros(cfg.search_feat, cfg.search_feat),
             "valid": torch.tensor(False),
         }
+        if crops.heatmap_size:
+            item["heatmap"] = torch.zeros(crops.heatmap_size, crops.heatmap_size)
+        return item
 
 
 class EpochSampler(Sampler):

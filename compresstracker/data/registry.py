@@ -7,6 +7,7 @@ missing-sequence check and the wrong-layout message.
 """
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator, Sequence as SequenceType
 from dataclasses import dataclass
@@ -196,6 +197,19 @@ def _pick(entries: list[SequenceEntry], names: list[str]) -> list[SequenceEntry]
     return [by_name.get(name) or missing_entry(name) for name in dict.fromkeys(names)]
 
 
+def _generated_split(root: Path, split: str | None) -> list[str] | None:
+    """The sequence names of ``split`` as recorded in a generated root's ``synthetic.json``, if any."""
+    record = root / "synthetic.json"
+    if split is None or split == ALL or not record.is_file():
+        return None
+    try:
+        splits = json.loads(record.read_text()).get("splits", {})
+    except (ValueError, AttributeError):
+        return None
+    names = splits.get(split) if isinstance(splits, dict) else None
+    return [str(n) for n in names] if isinstance(names, list) and names else None
+
+
 def _guess_layouts(root: Path, exclude: str) -> list[str]:
     return [name for name, reader in DATASETS.items() if name != exclude and reader.looks_like(root)]
 
@@ -228,7 +242,11 @@ def get_dataset(
         raise DatasetError(f"{name} root {root_path} is not a folder")
 
     selections: list[list[str]] = []  # name lists to narrow the split down by, in turn
-    if split is not None and split not in reader.splits() and Path(split).is_file():
+    generated = _generated_split(root_path, split or (None if sequences is not None else reader.default_split))
+    if generated is not None:  # a generated root (ctrack data synth) defines its own train/test splits
+        selections.append(generated)
+        split_key, label = ALL, split or reader.default_split
+    elif split is not None and split not in reader.splits() and Path(split).is_file():
         names, label = _names(split)
         selections.append(names)
         split_key = ALL

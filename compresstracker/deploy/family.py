@@ -34,6 +34,7 @@ class Graph:
 
     ``example(seed)`` gives inputs of the graph's fixed shapes: exports trace with seed 0 and are
     verified on seed 1; quantisation calibrates on real crops instead (see ``calibration``).
+    ``dynamic_axes`` (torch.onnx's form, input/output name -> {axis: name}) leaves those axes free.
     """
 
     name: str
@@ -41,6 +42,7 @@ class Graph:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     example: Callable[[int], tuple[torch.Tensor, ...]]
+    dynamic_axes: Optional[dict[str, dict[int, str]]] = None
 
 
 @dataclass
@@ -71,6 +73,10 @@ class DeployFamily(ABC):
 
     def config_to_dict(self, config: Any) -> dict:
         return config.to_dict()
+
+    def config_name(self, config: Any) -> str:
+        """The name a config goes by in reports (OSTrack: its registered arch)."""
+        return config.arch
 
     def resolve_ce(self, model: nn.Module, ce: Optional[bool]) -> bool:
         """The CE setting to export (families without candidate elimination: always off)."""

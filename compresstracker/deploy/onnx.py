@@ -140,6 +140,7 @@ def export_onnx(model: nn.Module, path: str | Path, opset: int = DEFAULT_OPSET, 
                 torch.onnx.export(
                     graph.module, graph.example(0), str(tmps[graph.name]), dynamo=False, opset_version=opset,
                     input_names=list(graph.inputs), output_names=list(graph.outputs), do_constant_folding=True,
+                    dynamic_axes=graph.dynamic_axes,
                 )
             write_metadata(tmps[graph.name], deployed_metadata(deployed, graph.name))
             onnx.checker.check_model(str(tmps[graph.name]))
@@ -147,14 +148,14 @@ def export_onnx(model: nn.Module, path: str | Path, opset: int = DEFAULT_OPSET, 
         worst = max(diffs.values())
         if not worst < MAX_ABS_DIFF:
             raise CheckpointError(
-                f"ONNX export of {model.config.arch} differs from PyTorch by {worst:.3g} (limit {MAX_ABS_DIFF:g}); "
+                f"ONNX export of {family.config_name(model.config)} differs from PyTorch by {worst:.3g} (limit {MAX_ABS_DIFF:g}); "
                 "the file was not written"
             )
         size = sum(tmp.stat().st_size for tmp in tmps.values())
     return {
         "path": str(path),
         "family": family.name,
-        "arch": model.config.arch,
+        "arch": family.config_name(model.config),
         "ce": ce,
         "opset": opset,
         "precision": "fp32",

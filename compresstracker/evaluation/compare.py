@@ -24,7 +24,8 @@ def _parse_spec(spec: str) -> tuple[str, str, str | None]:
     return name, root, split
 
 
-def evaluate_model(checkpoint: str, name: str, dataset, results_root: Path, device: str = "cpu", workers: int = 1) -> dict:
+def evaluate_model(checkpoint: str, name: str, dataset, results_root: Path, device: str = "cpu", workers: int = 1,
+                   threads: int | None = None) -> dict:
     """Track and score one checkpoint; returns metrics plus params, MACs and the tracking run's FPS (``eval_fps``)."""
     from compresstracker import load_model
     from compresstracker.bench.flops import count_macs, count_params
@@ -33,7 +34,8 @@ def evaluate_model(checkpoint: str, name: str, dataset, results_root: Path, devi
 
     out = results_root / name
     # This folder belongs to the run: a retrained student replaces its earlier results.
-    run_tracker(ModelSpec(checkpoint=str(checkpoint), device=device), dataset, out, workers=workers, replace_stale=True)
+    run_tracker(ModelSpec(checkpoint=str(checkpoint), device=device), dataset, out, workers=workers, replace_stale=True,
+                threads=threads)
     score = score_trackers(dataset, [out])[0]
     times = []
     for seq in dataset.sequences:
@@ -72,19 +74,23 @@ def bench_speedup(teacher: str, student: str, device: str = "cpu", threads: int 
 
 
 def compare_on(specs: Iterable[str], teacher: str, student: str, out_dir: str | Path, device: str = "cpu", workers: int = 1,
-               bench_threads: int | None = None) -> list[dict]:
-    """Evaluate teacher and student on each NAME=ROOT[:SPLIT] and bench them back to back; writes OUT/report.json."""
+               threads: int | None = None, student_name: str = "student") -> list[dict]:
+    """Evaluate teacher and student on each NAME=ROOT[:SPLIT] and bench them back to back; writes OUT/report.json.
+
+    ``threads`` for tracking and for the bench (default: the thread policy of compresstracker.threads);
+    the student's results folder and table row carry ``student_name`` (the CLI: the run folder's name).
+    """
     from compresstracker.data import get_dataset
 
     out_dir = Path(out_dir)
     reports = []
-    speed = bench_speedup(teacher, student, device, bench_threads)
+    speed = bench_speedup(teacher, student, device, threads)
     for spec in specs:
         name, root, split = _parse_spec(spec)
         dataset = get_dataset(name, root, split=split)
         results = out_dir / "results" / dataset.name
-        rows = [evaluate_model(teacher, "teacher", dataset, results, device, workers),
-                evaluate_model(student, "student", dataset, results, device, workers)]
+        rows = [evaluate_model(teacher, "teacher", dataset, results, device, workers, threads),
+                evaluate_model(student, student_name, dataset, results, device, workers, threads)]
         main_metric = "auc" if "auc" in rows[0]["metrics"] else "ao"
         t, s = rows
         t["fps"], s["fps"] = 1000 / speed["teacher_track_ms"], 1000 / speed["student_track_ms"]
@@ -94,7 +100,8 @@ def compare_on(specs: Iterable[str], teacher: str, student: str, out_dir: str | 
             "metric": main_metric,
             "teacher": t,
             "student": s,
-            "kept": s["metrics"][main_metric] / t["metrics"][main_metric] if t["metrics"][main_metric] else None,
+            # Percent of the teacher's score, like the metrics themselves (AUC 64.1 -> kept 97.3).
+            "kept": 100 * s["metrics"][main_metric] / t["metrics"][main_metric] if t["metrics"][main_metric] else None,
             "speedup_fps": speed["speedup"],
             "bench": speed,
             "speedup_macs": t["macs"] / s["macs"] if s["macs"] else None,
@@ -105,13 +112,13 @@ def compare_on(specs: Iterable[str], teacher: str, student: str, out_dir: str | 
 
 def comparison_table(reports: list[dict]):
     """One rich table: a row per model per dataset."""
-    from rich.table import Table
+    from compresstracker.console import make_table
 
-    table = Table(title="teacher vs student")
     metrics = {report["metric"] for report in reports}
     score_header = metrics.pop().upper() if len(metrics) == 1 else "score"
-    for column in ("dataset", "model", "params M", "GMACs", "FPS", score_header, "kept", "speed-up"):
-        table.add_column(column, justify="right" if column not in ("dataset", "model") else "left", no_wrap=True)
+    table = make_table("teacher vs student", *[
+        (column, {"justify": "right" if column not in ("dataset", "model") else "left", "no_wrap": True})
+        for column in ("dataset", "model", "params M", "GMACs", "FPS", score_header, "kept", "speed-up")])
     for report in reports:
         metric = report["metric"]
         for role in ("teacher", "student"):
@@ -119,9 +126,9 @@ def comparison_table(reports: list[dict]):
             student = role == "student"
             score = f"{row['metrics'][metric]:.2f}"
             table.add_row(
-                report["dataset"], role, f"{row['params'] / 1e6:.2f}", f"{row['macs'] / 1e9:.3f}",
+                report["dataset"], row.get("name", role), f"{row['params'] / 1e6:.2f}", f"{row['macs'] / 1e9:.3f}",
                 f"{row['fps']:.1f}" if row["fps"] else "-", score if score_header != "score" else f"{metric.upper()} {score}",
-                f"{report['kept'] * 100:.1f}%" if student and report["kept"] is not None else "",
+                f"{report['kept']:.1f}%" if student and report["kept"] is not None else "",
                 f"{report['speedup_fps']:.2f}x" if student and report["speedup_fps"] else "",
             )
     return table

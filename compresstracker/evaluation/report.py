@@ -99,8 +99,11 @@ def score_trackers(
     results_dirs: SequenceOf[str | Path],
     sequences: SequenceOf[str] | None = None,
     allow_missing: bool = False,
+    labels: SequenceOf[str | None] | None = None,
 ) -> list[TrackerScore]:
     """Score each results folder on ``dataset`` with the dataset's published protocol.
+
+    ``labels`` name the trackers in tables and plots (default: each results folder's name).
 
     A sequence without a result file is an error unless ``allow_missing``; then, as pytracking's
     skip_missing_seq does, only the sequences every folder has are scored.
@@ -124,10 +127,11 @@ def score_trackers(
         _check_ground_truth(seq)
     evaluate = got10k.evaluate_got10k if dataset.protocol == GOT10K_PROTOCOL else ope.evaluate_ope
     scores = []
-    for results_dir, found in zip(dirs, paths):
+    for i, (results_dir, found) in enumerate(zip(dirs, paths)):
         files = [found[seq.name] for seq in seqs]
         result = evaluate(seqs, [read_result_file(f) for f in files], [str(f) for f in files])
-        scores.append(TrackerScore(tracker_name(results_dir), results_dir, dataset.name, dataset.protocol, result))
+        label = labels[i] if labels and i < len(labels) and labels[i] else tracker_name(results_dir)
+        scores.append(TrackerScore(label, results_dir, dataset.name, dataset.protocol, result))
     return scores
 
 

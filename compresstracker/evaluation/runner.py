@@ -127,11 +127,11 @@ def _entry(results_dir: Path, name: str, frames: int) -> dict:
 
 
 def _refusal(problem: str) -> ResultsError:
-    return ResultsError(f"{problem}; give another --tracker-name or --results-dir, or delete the folder")
+    return ResultsError(f"{problem}; give another --name or --out, or delete the folder")
 
 
 def _busy(results_dir: Path) -> ResultsError:
-    return ResultsError(f"another ctrack process is writing to {results_dir}; wait for it or choose another --results-dir")
+    return ResultsError(f"another ctrack process is writing to {results_dir}; wait for it or choose another --out")
 
 
 def check_results_dir(spec: ModelSpec, dataset: Dataset, results_dir: Path) -> None:
@@ -274,21 +274,26 @@ def run_tracker(
     on_done: Optional[Callable[[str, int, float], None]] = None,
     replace_stale: bool = False,
     tracker=None,
+    threads: Optional[int] = None,
 ) -> dict:
     """Track every pending sequence of ``dataset``; returns counts and throughput (frames per second of wall time).
 
     ``tracker``: one already built from ``spec`` (by :func:`build_tracker`), used when tracking in this process.
+    ``threads`` per tracker process (default: this process's cores shared by the workers, see
+    compresstracker.threads), so N workers never oversubscribe the machine.
     """
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     try:
         with folder_lock(results_dir):
-            return _run_claimed(spec, dataset, results_dir, workers, on_done, replace_stale, tracker)
+            return _run_claimed(spec, dataset, results_dir, workers, on_done, replace_stale, tracker, threads)
     except FolderBusy:
         raise _busy(results_dir) from None
 
 
-def _run_claimed(spec, dataset, results_dir, workers, on_done, replace_stale, tracker) -> dict:
+def _run_claimed(spec, dataset, results_dir, workers, on_done, replace_stale, tracker, threads) -> dict:
+    from compresstracker.threads import resolve_threads, set_threads
+
     record = claim_results_dir(spec, dataset, results_dir, replace_stale)
     sequences = dataset.sequences
     todo = pending_sequences(sequences, results_dir)
@@ -304,6 +309,7 @@ def _run_claimed(spec, dataset, results_dir, workers, on_done, replace_stale, tr
             on_done(name, count, seconds)
 
     if todo and workers <= 1:
+        set_threads(resolve_threads(threads))
         tracker = tracker or build_tracker(spec)
         for seq in todo:
             t0 = time.perf_counter()
@@ -314,7 +320,7 @@ def _run_claimed(spec, dataset, results_dir, workers, on_done, replace_stale, tr
         import multiprocessing as mp
 
         cores = _core_shares(workers)
-        threads = max(1, (len(cores[0]) if cores else (os.cpu_count() or 1) // workers))
+        threads = resolve_threads(threads, processes=workers)
         ctx = mp.get_context("spawn")
         counter = ctx.Value("i", 0)
         initargs = (spec, threads, cores, counter, os.getpid())

@@ -58,6 +58,11 @@ class TrackerConfig:
 
     # Derived sizes -------------------------------------------------------------------------
     @property
+    def name(self) -> str:
+        """The architecture's name (``arch``), as every family's config calls it."""
+        return self.arch
+
+    @property
     def template_feat(self) -> int:
         return self.template_size // self.patch_size
 

@@ -7,18 +7,20 @@ family, so a new family is one :func:`register_family` call, not a new branch ev
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from torch import nn
 
 from compresstracker.errors import ConfigError
 from compresstracker.models.config import TrackerConfig
-from compresstracker.models.lighttrack_arch import LightTrackConfig
+from compresstracker.models.lighttrack_arch import MOBILE_PATH, LightTrackArch, LightTrackConfig
 
 __all__ = [
     "ModelFamily", "build_model", "config_from_dict", "family_of", "get_config", "get_family", "list_families",
-    "list_models", "register", "register_family",
+    "list_models", "register", "register_family", "resolve_config",
 ]
 
 
@@ -37,6 +39,8 @@ class ModelFamily:
     summary: Callable[[Any], dict[str, Any]]
     architecture: Callable[[Any], str]
     default: bool = False  # configs stored without a "family" entry belong to it
+    # A config from a spec that is not a registered name (a LightTrack path string, a JSON file); None: not ours.
+    parse_spec: Callable[[str], Any] | None = None
 
 
 _FAMILIES: dict[str, ModelFamily] = {}
@@ -93,6 +97,21 @@ def get_config(name: str, **overrides: Any) -> Any:
     return config.replace(**overrides) if overrides else config
 
 
+def resolve_config(spec: str, **overrides: Any) -> Any:
+    """The config a recipe's ``model.arch`` names: a registered name, or any spec a family parses
+    (LightTrack: an official path string or a JSON file), with ``overrides`` applied."""
+    if spec in _REGISTRY:
+        return get_config(spec, **overrides)
+    for family in _FAMILIES.values():
+        config = family.parse_spec(spec) if family.parse_spec else None
+        if config is not None:
+            return config.replace(**overrides) if overrides else config
+    raise ConfigError(
+        f"unknown architecture {spec!r}: not a registered name ({', '.join(sorted(_REGISTRY))}), "
+        "a LightTrack path string (back_...+cls_...+reg_..._ops_XY) or a .json architecture file"
+    )
+
+
 def list_models() -> list[dict]:
     """One row per registered architecture: name, family, description, and the config's fields."""
     rows = []
@@ -139,13 +158,38 @@ def _lighttrack_summary(c: LightTrackConfig) -> dict[str, Any]:
     return {"arch_path": c.path, "stride": c.stride, "output_channels": c.output_channels}
 
 
+def _lighttrack_spec(spec: str) -> LightTrackConfig | None:
+    """A path string, or a ``.json`` file holding a path string, an architecture or a whole config.
+
+    A bare architecture gets LightTrack-Mobile's channels and sizes (change them with overrides).
+    """
+    text = spec.strip()
+    if text.startswith("back_"):
+        arch = LightTrackArch.from_path(text)
+    elif text.lower().endswith(".json"):
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"architecture file {path} does not exist")
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{path} is not a readable JSON file ({exc})") from None
+        if isinstance(data, dict) and "family" in data:
+            return config_from_dict(data)
+        arch = LightTrackArch.parse(data if isinstance(data, dict) else str(data))
+    else:
+        return None
+    name = "lighttrack_mobile" if arch.to_path() == MOBILE_PATH else "lighttrack_custom"
+    return LightTrackConfig(name=name, arch=arch)
+
+
 register_family(ModelFamily(
     "ostrack", "one-stream ViT tracker with candidate elimination and a centre head (OSTrack, CompressTracker)",
     TrackerConfig, _ostrack_network, _ostrack_summary, _ostrack_architecture, default=True,
 ))
 register_family(ModelFamily(
     "lighttrack", "searched Siamese tracker: MBConv backbone, pixel-wise correlation, DSConv towers (LightTrack)",
-    LightTrackConfig, _lighttrack_network, _lighttrack_summary, lambda c: c.path,
+    LightTrackConfig, _lighttrack_network, _lighttrack_summary, lambda c: c.path, parse_spec=_lighttrack_spec,
 ))
 
 # OSTrack family ---------------------------------------------------------------------------------

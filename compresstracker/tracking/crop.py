@@ -11,15 +11,18 @@ import torch
 from compresstracker.errors import TrackingError
 
 
-def crop_window(box: Sequence[float], factor: float) -> tuple[int, int, int]:
+def crop_window(box: Sequence[float], factor: float, context_amount: float = 0.0) -> tuple[int, int, int]:
     """(x1, y1, crop_sz) of the square crop around ``box`` (x, y, w, h) with context ``factor``.
 
+    The side is ceil(sqrt((w + p) (h + p)) * factor) with p = context_amount (w + h): OSTrack's
+    sqrt(w h) * factor with the default 0, SiamFC/LightTrack's context square with 0.5.
     ``round`` is Python's (half to even), as in the reference.
     """
     x, y, w, h = (float(v) for v in box)
     if not (w > 0 and h > 0):
         raise TrackingError(f"box {list(box)} has no area; width and height must be positive")
-    crop_sz = math.ceil(math.sqrt(w * h) * factor)
+    pad = context_amount * (w + h)
+    crop_sz = math.ceil(math.sqrt((w + pad) * (h + pad)) * factor)
     if crop_sz < 1:
         raise TrackingError(f"box {list(box)} is too small to crop")
     x1 = round(x + 0.5 * w - crop_sz * 0.5)
@@ -27,19 +30,27 @@ def crop_window(box: Sequence[float], factor: float) -> tuple[int, int, int]:
     return x1, y1, crop_sz
 
 
-def sample_target(image: np.ndarray, box: Sequence[float], factor: float, output_size: int) -> tuple[np.ndarray, float]:
-    """Crop a square of side ceil(sqrt(w h) * factor) around ``box``, zero-pad, resize (uint8 bilinear).
+def sample_target(
+    image: np.ndarray, box: Sequence[float], factor: float, output_size: int,
+    context_amount: float = 0.0, pad_mean: bool = False,
+) -> tuple[np.ndarray, float]:
+    """Crop the square of ``crop_window`` around ``box``, pad, resize (uint8 bilinear).
 
     Padding on the right/bottom is ``x2 - W + 1``: a crop touching the right edge loses the last
-    real column to padding, as the reference does. Returns (patch, resize_factor).
+    real column to padding, as the reference does. The padding is black, or with ``pad_mean``
+    the image's per-channel mean truncated to uint8 (the Siamese trackers' padding colour).
+    Returns (patch, resize_factor).
     """
-    x1, y1, crop_sz = crop_window(box, factor)
+    x1, y1, crop_sz = crop_window(box, factor, context_amount)
     height, width = image.shape[:2]
     x2, y2 = x1 + crop_sz, y1 + crop_sz
     left, top = max(0, -x1), max(0, -y1)
     right, bottom = max(x2 - width + 1, 0), max(y2 - height + 1, 0)
     inside = image[y1 + top : y2 - bottom, x1 + left : x2 - right]
-    padded = cv2.copyMakeBorder(inside, top, bottom, left, right, cv2.BORDER_CONSTANT)
+    colour = 0
+    if pad_mean and max(top, bottom, left, right) > 0:
+        colour = tuple(int(v) for v in image.reshape(-1, image.shape[-1]).mean(axis=0).astype(np.uint8))
+    padded = cv2.copyMakeBorder(inside, top, bottom, left, right, cv2.BORDER_CONSTANT, value=colour)
     patch = cv2.resize(padded, (output_size, output_size))
     return patch, output_size / crop_sz
 

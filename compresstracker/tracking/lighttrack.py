@@ -85,7 +85,7 @@ def _change(r: np.ndarray) -> np.ndarray:
     return np.maximum(r, 1.0 / r)
 
 
-def _context_side(w, h):
+def context_side(w, h):
     """sqrt((w + p)(h + p)) with p = (w + h) / 2: the side of the context square."""
     pad = (w + h) * 0.5
     return np.sqrt((w + pad) * (h + pad))
@@ -173,7 +173,7 @@ class LightTrackTracker:
         x2, y2 = self.grid_x + reg[2], self.grid_y + reg[3]
         size = self.size * scale_z  # in search-crop pixels
         with np.errstate(divide="ignore", invalid="ignore"):
-            s_c = _change(_context_side(x2 - x1, y2 - y1) / _context_side(size[0], size[1]))
+            s_c = _change(context_side(x2 - x1, y2 - y1) / context_side(size[0], size[1]))
             r_c = _change((size[0] / size[1]) / ((x2 - x1) / (y2 - y1)))
             penalty = np.exp(-(r_c * s_c - 1) * p.penalty_k)
         pscore = penalty * cls

@@ -66,8 +66,27 @@ def validate_init_box(box: Sequence[float], height: int, width: int) -> list[flo
     return [x, y, w, h]
 
 
+class TrackedBox(list):
+    """A box [x, y, w, h] (a list, as before) that also carries the network's ``confidence``.
+
+    ``confidence`` is the peak of the raw score map (before the Hann window) in [0, 1]: how sure
+    the network is that the target is in the search region; 1.0 for the initial box.
+    """
+
+    def __init__(self, box: Sequence[float], confidence: float):
+        super().__init__(box)
+        self.confidence = confidence
+
+
 class Tracker:
     """The OSTrack tracker: fixed template from frame 0, windowed centre-head decoding, no update."""
+
+    @classmethod
+    def from_checkpoint(cls, path: str, device: str | torch.device = "cpu", ce: Optional[bool] = None, **kwargs) -> "Tracker":
+        """A tracker for any checkpoint ctrack reads (``ce=False`` runs every block plain; ``num_heads=`` as load_model)."""
+        from compresstracker.checkpoints import load_model
+
+        return cls(load_model(path, ce=ce, **kwargs), device)
 
     def __init__(self, network: TrackerNet, device: str | torch.device = "cpu"):
         self.device = torch.device(device)
@@ -87,19 +106,22 @@ class Tracker:
         return {}
 
     @torch.inference_mode()
-    def initialize(self, image: np.ndarray, box: Sequence[float]) -> list[float]:
-        """Crop the template around ``box`` (x, y, w, h) in the RGB uint8 ``image``; returns the box."""
+    def initialize(self, image: np.ndarray, box: Sequence[float]) -> TrackedBox:
+        """Crop the template around ``box`` (x, y, w, h) in the RGB uint8 ``image``; returns the box (confidence 1)."""
         height, width = image.shape[:2]
         box = validate_init_box(box, height, width)
         patch, _ = sample_target(image, box, self.config.template_factor, self.config.template_size)
         self.template = self.normalize(patch)
         self.state = box
         self.timing = Timing()
-        return list(box)
+        return TrackedBox(box, 1.0)
 
     @torch.inference_mode()
-    def track(self, image: np.ndarray) -> list[float]:
-        """Track the target into ``image`` (RGB uint8); returns and keeps the new box (x, y, w, h)."""
+    def track(self, image: np.ndarray) -> TrackedBox:
+        """Track the target into ``image`` (RGB uint8); returns and keeps the new box (x, y, w, h).
+
+        The box's ``confidence`` is the peak of the raw score map (see :class:`TrackedBox`).
+        """
         if self.state is None:
             raise TrackingError("track() called before initialize()")
         start = time.perf_counter()
@@ -116,7 +138,7 @@ class Tracker:
         pred = (boxes.view(-1, 4).mean(dim=0) * cfg.search_size / resize_factor).tolist()
         self.state = clip_box(self._map_back(pred, resize_factor), height, width, margin=10)
         self.timing.add(model_s, time.perf_counter() - start)
-        return list(self.state)
+        return TrackedBox(self.state, float(out["score_map"].max()))
 
     def _map_back(self, pred: list[float], resize_factor: float) -> list[float]:
         """Crop coordinates (cx, cy, w, h) -> image (x, y, w, h), relative to the previous state."""

@@ -34,8 +34,13 @@ def list_frames(folder: str | os.PathLike) -> list[Path]:
     return frames
 
 
+def capture_target(video: str) -> str | int:
+    """What OpenCV opens for ``--video``: a camera index for a bare number (``0``), else the file."""
+    return int(video) if str(video).isdigit() else str(video)
+
+
 class FrameSource:
-    """Iterates RGB frames from a list of image files or a video file."""
+    """Iterates RGB frames from a list of image files, a video file or a camera (``video="0"``)."""
 
     def __init__(self, frames: Optional[Sequence[str | os.PathLike]] = None, video: Optional[str] = None):
         if (frames is None) == (video is None):
@@ -44,11 +49,12 @@ class FrameSource:
         self.video = video
         self.fps = 30.0
         if video is not None:
-            if not Path(video).is_file():
+            camera = isinstance(capture_target(video), int)
+            if not camera and not Path(video).is_file():
                 raise TrackingError(f"video file {video} does not exist")
-            capture = cv2.VideoCapture(str(video))
+            capture = cv2.VideoCapture(capture_target(video))
             if not capture.isOpened():
-                raise TrackingError(f"cannot open video {video}")
+                raise TrackingError(f"cannot open {'camera' if camera else 'video'} {video}")
             self.fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
             capture.release()
 
@@ -57,7 +63,7 @@ class FrameSource:
             for path in self.frames:
                 yield read_rgb(path)
             return
-        capture = cv2.VideoCapture(str(self.video))
+        capture = cv2.VideoCapture(capture_target(self.video))
         try:
             count = 0
             while True:
@@ -70,6 +76,21 @@ class FrameSource:
                 raise TrackingError(f"video {self.video} has no readable frames")
         finally:
             capture.release()
+
+
+def select_box(first_rgb: np.ndarray) -> list[float]:
+    """Let the user draw the target on the first frame (OpenCV window); x, y, w, h in pixels."""
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.name == "nt"):
+        raise TrackingError("--select needs a display; give the first box with --init-box x,y,w,h")
+    title = "ctrack: draw the target, then press Enter"
+    try:
+        x, y, w, h = cv2.selectROI(title, cv2.cvtColor(first_rgb, cv2.COLOR_RGB2BGR), showCrosshair=True)
+        cv2.destroyWindow(title)
+    except cv2.error:
+        raise TrackingError("this OpenCV has no GUI (opencv-python-headless); give the first box with --init-box x,y,w,h") from None
+    if w <= 0 or h <= 0:
+        raise TrackingError("no box was drawn; give the first box with --init-box x,y,w,h")
+    return [float(x), float(y), float(w), float(h)]
 
 
 def run_sequence(
@@ -98,6 +119,20 @@ def write_boxes(path: str | os.PathLike, boxes: np.ndarray, decimals: int = 4) -
         tmp.write_text("\n".join(lines) + "\n")
 
 
+BOX_COLOURS = ((0, 255, 0), (255, 0, 255), (0, 255, 255), (255, 255, 0), (0, 0, 255))  # BGR: green, magenta, yellow, cyan, red
+
+
+def contrasting_colour(frame_bgr: np.ndarray, box: Sequence[int]) -> tuple[int, int, int]:
+    """The drawing colour farthest from the mean colour around the box (a green box vanishes on grass)."""
+    x, y, w, h = box
+    height, width = frame_bgr.shape[:2]
+    pad = max(2, min(w, h) // 4)
+    x0, y0 = max(0, min(width - 1, x - pad)), max(0, min(height - 1, y - pad))
+    x1, y1 = max(x0 + 1, min(width, x + w + pad)), max(y0 + 1, min(height, y + h + pad))
+    mean = frame_bgr[y0:y1, x0:x1].reshape(-1, 3).mean(axis=0)
+    return max(BOX_COLOURS, key=lambda colour: float(np.sum((np.asarray(colour) - mean) ** 2)))
+
+
 class VideoRenderer:
     """Draws each frame's box into an mp4 a person can watch; the file appears whole on close()."""
 
@@ -118,8 +153,14 @@ class VideoRenderer:
                 raise TrackingError(f"cannot write video {self.path}")
         frame = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
         x, y, w, h = (int(round(v)) for v in box)
-        cv2.rectangle(frame, (x, y), (x + w, y + h), (0, 255, 0), 2)
-        cv2.putText(frame, f"#{index}", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2)
+        thickness = max(2, round(min(frame.shape[:2]) / 240))
+        cv2.rectangle(frame, (x, y), (x + w, y + h), contrasting_colour(frame, (x, y, w, h)), thickness)
+        scale = max(0.5, min(frame.shape[:2]) / 480)
+        label = f"frame {index}"
+        origin = (8, int(24 * scale) + 4)
+        # White text on a black outline reads on any background.
+        cv2.putText(frame, label, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 3, cv2.LINE_AA)
+        cv2.putText(frame, label, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), max(1, thickness - 1), cv2.LINE_AA)
         self._writer.write(frame)
 
     def close(self) -> None:

@@ -1,13 +1,40 @@
 """Recipe -> training/validation loaders (the engine asks for one per epoch, with batches to skip)."""
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from compresstracker.errors import ConfigError
 from compresstracker.models import TrackerConfig
 from compresstracker.training.distributed import DistInfo
 
+if TYPE_CHECKING:
+    from compresstracker.data.pairs import PairCrops
+
 LoaderFactory = Callable[[int, int], object]
+
+
+def data_problems(recipe: dict) -> list[str]:
+    """Training data that cannot be read as given: entries without a root, roots that are not folders.
+
+    Checked before a teacher is loaded or a file written (and by ``--dry-run``); nothing when
+    the run trains no epoch.
+    """
+    import os
+
+    if recipe["train"]["epochs"] == 0:
+        return []
+    if not recipe["data"]["train"]:
+        return ["the recipe lists no training data (data.train); pass --data NAME=ROOT"]
+    problems = []
+    for section in ("train", "val"):
+        entries = recipe["data"][section]
+        missing = [e["name"] for e in entries if not e.get("root")]
+        if missing:
+            flags = " ".join(f"--data {name}=ROOT" for name in missing)
+            problems.append(f"data.{section}: no root for {', '.join(missing)}; pass {flags}")
+        problems.extend(f"data.{section}: {e['name']} root {e['root']} is not a folder"
+                        for e in entries if e.get("root") and not os.path.isdir(e["root"]))
+    return problems
 
 
 def _sources(entries: list[dict], section: str):
@@ -21,11 +48,12 @@ def _sources(entries: list[dict], section: str):
 
 
 def build_loader_factory(
-    recipe: dict, config: TrackerConfig, dist: DistInfo, pin_memory: bool, section: str = "train"
+    recipe: dict, crops: PairCrops | TrackerConfig, dist: DistInfo, pin_memory: bool, section: str = "train"
 ) -> Optional[LoaderFactory]:
     """A function (epoch, skip_batches) -> DataLoader over this rank's share of the epoch's pairs.
 
-    ``section`` 'val' uses the validation sources and ``data.val_samples`` pairs without augmentation.
+    ``crops``: the pair crops (an OSTrack-family config stands for its own). ``section`` 'val'
+    uses the validation sources and ``data.val_samples`` pairs without augmentation.
     """
     from compresstracker.data.pairs import PairDataset, PairSampling, make_loader
 
@@ -43,7 +71,7 @@ def build_loader_factory(
     if samples < batch * dist.world_size:
         raise ConfigError(f"data.samples_per_epoch {samples} is smaller than one batch ({batch} x {dist.world_size} processes)")
     pairs = PairDataset(
-        _sources(entries, section), samples, config, seed, augment=section == "train",
+        _sources(entries, section), samples, crops, seed, augment=section == "train",
         sampling=PairSampling(max_gap=data["max_gap"]),
     )
     loader = make_loader(pairs, batch, data["workers"], seed, dist.rank, dist.world_size, pin_memory=pin_memory)

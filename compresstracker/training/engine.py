@@ -10,7 +10,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import torch
 from torch import nn
@@ -42,14 +42,34 @@ class Task(Protocol):
 
 
 def lr_factor(epoch: int, recipe: dict) -> float:
-    """Linear warm-up over ``warmup_epochs``, then x ``lr_drop_factor`` from epoch ``lr_drop_epoch`` (0-based)."""
+    """The learning rate of (0-based) ``epoch`` as a multiple of ``train.lr``.
+
+    Linear warm-up over ``warmup_epochs`` ((epoch + 1) / warmup_epochs), then by ``lr_schedule``:
+    ``step`` x ``lr_drop_factor`` from epoch ``lr_drop_epoch`` on; ``log`` decays geometrically
+    (evenly on a log scale) from ``lr`` at the first epoch after the warm-up to ``lr_end`` at the
+    last epoch, LightTrack's (Ocean's) schedule.
+    """
     train = recipe["train"]
-    factor = 1.0
-    if train["warmup_epochs"] and epoch < train["warmup_epochs"]:
-        factor = (epoch + 1) / train["warmup_epochs"]
+    warmup = train["warmup_epochs"]
+    if warmup and epoch < warmup:
+        factor = (epoch + 1) / warmup
+        if train["lr_schedule"] == "log":
+            return factor
+    else:
+        factor = 1.0
+    if train["lr_schedule"] == "log":
+        span = train["epochs"] - warmup - 1
+        return (train["lr_end"] / train["lr"]) ** ((epoch - warmup) / span) if span > 0 else 1.0
     if train["lr_drop_epoch"] is not None and epoch >= train["lr_drop_epoch"]:
         factor *= train["lr_drop_factor"]
     return factor
+
+
+OPTIMIZERS: dict[str, Callable[[list[dict], dict], torch.optim.Optimizer]] = {
+    "adamw": lambda groups, train: torch.optim.AdamW(groups, lr=train["lr"], weight_decay=train["weight_decay"]),
+    "sgd": lambda groups, train: torch.optim.SGD(
+        groups, lr=train["lr"], momentum=train["momentum"], weight_decay=train["weight_decay"]),
+}
 
 
 def ce_keep_rate(epoch: int, start_epoch: int, warm_epochs: int, base: float) -> float:
@@ -86,9 +106,17 @@ class JsonlLog:
         self.enabled = enabled
 
     def truncate_after(self, step: int) -> None:
+        """Keep the records up to ``step``; a torn line (the process died while writing it) is dropped."""
         if not self.enabled or not self.path.exists():
             return
-        kept = [line for line in self.path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= step]
+        kept = []
+        for line in self.path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("step", 0) <= step:
+                kept.append(line)
         atomic_write_text(self.path, "".join(line + "\n" for line in kept))
 
     def write(self, record: dict) -> None:
@@ -102,7 +130,7 @@ class Trainer:
 
     def __init__(
         self, task: Task, recipe: dict, out_dir: Path, device: torch.device, dist_info: DistInfo,
-        loader_factory, val_loader_factory=None, progress=None, epoch_callback=None,
+        loader_factory, val_loader_factory=None, progress=None, epoch_callback=None, run_info: dict | None = None,
     ):
         self.task = task
         self.recipe = recipe
@@ -111,15 +139,16 @@ class Trainer:
         self.dist = dist_info
         self.loader_factory = loader_factory
         self.val_loader_factory = val_loader_factory
-        self.progress = progress
+        self.progress = progress  # a compresstracker.progress.TrainingProgress, or None
         self.epoch_callback = epoch_callback
+        self.run_info = dict(run_info or {})  # what the run was started with (teacher sha256, threads), kept in last.pt
         train = recipe["train"]
         task.module.to(device)
         self.module: nn.Module = task.module
         if dist_info.enabled:
             ids = [device.index] if device.type == "cuda" else None
             self.module = nn.parallel.DistributedDataParallel(task.module, device_ids=ids, find_unused_parameters=True)
-        self.optimizer = torch.optim.AdamW(task.param_groups(recipe), lr=train["lr"], weight_decay=train["weight_decay"])
+        self.optimizer = OPTIMIZERS[train["optimizer"]](task.param_groups(recipe), train)
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         amp = train["amp"] if device.type == "cuda" else "none"
         self.amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
@@ -127,6 +156,8 @@ class Trainer:
         self.epoch = 0  # next epoch to run (0-based)
         self.step_in_epoch = 0  # batches of `epoch` already done (mid-epoch checkpoints)
         self.global_step = 0
+        self.epoch_sums: dict[str, float] = {}  # running sums of the epoch's logged values (kept mid-epoch)
+        self.epoch_count = 0
         self.log = JsonlLog(self.out_dir / "log.jsonl", dist_info.is_main)
         self.tb = self._tensorboard() if dist_info.is_main else None
 
@@ -150,6 +181,9 @@ class Trainer:
             "global_step": self.global_step,
             "rng_cpu": torch.get_rng_state(),
             "recipe_yaml": dump_recipe(self.recipe),
+            "run_info": self.run_info,
+            "epoch_sums": dict(self.epoch_sums),
+            "epoch_count": self.epoch_count,
         }
         # The trained network's config, so `ctrack inspect`/`load_model` read a training file with no flags.
         config = getattr(self.task.module, "config", None)
@@ -167,6 +201,8 @@ class Trainer:
         self.epoch = int(state["epoch"])
         self.step_in_epoch = int(state["step_in_epoch"])
         self.global_step = int(state["global_step"])
+        self.epoch_sums = {k: float(v) for k, v in state.get("epoch_sums", {}).items()} if self.step_in_epoch else {}
+        self.epoch_count = int(state.get("epoch_count", 0)) if self.step_in_epoch else 0
         torch.set_rng_state(state["rng_cpu"])
         if "rng_cuda" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng_cuda"], self.device)
@@ -222,18 +258,20 @@ class Trainer:
         epochs = train["epochs"]
         summary: dict[str, Any] = {"epochs": epochs, "samples_per_s": None}
         every = train["checkpoint_every_steps"]
+        if self.progress is not None and self.epoch < epochs:
+            steps = len(self.loader_factory(self.epoch, 0))
+            self.progress.begin(epochs, steps, self.epoch * steps + self.step_in_epoch)
         while self.epoch < epochs:
             epoch = self.epoch
             lr = self._set_lr(epoch)
-            extra = self.task.begin_epoch(epoch)
             self.module.train()
+            extra = self.task.begin_epoch(epoch)  # after train(): a task may put parts in eval mode
             loader = self.loader_factory(epoch, self.step_in_epoch)
             total = len(loader) + self.step_in_epoch
             start = time.perf_counter()
             samples = 0
-            sums: dict[str, float] = {}
-            count = 0
-            task_id = self.progress.add_task(f"epoch {epoch + 1}/{epochs}", total=total, completed=self.step_in_epoch) if self.progress else None
+            if self.progress is not None:
+                self.progress.begin_epoch(epoch, total, self.step_in_epoch)
             for batch in loader:
                 batch = _to_device(_only_valid(batch), self.device)
                 with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
@@ -253,8 +291,8 @@ class Trainer:
                 samples += batch_size * self.dist.world_size
                 logs = {"loss": loss.detach(), **logs}
                 for key, value in logs.items():
-                    sums[key] = sums.get(key, 0.0) + float(value)
-                count += 1
+                    self.epoch_sums[key] = self.epoch_sums.get(key, 0.0) + float(value)
+                self.epoch_count += 1
                 rate = samples / max(time.perf_counter() - start, 1e-9)
                 if self.global_step % train["log_every"] == 0 or self.step_in_epoch == total:
                     record = {"step": self.global_step, "epoch": epoch + 1, "lr": lr, "samples_per_s": rate,
@@ -265,13 +303,14 @@ class Trainer:
                             if isinstance(value, (int, float)) and key not in ("step", "epoch"):
                                 self.tb.add_scalar(f"train/{key}", value, self.global_step)
                 if self.progress is not None:
-                    self.progress.update(task_id, advance=1, description=f"epoch {epoch + 1}/{epochs} loss {float(logs['loss']):.3f} lr {lr:.1e} {rate:.1f} pairs/s")
+                    self.progress.step(self.step_in_epoch, float(logs["loss"]), lr, rate)
                 if every and self.step_in_epoch % every == 0 and self.step_in_epoch < total:
                     self.save(f"step_{self.global_step:08d}")
-            means = {k: v / max(count, 1) for k, v in sums.items()}
+            means = {k: v / max(self.epoch_count, 1) for k, v in self.epoch_sums.items()}
             summary["samples_per_s"] = samples / max(time.perf_counter() - start, 1e-9)
             self.epoch += 1
             self.step_in_epoch = 0
+            self.epoch_sums, self.epoch_count = {}, 0
             record = {"step": self.global_step, "epoch": epoch + 1, "epoch_end": True, "lr": lr, **{f"mean_{k}": v for k, v in means.items()}, **extra}
             if self.val_loader_factory is not None and train["val_every"] and (epoch + 1) % train["val_every"] == 0:
                 record["val_loss"] = self.validate(epoch)
@@ -280,8 +319,10 @@ class Trainer:
             self.log.write(record)
             self.save(f"epoch_{self.epoch:04d}")
             if self.progress is not None:
-                self.progress.remove_task(task_id)
+                self.progress.end_epoch(record, summary["samples_per_s"])
             summary["last"] = record
+        if self.progress is not None:
+            self.progress.close()
         if self.tb is not None:
             self.tb.close()
         return summary

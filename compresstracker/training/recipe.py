@@ -21,6 +21,7 @@ DATA_ENTRY = {"name": "", "root": None, "split": None, "ratio": 1.0, "sequences"
 SCHEMA: dict[str, Any] = {
     "kind": "train",  # train | compress
     "description": "",
+    # arch: a registered name, a LightTrack path string or a .json architecture file; drop_path: ViT (OSTrack) only.
     "model": {"arch": "ostrack_vitb_256_ce", "init": None, "drop_path": 0.1, "overrides": {}},
     "data": {
         "train": [],
@@ -39,10 +40,17 @@ SCHEMA: dict[str, Any] = {
         "grad_clip": 0.1,
         "lr_drop_epoch": 240,
         "lr_drop_factor": 0.1,
+        "lr_schedule": "step",  # step (lr_drop_*) | log (lr -> lr_end, evenly on a log scale)
+        "lr_end": 1.0e-4,  # last epoch's lr of the log schedule
         "warmup_epochs": 0,
+        "optimizer": "adamw",  # adamw | sgd
+        "momentum": 0.9,  # sgd only
+        "freeze_backbone_epochs": 0,  # backbone weights and BN statistics fixed for the first N epochs
         "amp": "none",  # none | bf16 | fp16 (CUDA only)
         "seed": 42,
         "loss": {"giou": 2.0, "l1": 5.0, "focal": 1.0},
+        # Siamese (LightTrack) heads: balanced BCE x cls + IoU loss x iou, positives within pos_radius cells.
+        "siamese_loss": {"cls": 1.0, "iou": 1.2, "pos_radius": 1.0},
         "ce": {"start_epoch": 20, "warm_epochs": 80, "keep_ratio": 0.7},
         "checkpoint_every_steps": 0,
         "keep_checkpoints": 2,
@@ -69,6 +77,8 @@ SCHEMA: dict[str, Any] = {
 CHOICES = {
     ("kind",): ("train", "compress"),
     ("train", "amp"): ("none", "bf16", "fp16"),
+    ("train", "optimizer"): ("adamw", "sgd"),
+    ("train", "lr_schedule"): ("step", "log"),
 }
 
 # Checks beyond types: dotted path -> (predicate, message)
@@ -82,6 +92,12 @@ RANGES: dict[tuple, tuple[Callable[[Any], bool], str]] = {
     ("train", "backbone_lr_mult"): _POSITIVE,
     ("train", "weight_decay"): _AT_LEAST_0,
     ("train", "grad_clip"): (lambda v: v >= 0, "must be >= 0 (0 turns clipping off)"),
+    ("train", "lr_end"): _POSITIVE,
+    ("train", "momentum"): (lambda v: 0 <= v < 1, "must lie in [0, 1)"),
+    ("train", "freeze_backbone_epochs"): _AT_LEAST_0,
+    ("train", "siamese_loss", "cls"): _AT_LEAST_0,
+    ("train", "siamese_loss", "iou"): _AT_LEAST_0,
+    ("train", "siamese_loss", "pos_radius"): (lambda v: v >= 0, "must be >= 0 (cells)"),
     ("train", "lr_drop_epoch"): _AT_LEAST_0,
     ("train", "lr_drop_factor"): _POSITIVE,
     ("train", "warmup_epochs"): _AT_LEAST_0,
@@ -154,8 +170,13 @@ def load_recipe(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) 
         raise ConfigError(f"{source} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{source} must hold a mapping at the top level")
+    return recipe_from_dict(raw, source, overrides)
+
+
+def recipe_from_dict(raw: dict[str, Any], source: str, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """A recipe from a mapping (a parsed YAML file, or a run's saved config): merged, overridden, validated."""
     problems: list[str] = []
-    recipe = _merge(SCHEMA, raw, (), problems)
+    recipe = _merge(SCHEMA, {k: v for k, v in raw.items() if k != "source"}, (), problems)
     for item in overrides:
         _apply_override(recipe, item, problems)
     problems.extend(validate(recipe))
@@ -284,19 +305,23 @@ def validate(recipe: dict[str, Any]) -> list[str]:
 
 
 def _model_problems(model: dict[str, Any]) -> list[str]:
-    """A known architecture, and overrides that name fields of its config."""
+    """An architecture the model registry resolves, and overrides that name fields of its config
+    (of the default, OSTrack, family when the architecture is unknown)."""
     import dataclasses
 
     from compresstracker.models.config import TrackerConfig
-    from compresstracker.models.registry import list_models
+    from compresstracker.models.registry import resolve_config
 
     problems = []
-    known = [row["name"] for row in list_models()]
-    if isinstance(model.get("arch"), str) and model["arch"] not in known:
-        problems.append(f"model.arch {model['arch']!r} is not a known architecture (see `ctrack models list`)")
+    config_cls: type = TrackerConfig
+    if isinstance(model.get("arch"), str):  # (not a string: the type check says so)
+        try:
+            config_cls = type(resolve_config(model["arch"]))
+        except ConfigError as exc:
+            problems.append(f"model.arch {model['arch']!r} is not a known architecture: {exc} (see `ctrack models list`)")
     overrides = model.get("overrides")
     if isinstance(overrides, dict):  # (not a mapping: the type check says so)
-        fields = {f.name for f in dataclasses.fields(TrackerConfig)} - {"arch"}
+        fields = {f.name for f in dataclasses.fields(config_cls)} - {"arch", "name"}
         for key in overrides:
             if key not in fields:
                 problems.append(f"unknown key model.overrides.{key} (a model config field: {', '.join(sorted(fields))})")
@@ -319,27 +344,47 @@ def _compress_problems(compress: dict[str, Any]) -> list[str]:
     return problems
 
 
-def set_data_roots(recipe: dict[str, Any], specs: list[str] | tuple[str, ...]) -> None:
-    """Apply ``--data NAME=ROOT[:SPLIT]``: fill the root (and split) of the recipe's entries of NAME.
+def set_data_roots(recipe: dict[str, Any], specs: list[str] | tuple[str, ...]) -> list[str]:
+    """Apply ``--data NAME=ROOT[:SPLIT]``: the named datasets become the training mix.
 
-    A NAME the recipe does not list is added with ratio 1; the first --data replaces the
-    recipe's list of unrooted entries only where names match.
+    A NAME the recipe lists keeps its entry's split and ratio (the spec's split wins); other
+    names get the defaults recipe entries get (ratio 1). Validation entries of a NAME given
+    here take its root. Returns lines saying how the mix differs from the recipe's.
     """
+    if not specs:
+        return []
+    parsed = []
     for spec in specs:
         name, sep, rest = spec.partition("=")
         if not sep or not name or not rest:
             raise ConfigError(f"--data {spec!r} must look like NAME=ROOT[:SPLIT]")
-        root, split = split_root(rest)
-        matches = [e for e in recipe["data"]["train"] if e["name"] == name]
-        if not matches:
-            entry = copy.deepcopy(DATA_ENTRY)
-            entry["name"] = name
-            recipe["data"]["train"].append(entry)
-            matches = [entry]
-        for entry in matches:
-            entry["root"] = root
-            if split:
-                entry["split"] = split
+        parsed.append((name, *split_root(rest)))
+    recipe_names = [e["name"] for e in recipe["data"]["train"]]
+    mix = []
+    for name, root, split in parsed:
+        entry = copy.deepcopy(next((e for e in recipe["data"]["train"] if e["name"] == name), DATA_ENTRY))
+        entry.update(name=name, root=root)
+        entry["split"] = split or entry["split"]
+        mix.append(entry)
+    recipe["data"]["train"] = mix
+    for entry in recipe["data"]["val"]:
+        match = next((root for name, root, _ in parsed if name == entry["name"]), None)
+        if match and not entry["root"]:
+            entry["root"] = match
+    names = [e["name"] for e in mix]
+    if recipe_names and sorted(set(names)) != sorted(set(recipe_names)):
+        only = " only" if len(names) == 1 else ""
+        return [f"the recipe trains on {', '.join(recipe_names)}; training on {', '.join(names)}{only}"]
+    return []
+
+
+def drop_unrooted_val(recipe: dict[str, Any]) -> list[str]:
+    """Remove validation entries that have no root; lines saying which were skipped."""
+    skipped = [e["name"] for e in recipe["data"]["val"] if not e["root"]]
+    recipe["data"]["val"] = [e for e in recipe["data"]["val"] if e["root"]]
+    if not skipped:
+        return []
+    return [f"validation on {', '.join(skipped)} skipped: no root (give it with --data NAME=ROOT or data.val.N.root=...)"]
 
 
 def dump_recipe(recipe: dict[str, Any]) -> str:

@@ -6,17 +6,21 @@ Both write into an output folder: ``config.yaml`` (the fully resolved recipe), `
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager, nullcontext
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 import torch
 
-from compresstracker.errors import ConfigError
+from compresstracker.errors import ConfigError, CTrackWarning
 from compresstracker.fileio import atomic_write_text
 from compresstracker.training.distributed import DistInfo, barrier, init_distributed, local_device, shutdown
 from compresstracker.training.engine import CHECKPOINT_DIR, LAST, Trainer
+from compresstracker.threads import resolve_threads, set_threads
 from compresstracker.training.recipe import dump_recipe
+from compresstracker.training.resume import SavedRun, applicable, check_resume, saved_run
 
 
 def prepare_out_dir(out_dir: Path, resume: bool) -> None:
@@ -26,48 +30,91 @@ def prepare_out_dir(out_dir: Path, resume: bool) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
 
 
-def progress_bar(enabled: bool):
-    if not enabled:
-        return nullcontext(None)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    from compresstracker.console import console
-
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=console,
-    )
-
-
-def configure_cpu_threads(recipe: dict, dist: DistInfo, device: torch.device) -> None:
-    """On CPU, give this process the cores its loader workers and sibling ranks do not use.
-
-    Oversubscribed OpenMP threads stall on a busy machine (measured here: 11 pairs/s with 2
-    threads beside one loader worker on 2 cores, 41 pairs/s with 1). OMP_NUM_THREADS wins.
-    """
-    if device.type != "cpu" or "OMP_NUM_THREADS" in os.environ:
+def write_if_changed(path: Path, text: str) -> None:
+    """Atomically write ``text`` unless the file already holds exactly it (a resume leaves the run untouched)."""
+    if path.is_file() and path.read_text() == text:
         return
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    torch.set_num_threads(max(1, cores // dist.world_size - recipe["data"]["workers"]))
+    atomic_write_text(path, text)
+
+
+def make_progress(progress: bool | str | None):
+    """The engine's progress reporter: True/'bar'/'lines' -> a TrainingProgress, False/None -> none."""
+    from compresstracker.progress import TrainingProgress, progress_mode
+
+    if not progress:
+        return None
+    return TrainingProgress(progress if isinstance(progress, str) else progress_mode())
+
+
+@dataclass
+class RunSetup:
+    """What run_context hands a run: process group, device, thread count, and the checked saved run."""
+
+    dist: DistInfo
+    device: torch.device
+    threads: int
+    saved: Optional[SavedRun]
+    notes: list[str]
+
+
+def configure_threads(recipe: dict, dist: DistInfo, threads: Optional[int]) -> int:
+    """Set this process's thread count explicitly (training results depend on it: reduction order).
+
+    Default: the cores this process may use, shared by this machine's ranks, minus loader workers.
+    """
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", dist.world_size))
+    return set_threads(resolve_threads(threads, processes=local_world, reserved=recipe["data"]["workers"]))
+
+
+def check_saved_run(recipe: dict, out_dir: Path, dist: DistInfo, threads: int) -> tuple[Optional[SavedRun], list[str]]:
+    """On resume: the run in ``out_dir`` and notes, or a one-line ConfigError if the request changes its result."""
+    saved = saved_run(out_dir)
+    if saved is None:
+        return None, []
+    check_resume(saved.recipe, recipe)  # refuses a changed run; the CLI says what it allowed, in its own words
+    notes = []
+    if saved.world_size is not None and saved.world_size != dist.world_size:
+        raise ConfigError(f"{dist.world_size} process(es) but the run has {saved.world_size} (the total batch would change)")
+    if saved.threads is not None and saved.threads != threads:
+        notes.append(f"{threads} threads but the run started with {saved.threads}; the weights may differ "
+                     f"in the last digits from an uninterrupted run (--threads {saved.threads} matches it)")
+    return saved, notes
 
 
 @contextmanager
-def run_context(recipe: dict, out_dir: Path, device_name: str, resume: bool) -> Iterator[tuple[DistInfo, torch.device]]:
-    """Start-up shared by every run: devices and process group, the output folder, threads, seeds."""
+def run_context(recipe: dict, out_dir: Path, device_name: str, resume: bool, threads: Optional[int] = None) -> Iterator[RunSetup]:
+    """Start-up shared by every run: devices and process group, the resume check, the output folder, threads, seeds.
+
+    Nothing is written before the resume check has passed.
+    """
     from compresstracker.devices import resolve_device
 
     device = resolve_device(device_name)
     dist = init_distributed(device)
     device = local_device(device, dist)
     try:
+        threads = configure_threads(recipe, dist, threads)
+        saved, notes = check_saved_run(recipe, Path(out_dir), dist, threads) if resume else (None, [])
         if dist.is_main:
             prepare_out_dir(Path(out_dir), resume)
+            for note in notes:
+                warnings.warn(CTrackWarning(note), stacklevel=2)
         barrier(dist)
-        configure_cpu_threads(recipe, dist, device)
         torch.manual_seed(int(recipe["train"]["seed"]) + dist.rank)
-        yield dist, device
+        yield RunSetup(dist, device, threads, saved, notes)
     finally:
         shutdown(dist)
+
+
+def finished(setup: RunSetup, recipe: dict, *files: Path) -> bool:
+    """True when the resumed run has already trained every epoch and exported ``files``: nothing to do."""
+    saved = setup.saved
+    done = saved is not None and saved.epochs_done is not None and saved.epochs_done >= recipe["train"]["epochs"]
+    if done and all(Path(f).is_file() for f in files):
+        if setup.dist.is_main:
+            warnings.warn(CTrackWarning(f"the run is complete ({saved.epochs_done} epochs); nothing to train"), stacklevel=2)
+        return True
+    return False
 
 
 def track_eval(recipe: dict, checkpoint: Path, results: Path, epoch: int) -> dict:
@@ -84,28 +131,44 @@ def track_eval(recipe: dict, checkpoint: Path, results: Path, epoch: int) -> dic
     return {f"track_{name}": value for name, value in metrics.items()}
 
 
-def train_tracker(recipe: dict, out_dir: Path, device_name: str = "cpu", resume: bool = False, progress: bool = True) -> dict[str, Any]:
+def build_recipe_model(model: dict) -> torch.nn.Module:
+    """The untrained network of a recipe's ``model`` section (``arch`` resolved by the model
+    registry: a name, a LightTrack path string or JSON file), with the family's options applied."""
+    from compresstracker.models import build_model, resolve_config
+    from compresstracker.training.tasks import training_family
+
+    base = resolve_config(model["arch"])
+    return build_model(base, **training_family(base).config_overrides(model))
+
+
+def train_tracker(
+    recipe: dict, out_dir: Path, device_name: str = "cpu", resume: bool = False, progress: bool | str | None = True,
+    threads: Optional[int] = None,
+) -> dict[str, Any]:
     """Train a tracker network with the recipe (``kind: train``); exports ``model.safetensors``."""
     from compresstracker.checkpoints import load_checkpoint, save_native
-    from compresstracker.models import build_model
     from compresstracker.training.data import build_loader_factory
-    from compresstracker.training.tasks import TrackingTask
+    from compresstracker.training.tasks import training_family
 
     out_dir = Path(out_dir)
-    with run_context(recipe, out_dir, device_name, resume) as (dist, device):
+    with run_context(recipe, out_dir, device_name, resume, threads) as setup:
+        dist, device = setup.dist, setup.device
+        summary: dict[str, Any] = {"out": str(out_dir), "model": str(out_dir / "model.safetensors"), "world_size": dist.world_size,
+                                   "threads": setup.threads, "epochs": recipe["train"]["epochs"]}
+        if finished(setup, recipe, out_dir / "model.safetensors"):
+            return {**summary, "complete": True}
         seed = int(recipe["train"]["seed"])
-        model_cfg = recipe["model"]
-        if model_cfg["init"]:
-            model = load_checkpoint(model_cfg["init"]).model
-        else:
-            model = build_model(model_cfg["arch"], drop_path=model_cfg["drop_path"], **model_cfg["overrides"])
+        model = build_recipe_model(recipe["model"]) if not recipe["model"]["init"] else load_checkpoint(recipe["model"]["init"]).model
         config = model.config
+        family = training_family(config)
+        task = family.task(model, recipe)
+        crops = family.crops(config)
+        train_loader = build_loader_factory(recipe, crops, dist, pin_memory=device.type == "cuda")
+        val_loader = build_loader_factory(recipe, crops, dist, pin_memory=device.type == "cuda", section="val")
         if dist.is_main:
-            atomic_write_text(out_dir / "config.yaml", dump_recipe({**recipe, "resolved_model": config.to_dict(), "world_size": dist.world_size}))
-        task = TrackingTask(model, recipe)
-        train_loader = build_loader_factory(recipe, config, dist, pin_memory=device.type == "cuda")
-        val_loader = build_loader_factory(recipe, config, dist, pin_memory=device.type == "cuda", section="val")
-        provenance = {"recipe": recipe.get("source"), "seed": seed, "world_size": dist.world_size}
+            write_if_changed(out_dir / "config.yaml", dump_recipe({
+                **applicable(recipe), "resolved_model": config.to_dict(), "world_size": dist.world_size, "threads": setup.threads}))
+        provenance = {"recipe": recipe.get("source"), "seed": seed, "world_size": dist.world_size, "threads": setup.threads}
 
         def export(trainer: Trainer, epoch: int) -> dict:
             if not dist.is_main:
@@ -113,12 +176,11 @@ def train_tracker(recipe: dict, out_dir: Path, device_name: str = "cpu", resume:
             save_native(task.module, config, out_dir / "model.safetensors", provenance={**provenance, "epoch": epoch + 1})
             return track_eval(recipe, out_dir / "model.safetensors", out_dir / "track_eval" / f"epoch_{epoch + 1:04d}", epoch)
 
-        with progress_bar(progress and dist.is_main) as bar:
-            trainer = Trainer(task, recipe, out_dir, device, dist, train_loader, val_loader, bar, export)
-            if resume:
-                trainer.resume()
-            summary = trainer.fit()
+        trainer = Trainer(task, recipe, out_dir, device, dist, train_loader, val_loader,
+                          make_progress(progress) if dist.is_main else None, export, run_info={"threads": setup.threads})
+        if resume:
+            trainer.resume()
+        summary.update(trainer.fit())
         if dist.is_main and recipe["train"]["epochs"] == 0:
             save_native(task.module, config, out_dir / "model.safetensors", provenance=provenance)
-        summary.update({"out": str(out_dir), "model": str(out_dir / "model.safetensors"), "world_size": dist.world_size})
         return summary

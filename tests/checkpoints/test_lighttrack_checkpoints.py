@@ -114,4 +114,4 @@ def test_inspect_cli_reports_family_path_params_and_macs(tmp_path, run_cli):
     assert info["params"] == 1_969_397 and info["format"] == "lighttrack"
     assert info["macs"] == 544_533_504 and "thop" in info["macs_counted"]  # the official 544.5 M
     table = run_cli("inspect", str(path))
-    assert table.exit_code == 0 and "1,969,397" in table.stderr and "544.5M" in table.stderr
+    assert table.exit_code == 0 and "1,969,397" in table.stdout and "544.5M" in table.stdout

@@ -21,7 +21,7 @@ def checkpoint(make_model, tmp_path):
 
 def _eval(run_cli, checkpoint, synth, results, *extra):
     return run_cli("eval", "-c", checkpoint, "-d", "lasot", "--root", synth, "--split", "all",
-                   "--results-dir", results, "--tracker-name", "tiny", "--json", *extra)
+                   "--out", results, "--name", "tiny", "--json", *extra)
 
 
 def test_eval_writes_results_resumes_and_scores(run_cli, checkpoint, synth, tmp_path):
@@ -29,6 +29,8 @@ def test_eval_writes_results_resumes_and_scores(run_cli, checkpoint, synth, tmp_
     first = _eval(run_cli, checkpoint, synth, results)
     assert first.exit_code == 0, first.stderr
     doc = first.json()
+    # stderr is not a terminal: progress as plain lines (--json does not silence them), one per sequence here
+    assert [line.split(": ")[1].split(" sequences")[0] for line in first.stderr.splitlines() if "tiny on lasot" in line] == ["1/3", "2/3", "3/3"]
     assert doc["run"]["tracked"] == 3 and set(doc["metrics"]) == {"auc", "op50", "op75", "precision", "norm_precision"}
     folder = results / "tiny"
     files = sorted(p.name for p in folder.glob("*.txt") if not p.name.endswith("_time.txt"))
@@ -43,7 +45,7 @@ def test_eval_writes_results_resumes_and_scores(run_cli, checkpoint, synth, tmp_
     assert again.json()["run"]["tracked"] == 1 and again.json()["run"]["skipped"] == 2
     assert (folder / files[1]).read_text() == kept
     assert not list(folder.glob(".*tmp"))  # no half-written files left behind
-    score = run_cli("score", "-d", "lasot", "--root", synth, "--split", "all", "-r", folder, "--json")
+    score = run_cli("score", "-d", "lasot", "--root", synth, "--split", "all", "--results", folder, "--json")
     assert score.exit_code == 0 and score.json()["metrics"] == again.json()["metrics"]
 
 
@@ -73,13 +75,40 @@ def test_another_checkpoint_under_the_same_name_is_refused(run_cli, make_model, 
     other = save_native(other_model, other_model.config, tmp_path / "other" / "tiny.safetensors")
     refused = _eval(run_cli, other, synth, results)
     assert refused.exit_code == 2 and refused.stderr.count("\n") == 1
-    assert "holds results of another tracker" in refused.stderr and "--tracker-name" in refused.stderr
+    assert "holds results of another tracker" in refused.stderr and "--name" in refused.stderr
     assert _eval(run_cli, checkpoint, synth, results, "--no-ce").exit_code == 2  # options are part of the identity
     # Folders ctrack owns (a compression run's evaluation) are re-tracked instead.
     dataset = get_dataset("lasot", synth, split="all")
     run = run_tracker(ModelSpec(checkpoint=str(other)), dataset, results / "tiny", replace_stale=True)
     assert run["tracked"] == 3 and run["skipped"] == 0
     assert _eval(run_cli, other, synth, results).json()["run"]["skipped"] == 3
+
+
+def test_run_exports_are_named_after_their_run_folder(run_cli, make_model, synth, tmp_path):
+    model = make_model("tiny_64_ce", seed=7)
+    run = tmp_path / "ct4"
+    save_native(model, model.config, run / "student.safetensors")
+    (run / "config.yaml").write_text("kind: compress\n")
+    result = run_cli("eval", "-c", run / "student.safetensors", "--data", f"lasot={synth}:all", "--out", tmp_path / "r",
+                     "--quiet", "--plot", tmp_path / "plots", "--plot-format", "pdf", "--plot-format", "svg")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "r" / "ct4").is_dir() and "ct4" in result.stdout and result.stderr == ""
+    assert {p.name for p in (tmp_path / "plots").iterdir()} >= {"success.pdf", "success.svg", "precision.svg"}
+    assert "LaSOT (3 sequences)" in (tmp_path / "plots" / "success.svg").read_text()
+
+
+def test_got10k_test_split_is_tracked_and_left_for_the_server(run_cli, checkpoint, tmp_path):
+    from compresstracker.data.synthetic import generate
+
+    generate("got10k", tmp_path / "got", sequences=3, frames=6, seed=0, image_size=(96, 72))
+    result = run_cli("eval", "-c", checkpoint, "--data", f"got10k={tmp_path / 'got'}", "--out", tmp_path / "r", "--quiet")
+    assert result.exit_code == 0, result.stderr
+    assert "ground truth is private" in result.stdout and "ctrack pack --format got10k" in result.stdout
+    packed = run_cli("pack", "--format", "got10k", "--results", tmp_path / "r" / "tiny", "--out", tmp_path / "tiny.zip",
+                     "--root", tmp_path / "got")
+    assert packed.exit_code == 0, packed.stderr
+    as_json = run_cli("eval", "-c", checkpoint, "--data", f"got10k={tmp_path / 'got'}:test", "--out", tmp_path / "r", "--json")
+    assert as_json.exit_code == 0 and as_json.json()["scored"] is False and as_json.json()["run"]["skipped"] == 1
 
 
 def test_eval_runs_lighttrack_files_and_records_the_preset(run_cli, synth, tmp_path):
@@ -102,5 +131,5 @@ def test_eval_runs_lighttrack_files_and_records_the_preset(run_cli, synth, tmp_p
     refused = _eval(run_cli, checkpoint, synth, results, "--preset", "default")  # other settings, same name
     assert refused.exit_code == 2 and "preset vot2019" in refused.stderr
     ostrack_preset = run_cli("eval", "-c", checkpoint, "-d", "lasot", "--root", synth, "--split", "all",
-                             "--results-dir", results, "--tracker-name", "x", "--preset", "otb")
+                             "--out", results, "--name", "x", "--preset", "otb")
     assert ostrack_preset.exit_code == 2 and "unknown LightTrack preset" in ostrack_preset.stderr

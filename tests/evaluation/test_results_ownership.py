@@ -35,7 +35,7 @@ def checkpoints(make_model, tmp_path):
 
 def _eval(run_cli, checkpoint, root, results):
     return run_cli("eval", "-c", checkpoint, "-d", "lasot", "--root", root, "--split", "all",
-                   "--results-dir", results, "--tracker-name", "tiny", "--json")
+                   "--out", results, "--name", "tiny", "--json")
 
 
 def _snapshot(folder):

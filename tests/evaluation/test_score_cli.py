@@ -47,21 +47,26 @@ def test_score_json_single_tracker(run_cli, fake_dataset, two_trackers, tmp_path
 
 def test_score_json_several_trackers(run_cli, fake_dataset, two_trackers, tmp_path):
     good, half = two_trackers
-    result = run_cli("score", "-d", "lasot", "--root", tmp_path, "-r", good, "-r", half, "--json")
+    result = run_cli("score", "-d", "lasot", "--root", tmp_path, "--results", good, "--results", half, "--json")
     assert result.exit_code == 0, result.output
     doc = result.json()
     assert [t["tracker"] for t in doc["trackers"]] == ["good", "half"]
-    assert doc["metrics"] == doc["trackers"][0]["metrics"]
+    assert "metrics" not in doc  # one entry per tracker, none singled out
     assert doc["trackers"][1]["metrics"]["op50"] == 50.0
+    labelled = run_cli("score", "-d", "lasot", "--root", tmp_path, "--results", f"mine={good}", "--results", half, "--json")
+    assert [t["tracker"] for t in labelled.json()["trackers"]] == ["mine", "half"]
+    table = run_cli("score", "--data", f"lasot={tmp_path}", "-r", good, "-r", half)  # old spelling: still works, said
+    assert table.exit_code == 0 and "warning: -r is deprecated" in table.stderr
+    assert "good" in table.stdout and "half" in table.stdout  # the table is output (`> scores.txt` keeps it)
 
 
 def test_score_allow_missing_and_attributes(run_cli, fake_dataset, two_trackers, tmp_path):
     good, half = two_trackers
     (half / "b.txt").unlink()
-    strict = run_cli("score", "-d", "lasot", "--root", tmp_path, "-r", good, "-r", half, "--json")
+    strict = run_cli("score", "-d", "lasot", "--root", tmp_path, "--results", good, "--results", half, "--json")
     assert strict.exit_code == 2 and "1 of 2 sequences have no result file" in strict.stderr
     result = run_cli(
-        "score", "-d", "lasot", "--root", tmp_path, "-r", good, "-r", half, "--allow-missing", "--attributes", "--json"
+        "score", "-d", "lasot", "--root", tmp_path, "--results", good, "--results", half, "--allow-missing", "--attributes", "--json"
     )
     assert result.exit_code == 0, result.output
     assert fake_dataset[-1]["allow_missing"] is True
@@ -72,11 +77,11 @@ def test_score_allow_missing_and_attributes(run_cli, fake_dataset, two_trackers,
 
 def test_score_table(run_cli, fake_dataset, two_trackers, tmp_path):
     good, half = two_trackers
-    result = run_cli("score", "-d", "lasot", "--root", tmp_path, "-r", good, "-r", half)
+    result = run_cli("score", "-d", "lasot", "--root", tmp_path, "--results", good, "--results", half)
     assert result.exit_code == 0, result.output
     rows = [line for line in result.output.splitlines() if "good" in line or "half" in line]
     assert len(rows) == 2 and "95.24" in rows[0] and "50.00" in rows[1]
-    assert result.stdout == ""  # human output goes to stderr
+    assert result.stderr == "" and "good" in result.stdout  # tables go to stdout
 
 
 def test_score_sequences_option_and_plots(run_cli, fake_dataset, two_trackers, tmp_path):
@@ -84,26 +89,26 @@ def test_score_sequences_option_and_plots(run_cli, fake_dataset, two_trackers, t
     names = tmp_path / "names.txt"
     names.write_text("b\n\n")
     plots = tmp_path / "plots"
-    result = run_cli("score", "-d", "uav", "--root", tmp_path, "-r", good, "--sequences", names, "--plot", plots, "--json")
+    result = run_cli("score", "-d", "uav", "--root", tmp_path, "--results", good, "--sequences", names, "--plot", plots, "--json")
     assert result.exit_code == 0, result.output
     assert fake_dataset[0]["sequences"] == ["b"]
     doc = result.json()
     assert list(doc["sequences"]) == ["b"] and len(doc["plots"]) == 3
     assert (plots / "success.png").is_file()
-    run_cli("score", "-d", "uav", "--root", tmp_path, "-r", good, "--sequences", "a, b", "--json")
+    run_cli("score", "-d", "uav", "--root", tmp_path, "--results", good, "--sequences", "a, b", "--json")
     assert fake_dataset[1]["sequences"] == ["a", "b"]
 
 
 def test_score_errors_are_one_line_with_exit_code_2(run_cli, fake_dataset, two_trackers, tmp_path):
     good, _ = two_trackers
-    missing = run_cli("score", "-d", "lasot", "--root", tmp_path, "-r", tmp_path / "nope")
+    missing = run_cli("score", "-d", "lasot", "--root", tmp_path, "--results", tmp_path / "nope")
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "a.txt").write_text("1\t2\t3\t4\n1\t2\t3\n")
     (bad / "b.txt").write_text("1\t2\t3\t4\n")
-    malformed = run_cli("score", "-d", "lasot", "--root", tmp_path, "-r", bad, "--json")
+    malformed = run_cli("score", "-d", "lasot", "--root", tmp_path, "--results", bad, "--json")
     (bad / "a.txt").write_text("1\t2\t3\t4\n1\t2\t-3\t4\n")
-    negative = run_cli("score", "-d", "lasot", "--root", tmp_path, "-r", bad)
+    negative = run_cli("score", "-d", "lasot", "--root", tmp_path, "--results", bad)
     for result, text in ((missing, "does not exist"), (malformed, "a.txt:2: expected 4"), (negative, "a.txt:2: negative")):
         assert result.exit_code == 2
         assert result.stderr.startswith("Error: ") and text in result.stderr
@@ -142,7 +147,7 @@ def test_score_smoke_with_the_lasot_reader(run_cli, tmp_path, results_folder):
     _lasot_sequence(root, "airplane-13", [BOX] * 2, [0, 0])
     tracker = results_folder(tmp_path / "results" / "exact", {"airplane-1": [BOX] * 4, "airplane-13": [BOX] * 2})
     result = run_cli(
-        "score", "-d", "lasot", "--root", root, "-r", tracker, "--sequences", "airplane-1,airplane-13", "--json"
+        "score", "-d", "lasot", "--root", root, "--results", tracker, "--sequences", "airplane-1,airplane-13", "--json"
     )
     assert result.exit_code == 0, result.output
     doc = result.json()

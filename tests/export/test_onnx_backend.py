@@ -63,7 +63,7 @@ def test_track_and_eval_cli_take_the_backend(teacher, save, dataset_root, tmp_pa
     for backend in ("torch", "onnxruntime"):
         result = run_cli(
             "eval", "-c", ckpt, "--backend", backend, "-d", "synthetic", "--root", dataset_root, "--split", "all",
-            "--results-dir", tmp_path / "results", "--tracker-name", backend, "--json",
+            "--out", tmp_path / "results", "--name", backend, "--json",
         )
         assert result.exit_code == 0, result.output
         scores[backend] = result.json()["metrics"]["auc"]
@@ -80,6 +80,6 @@ def test_onnx_files_need_the_onnxruntime_backend(teacher, tmp_path, run_cli, dat
     assert load_network(path, backend="onnxruntime").ce_enabled is False
     with pytest.raises(CheckpointError, match="exported without candidate elimination"):
         load_network(path, backend="onnxruntime", ce=True)
-    result = run_cli("eval", "-c", path, "-d", "synthetic", "--root", dataset_root, "--results-dir", tmp_path / "r")
+    result = run_cli("eval", "-c", path, "-d", "synthetic", "--root", dataset_root, "--out", tmp_path / "r")
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert result.stderr.strip().splitlines() == ["Error: teacher.onnx is a deployed model: run it with --backend onnxruntime"]

@@ -21,7 +21,7 @@ def test_models_list_json(run_cli):
 def test_models_list_table(run_cli):
     result = run_cli("models", "list")
     assert result.exit_code == 0, result.output
-    assert "ostrack_vitb_384_ce" in result.stderr and "92.52M" in result.stderr
+    assert "ostrack_vitb_384_ce" in result.stdout and "92.52M" in result.stdout and result.stderr == ""
 
 
 def test_models_formats(run_cli):
@@ -40,5 +40,5 @@ def test_models_list_shows_lighttrack_beside_ostrack(run_cli):
     assert (mobile["stride"], mobile["template_size"], mobile["search_size"]) == (16, 128, 256)
     assert rows["lighttrack_tiny"]["family"] == "lighttrack" and rows["lighttrack_tiny"]["params"] < 200_000
     assert rows["lighttrack_tiny_s8"]["stride"] == 8
-    table = run_cli("models", "list").stderr
+    table = run_cli("models", "list").stdout
     assert "lighttrack_mobile" in table and "lighttrack" in table and "1.97M" in table

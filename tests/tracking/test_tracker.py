@@ -126,3 +126,27 @@ def test_track_before_initialize_is_an_error():
     tracker = Tracker(build_model("tiny_64_ce").eval())
     with pytest.raises(TrackingError):
         tracker.track(_frames(1)[0])
+
+
+def test_from_checkpoint_and_confidence(make_model, tmp_path):
+    import torch
+
+    from compresstracker.checkpoints import save_native
+
+    model = make_model("tiny_64_ce", seed=3)
+    path = save_native(model, model.config, tmp_path / "t.safetensors")
+    tracker = Tracker.from_checkpoint(str(path))
+    frames = _frames()
+    first = tracker.initialize(frames[0], [40, 30, 24, 20])
+    assert first == [40.0, 30.0, 24.0, 20.0] and first.confidence == 1.0
+    box = tracker.track(frames[1])
+    assert len(box) == 4 and 0.0 < box.confidence < 1.0
+    # the peak of the raw score map, computed the plain way
+    crop_tracker = Tracker(model)
+    crop_tracker.initialize(frames[0], [40, 30, 24, 20])
+    from compresstracker.tracking.crop import sample_target
+
+    patch, _ = sample_target(frames[1], [40.0, 30.0, 24.0, 20.0], model.config.search_factor, model.config.search_size)
+    with torch.no_grad():
+        out = model(crop_tracker.template, crop_tracker.normalize(patch), crop_tracker.template_mask)
+    assert box.confidence == pytest.approx(float(out["score_map"].max()), abs=1e-6)
