@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo teacher clean
+.PHONY: install test demo demo-search teacher clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/ctrack demo
+
+# LightTrack's one-shot search on the tiny space: supernet, search, retrain (CPU minutes).
+demo-search: $(STAMP)
+	$(VENV)/bin/ctrack demo --search --out demo-search-out
 
 # Rebuild the built-in teacher shipped in compresstracker/assets/ (CPU: about 75 minutes on 2 cores; TEACHER_DEVICE=cuda: minutes).
 TEACHER_RUN ?= runs/builtin-teacher

@@ -13,11 +13,14 @@ from compresstracker.cli.common import console, emit_json, json_option, quiet_op
 @click.option("--samples-per-epoch", type=click.IntRange(1), help="Override the recipe's pairs per epoch.")
 @click.option("--test-sequences", default=64, show_default=True, type=click.IntRange(1),
               help="Sequences of the test split; fewer is quicker, but then 'kept' moves by points between data seeds.")
+@click.option("--search", "search", is_flag=True, help="Instead: train the tiny LightTrack supernet, search it, retrain the winner.")
 @json_option
 @quiet_option
-def demo(out, stages, epochs, samples_per_epoch, test_sequences, as_json, quiet):
+def demo(out, stages, epochs, samples_per_epoch, test_sequences, search, as_json, quiet):
     """Compress the built-in 12-block teacher into a small student and compare them.
 
+    With --search: LightTrack's one-shot search on the tiny space (supernet, evolutionary search
+    under a MACs budget, retrain of the winner beside a random architecture of the same budget).
     Needs no data or weights: the data are generated, the teacher ships with ctrack.
     Rerunning resumes an interrupted run in --out or reuses a finished one, only when its
     settings are the same (another --stages or --epochs needs another --out).
@@ -27,6 +30,9 @@ def demo(out, stages, epochs, samples_per_epoch, test_sequences, as_json, quiet)
       ctrack demo
       ctrack demo --out demo-quick --epochs 1 --samples-per-epoch 64 --json
     """
+    if search:
+        _search_demo(out, epochs, samples_per_epoch, as_json)
+        return
     from compresstracker.evaluation.compare import comparison_table
     from compresstracker.demo import run_demo
 
@@ -43,3 +49,28 @@ def demo(out, stages, epochs, samples_per_epoch, test_sequences, as_json, quiet)
         f"{report['speedup_fps']:.2f}x its CPU speed ({report['speedup_macs']:.2f}x fewer MACs); "
         f"plots in {out}/plots, student in {summary['student']}"
     )
+
+
+def _search_demo(out, epochs, samples_per_epoch, as_json) -> None:
+    from rich.table import Table
+
+    from compresstracker.cli.search import top_table
+    from compresstracker.search.demo import run_search_demo
+
+    def progress(report: dict) -> None:
+        if not as_json:
+            console.print(f"search generation {report['generation']}/{report['generations']}: best {report['best_fitness']:.2f}, "
+                          f"{report['seconds_per_candidate']:.1f} s/candidate")
+
+    kwargs = {k: v for k, v in (("epochs", epochs), ("samples", samples_per_epoch)) if v is not None}
+    summary = run_search_demo(out, progress=not as_json, on_generation=progress, **kwargs)
+    if as_json:
+        emit_json(summary)
+        return
+    console.print(top_table(summary["search"]["records"][:5]))
+    table = Table(title=f"retrained at the same budget ({summary['budget'] / 1e6:.2f}M MACs)")
+    for column in ("model", "arch", "MMACs", "params K", "AUC"):
+        table.add_column(column, justify="left" if column in ("model", "arch") else "right")
+    for row in summary["retrained"]:
+        table.add_row(row["model"], row["arch"], f"{row['macs'] / 1e6:.2f}", f"{row['params'] / 1e3:.1f}", f"{row['auc']:.2f}")
+    console.print(table)

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "demo"),
     "export": ("export", "export"),
     "bench": ("bench", "bench"),
+    "search": ("search", "search"),
 }
 
 

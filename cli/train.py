@@ -139,9 +139,10 @@ def relaunch_if_asked(nproc: int | None) -> bool:
 
 @click.command("train", context_settings={"ignore_unknown_options": False})
 @click.option("--recipe", "-r", help="A shipped recipe name or a YAML path (not needed with --resume).")
+@click.option("--init", type=click.Path(dir_okay=False), help="Start from this checkpoint's weights (sets model.init), e.g. a search's subnet.safetensors.")
 @run_options
 @click.argument("overrides", nargs=-1)
-def train(recipe, overrides, out, resume, epochs, samples_per_epoch, batch_size, loader_workers, old_workers, nproc,
+def train(recipe, init, overrides, out, resume, epochs, samples_per_epoch, batch_size, loader_workers, old_workers, nproc,
           data_specs, threads, dry_run, device, as_json, quiet):
     """Train a tracker (OSTrack or LightTrack family) from a recipe; key=value arguments override recipe keys.
 
@@ -161,7 +162,8 @@ def train(recipe, overrides, out, resume, epochs, samples_per_epoch, batch_size,
       torchrun --nnodes 2 --node-rank R --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29500 \\
           -m compresstracker.cli.main train -r ostrack_vitb_256 ... --device cuda
     """
-    resolved, notes, saved = resolve_run("train", recipe, overrides, data_specs, [], out, resume, epochs=epochs,
+    extra = [f"model.init={init}"] if init else []
+    resolved, notes, saved = resolve_run("train", recipe, overrides, data_specs, extra, out, resume, epochs=epochs,
                                          samples_per_epoch=samples_per_epoch, batch_size=batch_size,
                                          loader_workers=prefer(loader_workers, old_workers))
     preflight(resolved, notes, dry_run)

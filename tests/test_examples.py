@@ -22,7 +22,7 @@ EXTERNAL = ("/data/", "OSTrack_ep0300", "CompressTracker_ep0500", "LightTrackM.p
             "--video 0", "--select")
 # In the order a user would run them: each group's outputs are the next ones' inputs.
 HELP_ORDER = ("models", "datasets", "data", "recipes", "train", "plan", "compress", "inspect", "export", "track", "eval",
-              "score", "pack", "bench", "demo")
+              "score", "pack", "bench", "demo", "search")
 
 
 def _needs_external(command: str) -> bool:

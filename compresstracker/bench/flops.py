@@ -45,7 +45,7 @@ THOP_RULES = (
 )
 
 
-def _thop_ops(module: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> int:
+def thop_ops(module: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> int:
     if isinstance(module, torch.nn.Conv2d):
         return output.numel() * module.weight[0].numel()
     if isinstance(module, torch.nn.Linear):
@@ -69,7 +69,7 @@ def count_thop_macs(module: torch.nn.Module, *inputs: torch.Tensor, forward=None
 
     def hook(mod: torch.nn.Module, args: tuple, out: torch.Tensor) -> None:
         nonlocal total
-        total += _thop_ops(mod, args, out)
+        total += thop_ops(mod, args, out)
 
     handles = [m.register_forward_hook(hook) for m in module.modules()]
     try:
@@ -108,7 +108,11 @@ MAC_COUNTERS: dict[str, tuple[Callable[[torch.nn.Module], int], str]] = {
 }
 
 
-def count_family_macs(model: torch.nn.Module) -> tuple[int, str]:
-    """(MACs, how they were counted) by the model family's own convention."""
-    counter, rules = MAC_COUNTERS[family_of(model.config).name]
+def count_family_macs(model: torch.nn.Module) -> tuple[int | None, str]:
+    """(MACs, how they were counted) by the model family's own convention; (None, why) for a family
+    with no single count (a supernet: each path has its own, see ``ctrack search --dry-run``)."""
+    family = family_of(model.config).name
+    if family not in MAC_COUNTERS:
+        return None, f"no single count for a {family} (each path has its own; `ctrack search --dry-run` gives the range)"
+    counter, rules = MAC_COUNTERS[family]
     return counter(model), rules

@@ -8,9 +8,10 @@ from compresstracker.models.registry import (
     register_family, resolve_config,
 )
 from compresstracker.models.tracker_net import TrackerNet, ctr_point_mask, ctr_point_rows
+from compresstracker.models.lighttrack_supernet import LightTrackSupernet, SupernetConfig  # noqa: E402 (registers itself)
 
 __all__ = [
-    "LightTrackArch", "LightTrackConfig", "LightTrackNet", "ModelFamily", "TrackerConfig", "TrackerNet", "build_model",
+    "LightTrackArch", "LightTrackConfig", "LightTrackNet", "LightTrackSupernet", "ModelFamily", "TrackerConfig", "TrackerNet", "build_model",
     "config_from_dict", "ctr_point_mask", "ctr_point_rows", "decode_boxes", "family_of", "get_config", "get_family",
-    "list_families", "list_models", "register", "register_family", "resolve_config",
+    "list_families", "list_models", "register", "register_family", "resolve_config", "SupernetConfig",
 ]

@@ -176,6 +176,8 @@ def _lighttrack_spec(spec: str) -> LightTrackConfig | None:
             raise ConfigError(f"{path} is not a readable JSON file ({exc})") from None
         if isinstance(data, dict) and "family" in data:
             return config_from_dict(data)
+        if isinstance(data, dict) and isinstance(data.get("config"), dict):  # a search's best.json: the whole network config
+            return config_from_dict(data["config"])
         arch = LightTrackArch.parse(data if isinstance(data, dict) else str(data))
     else:
         return None

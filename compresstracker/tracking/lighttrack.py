@@ -81,6 +81,14 @@ def lighttrack_params(preset: Optional[str] = None, overrides: Mapping[str, Any]
     return dataclasses.replace(params, **typed)
 
 
+def network_sizes(config) -> dict[str, int]:
+    """Crop sizes for a network built for other inputs than the paper's 128/256 (tiny sizes): its own
+    template and search sizes, and the small-target search scaled as 288 is to 256. None for 128/256."""
+    if (config.template_size, config.search_size) == (128, 256):
+        return {}
+    return {"exemplar_size": config.template_size, "small_sz": config.search_size, "big_sz": round(config.search_size * 288 / 256)}
+
+
 def _change(r: np.ndarray) -> np.ndarray:
     return np.maximum(r, 1.0 / r)
 
@@ -101,8 +109,8 @@ class LightTrackTracker:
         self.device = torch.device(device)
         self.network = network.to(self.device).eval()
         self.preset = preset or DEFAULT_PRESET
-        self.params = lighttrack_params(self.preset, params)
         config = network.config
+        self.params = lighttrack_params(self.preset, {**network_sizes(config), **(params or {})})
         self.stride = config.stride
         if config.feature_size(self.params.exemplar_size) ** 2 != config.correlation_channels:
             raise ConfigError(

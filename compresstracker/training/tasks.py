@@ -183,3 +183,6 @@ __all__ = [
     "LightTrackTask", "TrackingTask", "TrainingFamily", "backbone_param_groups", "freeze_backbone",
     "lighttrack_crops", "register_training", "training_family", "unwrap",
 ]
+
+# The supernet's SPOS task registers itself for the lighttrack_supernet family (it builds on LightTrackTask).
+from compresstracker.training import spos  # noqa: E402,F401

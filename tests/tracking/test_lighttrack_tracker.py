@@ -266,6 +266,11 @@ def test_track_cli_errors_are_one_line(run_cli, official_file, frames, tmp_path,
 
 def test_an_exemplar_the_network_was_not_built_for_is_refused():
     net = build_model("lighttrack_tiny", template_size=64)  # 4 x 4 template features
+    # with no parameters the crops follow the sizes the network was built for (here 64, 256 and 288)
+    params = LightTrackTracker(net).params
+    assert (params.exemplar_size, params.small_sz, params.big_sz) == (64, 256, 288)
+    small = LightTrackTracker(build_model("lighttrack_tiny", template_size=64, search_size=128)).params
+    assert (small.exemplar_size, small.small_sz, small.big_sz) == (64, 128, 144)
     with pytest.raises(ConfigError, match="exemplar_size 128 does not fit lighttrack_tiny.*exemplar_size=64"):
-        LightTrackTracker(net)
+        LightTrackTracker(net, params={"exemplar_size": 128})
     assert LightTrackTracker(net, params={"exemplar_size": 64}).params.exemplar_size == 64

@@ -1,0 +1,111 @@
+"""``ctrack search``: evolutionary architecture search in a trained LightTrack supernet."""
+from __future__ import annotations
+
+import click
+
+from compresstracker.cli.common import console, emit_json, json_option
+
+
+def _count(what: str):
+    def convert(ctx, param, value):
+        if value is None:
+            return None
+        from compresstracker.search.budget import parse_count
+
+        return parse_count(value, what)
+
+    return convert
+
+
+@click.command("search")
+@click.option("--supernet", required=True, type=click.Path(), help="A `ctrack train -r lighttrack_supernet*` run folder (or its model.safetensors).")
+@click.option("--data", "data", metavar="NAME=ROOT[:SPLIT]", help="Sequences that score candidates (fitness: (AO + SR0.5) / 2).")
+@click.option("--calib", metavar="NAME=ROOT[:SPLIT]", help="Training sequences whose pairs recalibrate BatchNorm (default: the supernet's training data).")
+@click.option("--max-macs", callback=_count("--max-macs"), help="MACs budget of the search branch, e.g. 600M.")
+@click.option("--max-params", callback=_count("--max-params"), help="Parameter budget, e.g. 2M.")
+@click.option("--max-latency-ms", type=click.FloatRange(min=0, min_open=True), help="Latency budget (ms, batch 1, search branch) on --backend with --threads.")
+@click.option("--backend", default="torch", show_default=True, type=click.Choice(["torch"]), help="Backend the latency table is measured on.")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1), help="Threads for latency measurement.")
+@click.option("--latency", "with_latency", is_flag=True, help="Measure the latency table and predict every candidate's latency even without a latency budget.")
+@click.option("--population", default=48, show_default=True, type=click.IntRange(1))
+@click.option("--generations", default=20, show_default=True, type=click.IntRange(1))
+@click.option("--parents", default=10, show_default=True, type=click.IntRange(1), help="Best candidates kept as parents.")
+@click.option("--mutation", default=0.1, show_default=True, type=click.FloatRange(0, 1), help="Per-gene mutation probability.")
+@click.option("--calib-batches", type=click.IntRange(1), help="Batches that recalibrate BatchNorm per candidate [default: 200, the paper's; 10 for small-input (tiny) supernets].")
+@click.option("--calib-batch-size", default=32, show_default=True, type=click.IntRange(1), help="Pairs per calibration batch.")
+@click.option("--random", "random_search", is_flag=True, help="Random search (the baseline): every generation sampled at random, same budgets and bookkeeping.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", "-o", type=click.Path(file_okay=False), help="Output folder (not needed with --dry-run).")
+@click.option("--resume", is_flag=True, help="Continue the search in --out (same settings) where it stopped.")
+@click.option("--dry-run", is_flag=True, help="Print the space size, MACs and params range and the budget's share; evaluate nothing.")
+@json_option
+def search(supernet, data, calib, max_macs, max_params, max_latency_ms, backend, threads, with_latency, population, generations,
+           parents, mutation, calib_batches, calib_batch_size, random_search, seed, out, resume, dry_run, as_json):
+    """Search a trained supernet for the best tracker within MACs, params or latency budgets.
+
+    \b
+    Typical use (see docs/search.md):
+      ctrack train -r lighttrack_supernet_tiny --data lasot=synth/train:all --out runs/supernet
+      ctrack search --supernet runs/supernet --max-macs 30M --dry-run
+      ctrack search --supernet runs/supernet --data got10k=synth/val:val --max-macs 30M --seed 0 --out runs/search
+      ctrack train -r lighttrack_retrain model.arch=runs/search/best.json --init runs/search/subnet.safetensors \\
+          --data lasot=synth/train:all --out runs/retrain
+    Outputs in --out: search.jsonl, best.json, subnet.safetensors, pareto.png.
+    """
+    from compresstracker.errors import ConfigError
+    from compresstracker.search.evolution import Budget, EvolutionSettings
+    from compresstracker.search.run import SearchOptions, dry_run as run_dry, run_search
+
+    if not dry_run and not out:
+        raise ConfigError("give --out DIR for the search's files (or --dry-run)")
+    opts = SearchOptions(
+        supernet=supernet, data=data, calib=calib, out=out or "",
+        budget=Budget(max_macs=max_macs, max_params=max_params, max_latency_ms=max_latency_ms),
+        settings=EvolutionSettings(population=population, generations=generations, parents=parents, mutation=mutation, seed=seed,
+                                   strategy="random" if random_search else "evolution"),
+        calib_batches=calib_batches, calib_batch_size=calib_batch_size, latency_backend=backend, threads=threads,
+        measure_latency=with_latency,
+    )
+    if dry_run:
+        info = run_dry(opts)
+        if as_json:
+            emit_json(info)
+            return
+        console.print(
+            f"space {info['space']}: {info['space_size']:.3e} architectures ({info['genes']} genes)\n"
+            f"MACs {info['macs_range'][0] / 1e6:.2f}M - {info['macs_range'][1] / 1e6:.2f}M, "
+            f"params {info['params_range'][0] / 1e6:.3f}M - {info['params_range'][1] / 1e6:.3f}M\n"
+            f"budget keeps {info['budget_share'] * 100:.1f}% of {info['budget_share_samples']} random paths; "
+            f"{info['evaluations_planned']} evaluations planned"
+        )
+        return
+
+    def progress(report: dict) -> None:
+        eta = report["eta_s"]
+        console.print(
+            f"generation {report['generation']}/{report['generations']}: best {report['best_fitness']:.2f}, "
+            f"mean {report['mean_fitness'] if report['mean_fitness'] is not None else float('nan'):.2f}, "
+            f"{report['evaluated']} evaluated ({report['evaluated_total']} total, {report['rejected_total']} over budget), "
+            f"{report['seconds_per_candidate']:.1f} s/candidate, ETA {eta // 60:.0f}m{eta % 60:02.0f}s"
+        )
+
+    summary = run_search(opts, resume=resume, on_generation=progress)
+    if as_json:
+        emit_json(summary)
+        return
+    console.print(top_table(summary["records"][:10]))
+    best = summary["best"]
+    console.print(f"best {best['arch']} fitness {best['fitness']:.2f}, {best['macs'] / 1e6:.2f}M MACs -> {summary['subnet']}")
+
+
+def top_table(records: list[dict]):
+    """The best candidates: arch, MACs, params, latency, fitness."""
+    from rich.table import Table
+
+    table = Table(title="top candidates")
+    for column in ("arch", "MMACs", "params K", "latency ms", "fitness"):
+        table.add_column(column, justify="left" if column == "arch" else "right")
+    for r in records:
+        latency = r.get("measured_latency_ms") or r.get("latency_ms")
+        table.add_row(r["arch"], f"{r['macs'] / 1e6:.2f}", f"{r['params'] / 1e3:.1f}", f"{latency:.2f}" if latency else "-", f"{r['fitness']:.2f}")
+    return table

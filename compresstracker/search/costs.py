@@ -1,0 +1,257 @@
+"""Per-choice cost tables: MACs, params and latency of every unit of the supernet, summed along a path.
+
+A path's cost is the sum over its units (``space.units``): every parameter and every counted
+multiply-add of the standalone network belongs to exactly one unit, so MACs and params from the
+table are exact (tested against ``ctrack inspect``'s count of the cut-out network). MACs are the
+search branch's (template features precomputed) by thop's rules, as LightTrack's figures are.
+Latency is measured once per unit on a backend and thread count and cached beside the supernet;
+a path's prediction is the sum of its units plus a constant for the work between units, fitted on
+a few measured paths. ``check_latency`` compares predictions with measurements.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from compresstracker.bench.flops import thop_ops
+from compresstracker.errors import ConfigError
+from compresstracker.fileio import atomic_write_json
+from compresstracker.search.space import Genes, space_for
+
+LATENCY_BACKENDS = ("torch",)
+TABLE_VERSION = 1
+
+
+@contextmanager
+def _capture(net: nn.Module, units: dict[str, str]) -> Iterator[dict[str, dict[str, Any]]]:
+    """Record each unit's MACs by thop's rules, as ``ctrack inspect`` counts LightTrack (``bench.flops.thop_ops``)."""
+    found: dict[str, dict[str, Any]] = {}
+    handles = []
+    for root, unit in units.items():
+        entry = found.setdefault(unit, {"macs": 0})
+        module = net.get_submodule(root)
+        for sub in module.modules():
+            handles.append(sub.register_forward_hook(
+                lambda mod, args, out, entry=entry: entry.__setitem__("macs", entry["macs"] + thop_ops(mod, args, out))
+            ))
+    try:
+        yield found
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _covering_paths(space) -> list[Genes]:
+    """Paths that together run every unit of the space: every block choice, both output stages, every head width and op."""
+    from compresstracker.search.lighttrack_space import N_BLOCKS, OUTPUT_GENE
+
+    paths = []
+    for k, output in [(k, space.genes[OUTPUT_GENE].choices - 1) for k in range(space.genes[0].choices)] + [(0, 0)]:
+        genes = [k] * N_BLOCKS + [0] * (len(space.genes) - N_BLOCKS)
+        genes[OUTPUT_GENE] = output
+        for start in space.head_gene.values():
+            genes[start] = k % space.widths
+            genes[start + 1 : start + 9] = [(k // space.widths) % 2] * 8
+        paths.append(space.canonical(genes))
+    return paths
+
+
+def _inputs(config, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(1, 3, config.template_size, config.template_size, generator=gen).to(device)
+    x = torch.randn(1, 3, config.search_size, config.search_size, generator=gen).to(device)
+    return z, x
+
+
+def clock(threads: int):
+    """The timer for ``threads``: one thread's CPU time when single-threaded, wall time otherwise.
+
+    On a shared machine a single-threaded run is preempted; its CPU time is what it would take
+    alone (on an idle machine the two agree), and it stays comparable between a whole network and
+    its parts. Several threads need wall time.
+    """
+    return time.thread_time if threads == 1 else time.perf_counter
+
+
+def _time(fn, repeats: int, threads: int, warmup: int = 2) -> float:
+    """Fastest of ``repeats`` runs of ``fn()`` in ms (on a shared machine the minimum is the stable statistic)."""
+    now = clock(threads)
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = now()
+        fn()
+        times.append((now() - start) * 1e3)
+    return min(times)
+
+
+def _time_in_network(net: nn.Module, roots: dict[str, str], run, repeats: int, threads: int, warmup: int = 2) -> dict[str, float]:
+    """Fastest ms per unit over ``repeats`` whole forward passes ``run()``, timed by hooks inside them.
+
+    Timed alone and repeated, a unit runs up to 3x faster than inside the network (its inputs and
+    weights stay hot in the caches), so units are timed as the network runs them.
+    """
+    now = clock(threads)
+    samples: dict[str, list[float]] = {unit: [] for unit in roots.values()}
+    spent: dict[str, float] = {}
+    started: dict[str, float] = {}
+    handles = []
+    for root, unit in roots.items():
+        module = net.get_submodule(root)
+        handles.append(module.register_forward_pre_hook(lambda mod, args, root=root: started.__setitem__(root, now())))
+        handles.append(module.register_forward_hook(
+            lambda mod, args, out, root=root, unit=unit: spent.__setitem__(unit, spent.get(unit, 0.0) + now() - started[root])
+        ))
+    try:
+        for i in range(warmup + repeats):
+            spent.clear()
+            run()
+            if i >= warmup:
+                for unit, seconds in spent.items():
+                    samples[unit].append(seconds * 1e3)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {unit: min(values) for unit, values in samples.items() if values}
+
+
+@contextmanager
+def _threads(n: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class CostTable:
+    """Unit -> {macs, params, latency_ms}; ``costs(genes)`` sums a path."""
+
+    def __init__(self, space, units: dict[str, dict[str, float]], latency: dict[str, Any] | None = None):
+        self.space = space
+        self.units = units
+        self.latency = latency  # {"backend", "threads", "overhead_ms", "units": {unit: ms}} or None
+
+    def costs(self, genes: Sequence[int]) -> dict[str, Any]:
+        keys = self.space.units(genes)
+        out: dict[str, Any] = {
+            "macs": int(sum(self.units[k]["macs"] for k in keys)),
+            "params": int(sum(self.units[k]["params"] for k in keys)),
+        }
+        out["latency_ms"] = self.predict_latency(genes) if self.latency else None
+        return out
+
+    def predict_latency(self, genes: Sequence[int]) -> float:
+        return float(self.latency["overhead_ms"] + sum(self.latency["units"][k] for k in self.space.units(genes)))
+
+    def ranges(self) -> dict[str, list[int]]:
+        """Exact min and max MACs and params over the space (costs add up per unit; checked per output choice)."""
+        out = {}
+        for key in ("macs", "params"):
+            low, high = self.space.minmax(lambda unit, key=key: self.units[unit][key])
+            out[f"{key}_range"] = [self.costs(low)[key], self.costs(high)[key]]
+        return out
+
+
+@torch.no_grad()
+def build_cost_table(supernet, latency: dict[str, Any] | None = None, repeats: int = 20) -> CostTable:
+    """Count MACs and params per unit; with ``latency`` ({backend, threads}) also time each unit."""
+    space = space_for(supernet.config)
+    was_training = supernet.training
+    supernet.eval()
+    device = next(supernet.parameters()).device
+    z, x = _inputs(supernet.config, device)
+    units: dict[str, dict[str, float]] = {}
+    timed: dict[str, float] = {}
+    if latency is not None and latency["backend"] not in LATENCY_BACKENDS:
+        raise ConfigError(f"latency backend {latency['backend']!r} is not supported here; use {', '.join(LATENCY_BACKENDS)}")
+    paths = _covering_paths(space)
+    for genes in paths:
+        arch = space.to_arch(genes)
+        net = supernet.view(arch)
+        zf = net.features(z)
+        roots = {name: unit for name, (unit, _) in supernet.modules_of(arch).items()}
+        with _capture(net, roots) as found:
+            net.track(x, zf)
+        for unit, entry in found.items():
+            units.setdefault(unit, {"macs": entry["macs"]})
+        if latency is not None:
+            with _threads(int(latency["threads"])):
+                for unit, ms in _time_in_network(net, roots, lambda: net.track(x, zf), repeats, int(latency["threads"])).items():
+                    timed.setdefault(unit, ms)
+    units = _unit_params(supernet, [space.to_arch(g) for g in paths], units)
+    table = CostTable(space, units)
+    if latency is not None:
+        rng = np.random.default_rng(0)
+        fit = [space.sample(rng) for _ in range(5)]
+        with _threads(int(latency["threads"])):
+            residual = [measure_latency(supernet, space.to_arch(g), int(latency["threads"]), repeats) - sum(timed[u] for u in space.units(g)) for g in fit]
+        table.latency = {**latency, "overhead_ms": float(statistics.median(residual)), "units": timed}
+    supernet.train(was_training)
+    return table
+
+
+def _unit_params(supernet, paths: list, units: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Parameters per unit, each module counted once."""
+    params: dict[str, int] = {}
+    seen: set[tuple[str, int]] = set()
+    for arch in paths:
+        for unit, module in supernet.modules_of(arch).values():
+            if (unit, id(module)) not in seen:  # the fusor belongs to both neck units
+                seen.add((unit, id(module)))
+                params[unit] = params.get(unit, 0) + sum(p.numel() for p in module.parameters())
+    return {unit: {"macs": entry["macs"], "params": params[unit]} for unit, entry in units.items()}
+
+
+@torch.no_grad()
+def measure_latency(supernet, arch, threads: int, repeats: int = 20) -> float:
+    """Median ms of the search branch of path ``arch`` (batch 1, template features precomputed)."""
+    net = supernet.view(arch)
+    was = net.training
+    net.eval()
+    z, x = _inputs(supernet.config, next(supernet.parameters()).device)
+    zf = net.features(z)
+    with _threads(threads):
+        ms = _time(lambda: net.track(x, zf), repeats, threads)
+    net.train(was)
+    return ms
+
+
+def table_path(supernet_file: Path, backend: str | None = None, threads: int | None = None) -> Path:
+    """Where the cost table of a supernet file is cached (latency tables per backend and thread count)."""
+    suffix = f".latency-{backend}-t{threads}" if backend else ".costs"
+    return supernet_file.with_name(supernet_file.stem + suffix + ".json")
+
+
+def cached_cost_table(supernet, supernet_file: Path, latency: dict[str, Any] | None = None) -> CostTable:
+    """Load the table cached beside ``supernet_file``, or build and cache it."""
+    path = table_path(supernet_file, *(latency["backend"], latency["threads"]) if latency else ())
+    key = {"version": TABLE_VERSION, "supernet": supernet.config.to_dict(), "latency": latency}
+    if path.is_file():
+        data = json.loads(path.read_text())
+        if data.get("key") == key:
+            return CostTable(space_for(supernet.config), data["units"], data.get("latency"))
+    table = build_cost_table(supernet, latency)
+    atomic_write_json(path, {"key": key, "units": table.units, "latency": table.latency})
+    return table
+
+
+def check_latency(supernet, table: CostTable, genes_list: list[Genes], repeats: int = 20) -> dict[str, Any]:
+    """Predicted vs measured latency on ``genes_list``: per path and the mean absolute relative error."""
+    rows = []
+    for genes in genes_list:
+        predicted = table.predict_latency(genes)
+        measured = measure_latency(supernet, table.space.to_arch(genes), int(table.latency["threads"]), repeats)
+        rows.append({"arch": table.space.encode(genes), "predicted_ms": predicted, "measured_ms": measured,
+                     "error": abs(predicted - measured) / measured})
+    return {"mean_abs_error": float(np.mean([r["error"] for r in rows])), "paths": rows}

@@ -1,0 +1,112 @@
+"""The LightTrack search space, its supernet (paths == cut-out networks) and the per-unit cost tables."""
+import numpy as np
+import pytest
+import torch
+
+from compresstracker.errors import ConfigError
+from compresstracker.models.lighttrack import LightTrackNet
+from compresstracker.models.lighttrack_arch import MOBILE_PATH, LightTrackArch
+from compresstracker.models import build_model, get_config
+from compresstracker.search import space_for
+from compresstracker.bench.flops import count_lighttrack_macs
+from compresstracker.search.costs import build_cost_table
+from compresstracker.search.lighttrack_space import N_BLOCKS, OUTPUT_GENE
+
+
+def get_space(name):
+    return space_for(get_config(name))
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    space = get_space("lighttrack_supernet_tiny")
+    torch.manual_seed(0)
+    supernet = build_model("lighttrack_supernet_tiny")
+    # BN statistics that are not the identity, so a wrongly shared BN shows
+    with torch.no_grad():
+        for m in supernet.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+    return space, supernet.eval()
+
+
+def test_path_strings_round_trip_and_canonical_form():
+    space = get_space("lighttrack_supernet")
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        genes = space.sample(rng)
+        assert space.decode(space.encode(genes)) == genes
+        LightTrackArch.from_path(space.encode(genes))  # an official path string
+    mobile = space.decode(MOBILE_PATH)
+    # the unbuilt 4th c96 block and the 192-channel genes are zero in the canonical string
+    assert space.encode(mobile) == "back_04502514044521000000+cls_211000022+reg_100000111_ops_32"
+    assert mobile[OUTPUT_GENE] == 6
+    with pytest.raises(ConfigError):
+        space.check([0] * 3)
+
+
+def test_sampling_mutation_crossover_are_seeded_and_valid():
+    space = get_space("lighttrack_supernet")
+    a, b = (space.sample(np.random.default_rng(s)) for s in (1, 2))
+    assert space.sample(np.random.default_rng(1)) == a
+    assert space.mutate(a, np.random.default_rng(0), 0.0) == a
+    assert space.mutate(a, np.random.default_rng(0), 1.0) != a
+    groups = {}
+    for i, gene in enumerate(space.genes):
+        groups.setdefault(gene.group, []).append(i)
+    for seed in range(20):
+        child = space.crossover(a, b, np.random.default_rng(seed))
+        assert space.canonical(child) == child
+        end = N_BLOCKS  # whole stages come from one parent (before canonicalisation of unbuilt blocks)
+        for group, idx in groups.items():
+            if group.startswith("stage."):
+                continue
+            assert all(child[i] == a[i] for i in idx) or all(child[i] == b[i] for i in idx), group
+    # the first head layer never skips
+    for seed in range(200):
+        g = space.sample(np.random.default_rng(seed))
+        assert g[OUTPUT_GENE + 2] != 2 and g[OUTPUT_GENE + 11] != 2
+
+
+def test_space_size_counts_distinct_architectures():
+    space = get_space("lighttrack_supernet")
+    heads = (3 * 2 * 3**7) ** 2
+    assert space.size() == sum(6 ** (7 + k) for k in range(8)) * heads
+
+
+def test_supernet_path_equals_cut_out_network(tiny):
+    space, supernet = tiny
+    rng = np.random.default_rng(0)
+    z, x = torch.randn(2, 3, 64, 64), torch.randn(2, 3, 128, 128)
+    for _ in range(4):
+        genes = space.sample(rng)
+        with torch.no_grad():
+            out = supernet(z, x, space.to_arch(genes))
+            net = supernet.extract(space.to_arch(genes)).eval()
+            assert isinstance(net, LightTrackNet) and net.config.arch == space.to_arch(genes)
+            ref = net(z, x)
+        assert torch.equal(out["cls"], ref["cls"]) and torch.equal(out["reg"], ref["reg"])
+        # a fresh network built from the config loads the cut-out weights strictly
+        fresh = LightTrackNet(net.config)
+        fresh.load_state_dict(net.state_dict(), strict=True)
+    # weights are shared: a path's module is the supernet's
+    genes = space.sample(rng)
+    view = supernet.view(space.to_arch(genes))
+    assert view.features.conv_stem is supernet.features.conv_stem
+
+
+def test_cost_table_is_exact_for_macs_and_params(tiny):
+    space, supernet = tiny
+    table = build_cost_table(supernet)
+    rng = np.random.default_rng(5)
+    for _ in range(6):
+        genes = space.sample(rng)
+        net = supernet.extract(space.to_arch(genes)).eval()
+        costs = table.costs(genes)
+        assert costs["params"] == sum(p.numel() for p in net.parameters())
+        assert costs["macs"] == count_lighttrack_macs(net)  # what `ctrack inspect` reports
+    ranges = table.ranges()
+    sampled = [table.costs(space.sample(rng))["macs"] for _ in range(300)]
+    low, high = ranges["macs_range"]
+    assert low <= min(sampled) and max(sampled) <= high and low < high
