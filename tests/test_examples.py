@@ -25,8 +25,13 @@ HELP_ORDER = ("models", "datasets", "data", "recipes", "train", "plan", "compres
               "score", "pack", "bench", "demo", "search")
 
 
+# The search workflow trains a supernet first (minutes); tests/search runs it with a tiny budget.
+SEARCH_WORKFLOW = ("lighttrack_supernet", "runs/supernet", "runs/search")
+
+
 def _needs_external(command: str) -> bool:
-    return any(marker in command for marker in EXTERNAL) or command.split()[:2] == ["ctrack", "demo"]
+    return (any(marker in command for marker in EXTERNAL + SEARCH_WORKFLOW)
+            or command.split()[:2] == ["ctrack", "demo"])
 
 
 def readme_examples() -> list[str]:
@@ -112,10 +117,14 @@ def _clip(path: Path) -> None:
 
 @pytest.fixture
 def workspace(tmp_path, make_model, monkeypatch):
+    from safetensors.torch import save_file
+
     from compresstracker.checkpoints import save_native
 
     teacher = make_model("tiny_64_ce", seed=4)
     save_native(teacher, teacher.config, tmp_path / "teacher.safetensors")
+    # A bare state dict without ctrack's metadata (export's --num-heads/--config example repairs one).
+    save_file({k: v.contiguous() for k, v in teacher.state_dict().items()}, str(tmp_path / "raw.safetensors"))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     return tmp_path
