@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from compresstracker.cli.common import backend_option, console, device_option, emit_json, json_option
+from compresstracker.cli.common import backend_option, calib_option, console, device_option, emit_json, json_option, precision_option
 
 
 @click.command("eval")
@@ -21,9 +21,14 @@ from compresstracker.cli.common import backend_option, console, device_option, e
 @click.option("--no-ce", is_flag=True, help="Run every block plain (no candidate elimination).")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), help="Write success/precision plots here.")
 @backend_option
+@precision_option
+@calib_option
 @device_option
 @json_option
-def eval_cmd(checkpoint, dataset_name, root, split, sequences, allow_missing, results_dir, tracker_name, workers, no_ce, plot_dir, backend, device, as_json):
+def eval_cmd(
+    checkpoint, dataset_name, root, split, sequences, allow_missing, results_dir, tracker_name, workers, no_ce, plot_dir, backend,
+    precision, calib, device, as_json,
+):
     """Run the tracker over a benchmark (resumable) and score it with the published protocol.
 
     Results go to RESULTS_DIR/TRACKER_NAME/<seq>.txt (pytracking layout); a rerun skips
@@ -51,11 +56,13 @@ def eval_cmd(checkpoint, dataset_name, root, split, sequences, allow_missing, re
         from compresstracker.errors import CheckpointError
 
         raise CheckpointError(f"checkpoint {checkpoint} does not exist")
-    check_backend(checkpoint, backend)
+    check_backend(checkpoint, backend, precision)
     dataset = get_dataset(dataset_name, root, split=split, sequences=parse_sequence_names(sequences), allow_missing=allow_missing)
     name = tracker_name or Path(checkpoint).name.split(".")[0]
     out = Path(results_dir) / name
-    spec = ModelSpec(checkpoint=str(checkpoint), ce=False if no_ce else None, device=device, backend=backend)
+    spec = ModelSpec(
+        checkpoint=str(checkpoint), ce=False if no_ce else None, device=device, backend=backend, precision=precision, calib=calib,
+    )
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
         TimeRemainingColumn(), console=console, disable=as_json and not console.is_terminal,

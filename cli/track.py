@@ -5,7 +5,9 @@ import time
 
 import click
 
-from compresstracker.cli.common import backend_option, console, device_option, emit_json, json_option, parse_box
+from compresstracker.cli.common import (
+    backend_option, calib_option, console, device_option, emit_json, json_option, parse_box, precision_option,
+)
 
 
 @click.command("track")
@@ -17,9 +19,12 @@ from compresstracker.cli.common import backend_option, console, device_option, e
 @click.option("--render", type=click.Path(dir_okay=False), help="Also write a video with the boxes drawn (mp4).")
 @click.option("--no-ce", is_flag=True, help="Run every block plain (no candidate elimination).")
 @backend_option
+@precision_option
+@calib_option
+@click.option("--compile", "compile_", is_flag=True, help="torch: torch.compile the network (CPU: Inductor with freezing).")
 @device_option
 @json_option
-def track(checkpoint, frames, video, init_box, output, render, no_ce, backend, device, as_json):
+def track(checkpoint, frames, video, init_box, output, render, no_ce, backend, precision, calib, compile_, device, as_json):
     """Track one target through a sequence, exactly as OSTrack's tracking loop does.
 
     \b
@@ -27,6 +32,7 @@ def track(checkpoint, frames, video, init_box, output, render, no_ce, backend, d
       ctrack track -c OSTrack_ep0300.pth.tar --frames airplane-1/img --init-box 367,101,41,16 -o airplane-1.txt
       ctrack track -c student.safetensors --video clip.mp4 --init-box 10,20,50,40 -o out.txt --render out.mp4
       ctrack track -c student.onnx --backend onnxruntime --frames airplane-1/img --init-box 367,101,41,16 -o out.txt
+      ctrack track -c student.safetensors --backend openvino --precision int8 --video clip.mp4 --init-box 10,20,50,40 -o out.txt
     """
     from compresstracker.deploy import load_network
     from compresstracker.devices import resolve_device
@@ -38,7 +44,9 @@ def track(checkpoint, frames, video, init_box, output, render, no_ce, backend, d
         raise TrackingError("give exactly one of --frames DIR or --video FILE")
     torch_device = resolve_device(device)
     source = FrameSource(frames=list_frames(frames)) if frames else FrameSource(video=video)
-    network = load_network(checkpoint, backend, ce=False if no_ce else None, device=torch_device)
+    network = load_network(
+        checkpoint, backend, ce=False if no_ce else None, device=torch_device, precision=precision, calib=calib, compile=compile_,
+    )
     tracker = Tracker(network, torch_device)
     renderer = VideoRenderer(render, fps=source.fps) if render else None
     start = time.perf_counter()
@@ -54,6 +62,7 @@ def track(checkpoint, frames, video, init_box, output, render, no_ce, backend, d
         "render": render,
         "device": str(torch_device),
         "backend": backend,
+        "precision": getattr(network, "precision", "fp32"),
         "ce": bool(network.ce_enabled),
         "model_fps": (t.frames / t.model_s) if t.model_s else None,
         "fps": (t.frames / t.total_s) if t.total_s else None,
@@ -65,5 +74,5 @@ def track(checkpoint, frames, video, init_box, output, render, no_ce, backend, d
         console.print(
             f"{summary['frames']} frames -> {output}  |  model {summary['model_fps'] or 0:.1f} FPS, "
             f"tracking step {summary['fps'] or 0:.1f} FPS, end to end (with frame reading) "
-            f"{summary['end_to_end_fps'] or 0:.1f} FPS on {summary['device']} ({backend})"
+            f"{summary['end_to_end_fps'] or 0:.1f} FPS on {summary['device']} ({backend} {summary['precision']})"
         )

@@ -33,6 +33,7 @@ class ModelSpec:
     device: str = "cpu"
     backend: str = "torch"
     precision: Optional[str] = None  # None: the backend's fp32, or a deployed file's own
+    calib: Optional[str] = None  # static int8: NAME=ROOT[:SPLIT] to calibrate on (default generated sequences)
 
 
 def result_files(results_dir: Path, name: str) -> tuple[Path, Path]:
@@ -50,7 +51,7 @@ def write_result(results_dir: Path, name: str, boxes: np.ndarray, times: list[fl
 def run_record(spec: ModelSpec) -> dict:
     """What identifies the tracker behind a results folder (the device does not change the boxes' meaning)."""
     return {"checkpoint": Path(spec.checkpoint).name, "sha256": file_sha256(spec.checkpoint), "ce": spec.ce, "backend": spec.backend,
-            "precision": spec.precision}
+            "precision": spec.precision, "calib": spec.calib}
 
 
 def claim_results_dir(spec: ModelSpec, results_dir: Path, replace_stale: bool = False) -> None:
@@ -98,7 +99,7 @@ def build_tracker(spec: ModelSpec):
     from compresstracker.tracking import Tracker
 
     device = resolve_device(spec.device)
-    return Tracker(load_network(spec.checkpoint, spec.backend, spec.ce, device, precision=spec.precision), device)
+    return Tracker(load_network(spec.checkpoint, spec.backend, spec.ce, device, precision=spec.precision, calib=spec.calib), device)
 
 
 def _init_worker(spec: ModelSpec, threads: int, cores: list[list[int]], counter) -> None:

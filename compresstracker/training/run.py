@@ -47,8 +47,9 @@ def configure_cpu_threads(recipe: dict, dist: DistInfo, device: torch.device) ->
     """
     if device.type != "cpu" or "OMP_NUM_THREADS" in os.environ:
         return
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    torch.set_num_threads(max(1, cores // dist.world_size - recipe["data"]["workers"]))
+    from compresstracker.devices import available_cores
+
+    torch.set_num_threads(max(1, available_cores() // dist.world_size - recipe["data"]["workers"]))
 
 
 @contextmanager
