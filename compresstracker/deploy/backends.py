@@ -18,10 +18,11 @@ import torch
 from torch import nn
 
 from compresstracker.deploy.family import GraphNetwork, Runner, family_named, inference_form
+from compresstracker.devices import cpu_has_bf16
 from compresstracker.errors import CheckpointError, ConfigError, CTrackError
 
 __all__ = [
-    "DTYPES", "Backend", "CastNetwork", "Network", "backend_names", "check_backend", "cpu_has_bf16", "deployed_backend",
+    "DTYPES", "Backend", "CastNetwork", "Network", "backend_names", "check_backend", "deployed_backend",
     "get_backend", "load_network", "ort_runner", "register_backend", "torch_compile",
 ]
 
@@ -149,11 +150,6 @@ def load_network(
 
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def cpu_has_bf16() -> bool:
-    """Native bf16 arithmetic on this CPU (AVX-512 BF16 or AMX); without it bf16 is emulated, and slow."""
-    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
 class CastNetwork(nn.Module):
