@@ -30,6 +30,26 @@ calib_option = click.option(
 )
 
 
+def _parse_params(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for text in values:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{text!r} is not KEY=VALUE")
+        pairs.append((key.strip(), value.strip()))
+    return tuple(pairs)
+
+
+# Tracker hyper-parameters; the checkpoint's model family decides which loop (and presets) apply.
+preset_option = click.option(
+    "--preset", help="Tracker preset (LightTrack: vot2019 or default; OSTrack's loop has none)."
+)
+param_option = click.option(
+    "--param", "params", multiple=True, metavar="KEY=VALUE", callback=_parse_params,
+    help="Override one tracker parameter (repeatable), e.g. --param penalty_k=0.01.",
+)
+
+
 def emit_json(obj: Any) -> None:
     """Write one JSON document to stdout."""
     click.echo(json.dumps(obj, indent=2, default=_jsonable))

@@ -18,6 +18,16 @@ def _split(value: str | None) -> list[int] | None:
         raise click.BadParameter(f"{value!r} is not a comma-separated list of stage sizes") from None
 
 
+def _stages_and_split(stages: int | None, split: str | None) -> tuple[int | None, list[int] | None]:
+    """--stages and --split together: the split's length is the stage count; a different --stages is an error."""
+    sizes = _split(split)
+    if sizes is not None and not sizes:
+        raise click.BadParameter(f"{split!r} names no stage sizes", param_hint="--split")
+    if sizes is not None and stages is not None and stages != len(sizes):
+        raise click.BadParameter(f"--stages {stages} but --split {split} has {len(sizes)} stages; give one of them", param_hint="--stages")
+    return (len(sizes) if sizes is not None else stages), sizes
+
+
 def _plan_table(plan: dict):
     from rich.table import Table
 
@@ -62,8 +72,9 @@ def plan(teacher, stages, split, init, layers_per_stage, as_json):
     from compresstracker.compression.plan import plan_stages
     from compresstracker.compression.report import describe_plan
 
+    stages, sizes = _stages_and_split(stages, split)
     model = load_model(teacher)
-    stage_plan = plan_stages(adapter_for(model).depth(model), stages=stages, split=_split(split), init=init, layers_per_stage=layers_per_stage)
+    stage_plan = plan_stages(adapter_for(model).depth(model), stages=stages, split=sizes, init=init, layers_per_stage=layers_per_stage)
     description = describe_plan(model, stage_plan)
     if as_json:
         emit_json(description)
@@ -96,11 +107,12 @@ def compress(teacher, stages, split, init, recipe, eval_specs, overrides, out, r
     """
     from compresstracker.compression.run import compress_tracker
 
+    stages, sizes = _stages_and_split(stages, split)
     extra = [f"compress.teacher={teacher}"]
     if stages is not None:
         extra.append(f"compress.stages={stages}")
-    if split is not None:
-        extra.append(f"compress.split=[{','.join(map(str, _split(split)))}]")
+    if sizes is not None:
+        extra.append(f"compress.split=[{','.join(map(str, sizes))}]")
     if init is not None:
         extra.append(f"compress.init={init}")
     resolved = resolve_recipe(recipe, "compress", overrides, data_specs, extra, epochs=epochs,

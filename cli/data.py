@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from compresstracker.cli.common import console, emit_json, json_option
-from compresstracker.data.synthetic import LAYOUTS, generate
+from compresstracker.data.synthetic import DIFFICULTIES, LAYOUTS, generate
 
 
 @click.group("data")
@@ -31,9 +31,13 @@ def _parse_size(ctx: click.Context, param: click.Parameter, value: str) -> tuple
 @click.option("--sequences", default=8, show_default=True, type=click.IntRange(min=1), help="Number of sequences.")
 @click.option("--frames", default=100, show_default=True, type=click.IntRange(min=1), help="Frames per sequence.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Same seed, same bytes.")
+@click.option(
+    "--difficulty", default="hard", show_default=True, type=click.Choice(DIFFICULTIES),
+    help="hard: distractors, full occlusion, out-of-view stretches; fair: a plain tracking task.",
+)
 @click.option("--size", "image_size", default="320x240", show_default=True, callback=_parse_size, help="Frame size WIDTHxHEIGHT.")
 @json_option
-def synth(layout, out, sequences, frames, seed, image_size, as_json) -> None:
+def synth(layout, out, sequences, frames, seed, difficulty, image_size, as_json) -> None:
     """Write synthetic tracking sequences (textured target, occluders, distractors, out-of-view
     stretches, blur, lighting change, noise) with exact labels, in a benchmark's layout.
 
@@ -50,7 +54,8 @@ def synth(layout, out, sequences, frames, seed, image_size, as_json) -> None:
         TextColumn("{task.fields[rate]}"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console, transient=True) as progress:
+    # Only on a terminal: elsewhere the bar's last frame would be a stray line before an error.
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task(f"synth {layout}", total=sequences * frames, rate="")
 
         def advance(count: int) -> None:
@@ -58,7 +63,7 @@ def synth(layout, out, sequences, frames, seed, image_size, as_json) -> None:
             speed = progress.tasks[0].speed
             progress.update(task, rate=f"{speed:.0f} frames/s" if speed else "")
 
-        summary = generate(layout, out, sequences, frames, seed, image_size=image_size, progress=advance)
+        summary = generate(layout, out, sequences, frames, seed, image_size=image_size, progress=advance, difficulty=difficulty)
     if as_json:
         emit_json(summary)
         return

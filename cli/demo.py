@@ -11,8 +11,10 @@ from compresstracker.cli.common import console, emit_json, json_option
 @click.option("--stages", default=4, show_default=True, type=click.IntRange(1, 12), help="Student layers.")
 @click.option("--epochs", type=click.IntRange(0), help="Override the recipe's epochs (quicker runs).")
 @click.option("--samples-per-epoch", type=click.IntRange(1), help="Override the recipe's pairs per epoch.")
+@click.option("--test-sequences", default=64, show_default=True, type=click.IntRange(1),
+              help="Sequences of the test split; fewer is quicker, but then 'kept' moves by points between data seeds.")
 @json_option
-def demo(out, stages, epochs, samples_per_epoch, as_json):
+def demo(out, stages, epochs, samples_per_epoch, test_sequences, as_json):
     """Compress the built-in 12-block teacher into a small student and compare them.
 
     Needs no data or weights: the data are generated, the teacher ships with ctrack.
@@ -21,7 +23,7 @@ def demo(out, stages, epochs, samples_per_epoch, as_json):
     from compresstracker.evaluation.compare import comparison_table
     from compresstracker.demo import run_demo
 
-    summary = run_demo(out, stages, epochs, samples_per_epoch, progress=not as_json)
+    summary = run_demo(out, stages, epochs, samples_per_epoch, progress=not as_json, test_sequences=test_sequences)
     if as_json:
         emit_json(summary)
         return

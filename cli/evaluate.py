@@ -5,7 +5,9 @@ from pathlib import Path
 
 import click
 
-from compresstracker.cli.common import backend_option, calib_option, console, device_option, emit_json, json_option, precision_option
+from compresstracker.cli.common import (
+    backend_option, calib_option, console, device_option, emit_json, json_option, param_option, precision_option, preset_option,
+)
 
 
 @click.command("eval")
@@ -20,27 +22,31 @@ from compresstracker.cli.common import backend_option, calib_option, console, de
 @click.option("--workers", "-j", default=1, show_default=True, type=click.IntRange(1), help="Tracker processes.")
 @click.option("--no-ce", is_flag=True, help="Run every block plain (no candidate elimination).")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), help="Write success/precision plots here.")
+@preset_option
+@param_option
 @backend_option
 @precision_option
 @calib_option
 @device_option
 @json_option
 def eval_cmd(
-    checkpoint, dataset_name, root, split, sequences, allow_missing, results_dir, tracker_name, workers, no_ce, plot_dir, backend,
-    precision, calib, device, as_json,
+    checkpoint, dataset_name, root, split, sequences, allow_missing, results_dir, tracker_name, workers, no_ce, plot_dir,
+    preset, params, backend, precision, calib, device, as_json,
 ):
     """Run the tracker over a benchmark (resumable) and score it with the published protocol.
 
     Results go to RESULTS_DIR/TRACKER_NAME/<seq>.txt (pytracking layout); a rerun skips
     sequences already done, so an interrupted evaluation resumes where it stopped. The folder
     records the checkpoint's sha256 and options: another checkpoint under the same name is
-    refused rather than scored on stale results.
+    refused rather than scored on stale results. The checkpoint's family picks the tracking
+    loop; --preset/--param set its hyper-parameters and are recorded in the folder too.
 
     \b
     Examples:
       ctrack eval -c OSTrack_ep0300.pth.tar -d lasot --root /data/lasot -j 4
       ctrack eval -c student.safetensors -d got10k --root /data/got10k --split val --json
       ctrack eval -c student.int8.onnx --backend onnxruntime -d lasot --root /data/lasot
+      ctrack eval -c LightTrackM.pth --preset vot2019 -d got10k --root /data/got10k --split val
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -49,7 +55,7 @@ def eval_cmd(
     from compresstracker.deploy import check_backend
     from compresstracker.devices import resolve_device
     from compresstracker.evaluation.report import score_trackers, scores_table
-    from compresstracker.evaluation.runner import ModelSpec, run_tracker
+    from compresstracker.evaluation.runner import ModelSpec, build_tracker, check_results_dir, run_tracker
 
     resolve_device(device)
     if not Path(checkpoint).is_file():
@@ -61,8 +67,12 @@ def eval_cmd(
     name = tracker_name or Path(checkpoint).name.split(".")[0]
     out = Path(results_dir) / name
     spec = ModelSpec(
-        checkpoint=str(checkpoint), ce=False if no_ce else None, device=device, backend=backend, precision=precision, calib=calib,
+        checkpoint=str(checkpoint), ce=False if no_ce else None, device=device, backend=backend, precision=precision,
+        calib=calib, preset=preset, params=params,
     )
+    # Refusals and unreadable checkpoints are reported before any progress is drawn.
+    check_results_dir(spec, dataset, out)
+    tracker = build_tracker(spec)
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
         TimeRemainingColumn(), console=console, disable=as_json and not console.is_terminal,
@@ -75,7 +85,7 @@ def eval_cmd(
             done_frames[1] += seconds
             progress.update(task, advance=1, rate=f"{done_frames[0] / max(done_frames[1], 1e-9) * workers:.1f} frames/s")
 
-        run = run_tracker(spec, dataset.sequences, out, workers=workers, on_done=on_done)
+        run = run_tracker(spec, dataset, out, workers=workers, on_done=on_done, tracker=tracker)
     scores = score_trackers(dataset, [out])
     plots = []
     if plot_dir:

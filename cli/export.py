@@ -33,8 +33,11 @@ GRAPH_FORMATS = {"onnx": ("onnxruntime", ("fp32", "int8")), "openvino": ("openvi
 @calib_option
 @click.option("--eval-sequences", default=4, show_default=True, type=click.IntRange(1), help="bf16/int8: synthetic sequences for the accuracy check.")
 @click.option("--eval-frames", default=40, show_default=True, type=click.IntRange(2), help="bf16/int8: frames per synthetic sequence.")
+@click.option("--num-heads", type=click.IntRange(1), help="Attention heads, for a file that does not store its config.")
+@click.option("--config", "config_items", multiple=True, metavar="FIELD=VALUE",
+              help="A model config value the file does not store (e.g. search_factor=5.0); repeatable.")
 @json_option
-def export(checkpoint, fmt, out, opset, no_ce, precision, quantize, calib, eval_sequences, eval_frames, as_json):
+def export(checkpoint, fmt, out, opset, no_ce, precision, quantize, calib, eval_sequences, eval_frames, num_heads, config_items, as_json):
     """Export a tracker for deployment, teacher or student.
 
     onnx / openvino: the network (template + search in; score, size and offset maps out) with the
@@ -54,6 +57,7 @@ def export(checkpoint, fmt, out, opset, no_ce, precision, quantize, calib, eval_
       ctrack export student.safetensors --format onnx --precision int8 --out student.int8.onnx
       ctrack export student.safetensors --format openvino --precision int8 --calib lasot=/data/lasot:train --out s.xml
       ctrack export CompressTracker_ep0500.pth.tar --format safetensors --out student.safetensors
+      ctrack export raw.safetensors --format safetensors --num-heads 2 --config search_factor=4.0 -o fixed.safetensors
     """
     from compresstracker.checkpoints import load_checkpoint
     from compresstracker.deploy import deployed_backend, get_backend
@@ -77,7 +81,7 @@ def export(checkpoint, fmt, out, opset, no_ce, precision, quantize, calib, eval_
         if calib and not (fmt == "openvino" and precision == "int8"):
             raise ConfigError("--calib applies to --format openvino --precision int8 (static quantisation)")
         get_backend(backend).require()  # before a large checkpoint is read
-    loaded = load_checkpoint(checkpoint)
+    loaded = load_checkpoint(checkpoint, num_heads=num_heads, config_overrides=_config_items(config_items))
     if fmt in GRAPH_FORMATS:
         info = _export_graphs(loaded.model, fmt, out, opset, False if no_ce else None, precision, calib)
         if precision != "fp32":
@@ -89,6 +93,23 @@ def export(checkpoint, fmt, out, opset, no_ce, precision, quantize, calib, eval_
         emit_json(info)
         return
     _print_summary(info)
+
+
+def _config_items(items: tuple[str, ...]) -> dict:
+    """--config FIELD=VALUE pairs, values read as YAML (numbers, lists)."""
+    import yaml
+
+    overrides = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not FIELD=VALUE", param_hint="--config")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise click.BadParameter(f"{item!r}: {text!r} is not a value", param_hint="--config") from None
+        overrides[key.strip()] = tuple(value) if isinstance(value, list) else value
+    return overrides
 
 
 def _export_graphs(model: nn.Module, fmt: str, out: str, opset: int, ce: Optional[bool], precision: str, calib: Optional[str]) -> dict:

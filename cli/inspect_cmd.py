@@ -6,9 +6,11 @@ from rich.table import Table
 
 from compresstracker.cli.common import console, emit_json, json_option
 
+# Shown when the family has them (OSTrack: ViT numbers and CE; LightTrack: path, stride).
 _SHOWN = (
-    "format", "arch", "embed_dim", "depth", "num_heads", "patch_size", "template_size", "search_size",
-    "ce", "ce_layers", "search_factor", "params", "dropped_keys", "ignored",
+    "format", "family", "arch", "arch_path", "embed_dim", "depth", "num_heads", "patch_size", "stride", "output_channels",
+    "template_size", "search_size", "ce", "ce_layers", "search_factor", "params", "macs", "macs_counted",
+    "dropped_keys", "ignored",
 )
 
 
@@ -17,29 +19,37 @@ _SHOWN = (
 @click.option("--num-heads", type=click.IntRange(min=1), help="Attention heads, when the width is not a multiple of 64.")
 @json_option
 def inspect_cmd(checkpoint: str, num_heads: int | None, as_json: bool) -> None:
-    """Detect a checkpoint's format and architecture and load it strictly.
+    """Detect a checkpoint's format, family and architecture, load it strictly, count params and MACs.
 
-    Reads OSTrack and CompressTracker .pth.tar files (training or inference) and ctrack's own
-    .safetensors; pickled objects in them are never executed.
+    Reads OSTrack and CompressTracker .pth.tar files (training or inference), LightTrack's released
+    .pth files and ctrack's own .safetensors; pickled objects in them are never executed. MACs are
+    counted by each family's published convention (the output says how).
 
     \b
     Examples:
       ctrack inspect OSTrack_ep0300.pth.tar
       ctrack inspect CompressTracker_ep0500.pth.tar --json
+      ctrack inspect LightTrackM.pth
     """
-    from compresstracker.checkpoints import inspect_checkpoint
+    from compresstracker.bench.flops import count_family_macs
+    from compresstracker.checkpoints import load_checkpoint
+    from compresstracker.checkpoints.loader import checkpoint_info
 
-    info = inspect_checkpoint(checkpoint, num_heads=num_heads)
+    loaded = load_checkpoint(checkpoint, num_heads=num_heads)
+    info = checkpoint_info(checkpoint, loaded)
+    info["macs"], info["macs_counted"] = count_family_macs(loaded.model)
     if as_json:
         emit_json(info)
         return
     table = Table(title=info["path"], show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
-    for key in _SHOWN:
+    for key in (k for k in _SHOWN if k in info):
         value = info[key]
         if key == "params":
             value = f"{value:,} ({value / 1e6:.2f}M)"
+        elif key == "macs":
+            value = f"{value:,} ({value / 1e6:.1f}M)"
         elif isinstance(value, list):
             value = ", ".join(map(str, value)) or "-"
         table.add_row(key, str(value))

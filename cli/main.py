@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import importlib
+import re
+import warnings
+
 import click
 
 from compresstracker import __version__
-from compresstracker.errors import CTrackError
+from compresstracker.errors import CTrackError, print_warnings_on_one_line
 
 # command name -> (module inside compresstracker.cli, attribute)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -45,14 +48,28 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(f"compresstracker.cli.{module}"), attr)
 
     def invoke(self, ctx: click.Context):
-        """Turn library errors into one-line CLI errors (exit 2), never a traceback."""
+        """Turn library errors into one-line CLI errors (exit 2), never a traceback; warnings into one line."""
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                print_warnings_on_one_line()
+                return super().invoke(ctx)
+        except click.UsageError as exc:  # a bad option or argument: one line too, with where to look
+            where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+            raise UserError(f"{exc.format_message()}{where}") from None
         except CTrackError as exc:
-            raise UserError(str(exc)) from None
+            raise UserError(_last_line(str(exc))) from None
         except OSError as exc:
             where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
             raise UserError(f"{exc.strerror or exc}{where}") from None
+
+
+def _last_line(message: str) -> str:
+    """One line: an error re-raised from a worker process (torch's DataLoader) carries the worker's
+    whole traceback in its message, with the error's own line last."""
+    if "Traceback (most recent call last)" not in message:
+        return message
+    last = [line for line in message.splitlines() if line.strip()][-1]
+    return re.sub(r"^[\w.]*(Error|Exception): ", "", last.strip())
 
 
 class UserError(click.ClickException):

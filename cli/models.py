@@ -21,22 +21,20 @@ def _parameter_count(name: str) -> int:
 
 
 def _rows() -> list[dict[str, Any]]:
-    from compresstracker.models import get_config, list_models
+    from compresstracker.models import family_of, get_config, list_models
 
     rows = []
     for entry in list_models():
         config = get_config(entry["name"])
+        family = family_of(config)
         rows.append({
             "name": entry["name"],
+            "family": family.name,
             "description": entry["description"],
-            "depth": config.depth,
-            "embed_dim": config.embed_dim,
-            "num_heads": config.num_heads,
-            "patch_size": config.patch_size,
+            **family.summary(config),
+            "architecture": family.architecture(config),
             "template_size": config.template_size,
             "search_size": config.search_size,
-            "ce": config.has_ce,
-            "ce_layers": list(config.ce_layers),
             "params": _parameter_count(entry["name"]),
             "config": config.to_dict(),
         })
@@ -58,23 +56,21 @@ def models() -> None:
 @models.command("list")
 @json_option
 def list_cmd(as_json: bool) -> None:
-    """List architectures: depth, width, heads, input sizes, CE layers, parameters."""
+    """List architectures of every family: structure, input sizes, parameters."""
     rows = _rows()
     if as_json:
         emit_json(rows)
         return
     table = Table(title="Architectures", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     table.add_column("Name", no_wrap=True)
-    for column in ("Depth", "Width", "Heads"):
-        table.add_column(column, justify="right")
+    table.add_column("Family", no_wrap=True)
+    table.add_column("Architecture", ratio=1)
     table.add_column("Sizes", no_wrap=True)
-    table.add_column("CE", no_wrap=True)
     table.add_column("Params", justify="right", no_wrap=True)
     table.add_column("Description", ratio=1)
     for r in rows:
         table.add_row(
-            r["name"], str(r["depth"]), str(r["embed_dim"]), str(r["num_heads"]),
-            f"{r['template_size']}/{r['search_size']}", ",".join(map(str, r["ce_layers"])) or "-",
+            r["name"], r["family"], r["architecture"], f"{r['template_size']}/{r['search_size']}",
             f"{r['params'] / 1e6:.2f}M", r["description"],
         )
     console.print(table)

@@ -6,7 +6,8 @@ import time
 import click
 
 from compresstracker.cli.common import (
-    backend_option, calib_option, console, device_option, emit_json, json_option, parse_box, precision_option,
+    backend_option, calib_option, console, device_option, emit_json, json_option, param_option, parse_box, precision_option,
+    preset_option,
 )
 
 
@@ -18,14 +19,21 @@ from compresstracker.cli.common import (
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Boxes, one x<TAB>y<TAB>w<TAB>h line per frame.")
 @click.option("--render", type=click.Path(dir_okay=False), help="Also write a video with the boxes drawn (mp4).")
 @click.option("--no-ce", is_flag=True, help="Run every block plain (no candidate elimination).")
+@preset_option
+@param_option
 @backend_option
 @precision_option
 @calib_option
 @click.option("--compile", "compile_", is_flag=True, help="torch: torch.compile the network (CPU: Inductor with freezing).")
 @device_option
 @json_option
-def track(checkpoint, frames, video, init_box, output, render, no_ce, backend, precision, calib, compile_, device, as_json):
-    """Track one target through a sequence, exactly as OSTrack's tracking loop does.
+def track(
+    checkpoint, frames, video, init_box, output, render, no_ce, preset, params, backend, precision, calib, compile_, device, as_json,
+):
+    """Track one target through a sequence, exactly as the model family's own tracker does.
+
+    The checkpoint picks the loop: OSTrack-family files run OSTrack's, LightTrack files run
+    LightTrack's (presets vot2019 and default, parameters by --param).
 
     \b
     Examples:
@@ -33,11 +41,12 @@ def track(checkpoint, frames, video, init_box, output, render, no_ce, backend, p
       ctrack track -c student.safetensors --video clip.mp4 --init-box 10,20,50,40 -o out.txt --render out.mp4
       ctrack track -c student.onnx --backend onnxruntime --frames airplane-1/img --init-box 367,101,41,16 -o out.txt
       ctrack track -c student.safetensors --backend openvino --precision int8 --video clip.mp4 --init-box 10,20,50,40 -o out.txt
+      ctrack track -c LightTrackM.pth --preset vot2019 --frames ball/img --init-box 10,20,50,40 -o ball.txt
     """
     from compresstracker.deploy import load_network
     from compresstracker.devices import resolve_device
     from compresstracker.errors import TrackingError
-    from compresstracker.tracking import FrameSource, Tracker, VideoRenderer, list_frames, run_sequence, write_boxes
+    from compresstracker.tracking import FrameSource, VideoRenderer, list_frames, make_tracker, run_sequence, write_boxes
 
     box = parse_box(init_box)
     if (frames is None) == (video is None):
@@ -47,7 +56,7 @@ def track(checkpoint, frames, video, init_box, output, render, no_ce, backend, p
     network = load_network(
         checkpoint, backend, ce=False if no_ce else None, device=torch_device, precision=precision, calib=calib, compile=compile_,
     )
-    tracker = Tracker(network, torch_device)
+    tracker = make_tracker(network, torch_device, preset, dict(params))
     renderer = VideoRenderer(render, fps=source.fps) if render else None
     start = time.perf_counter()
     boxes, _ = run_sequence(tracker, iter(source), box, on_frame=renderer)
@@ -64,6 +73,7 @@ def track(checkpoint, frames, video, init_box, output, render, no_ce, backend, p
         "backend": backend,
         "precision": getattr(network, "precision", "fp32"),
         "ce": bool(network.ce_enabled),
+        "tracker": tracker.settings,
         "model_fps": (t.frames / t.model_s) if t.model_s else None,
         "fps": (t.frames / t.total_s) if t.total_s else None,
         "end_to_end_fps": len(boxes) / wall_s if wall_s else None,

@@ -1,5 +1,9 @@
-"""Exception types. The CLI turns every CTrackError into a one-line message and exit code 2."""
+"""Exception and warning types. The CLI turns every CTrackError into a one-line message and exit code 2,
+and every CTrackWarning into one ``warning: ...`` line on stderr."""
 from __future__ import annotations
+
+import sys
+import warnings
 
 
 class CTrackError(Exception):
@@ -24,3 +28,28 @@ class ResultsError(CTrackError):
 
 class TrackingError(CTrackError):
     """Tracking cannot proceed (bad frames, bad initial box)."""
+
+
+class CTrackWarning(UserWarning):
+    """Something the user should know that does not stop the work (printed as one line)."""
+
+
+class GuessedConfigWarning(CTrackWarning):
+    """A checkpoint's model config was partly inferred rather than read from the file."""
+
+
+def print_warnings_on_one_line() -> None:
+    """Show each distinct CTrackWarning once as ``warning: <message>`` on stderr; other warnings as Python does.
+
+    Call inside ``warnings.catch_warnings()`` to keep the change local.
+    """
+    original = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, CTrackWarning):
+            print(f"warning: {message}", file=sys.stderr if file is None else file)
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    warnings.simplefilter("once", CTrackWarning)

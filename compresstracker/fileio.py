@@ -1,5 +1,6 @@
 """File helpers below every room: atomic writes (a killed process leaves the old file or the new one,
-never a torn one) and content hashes."""
+never a torn one), content hashes, and exclusive folder locks (two processes never write into one
+output folder at once)."""
 from __future__ import annotations
 
 import contextlib
@@ -52,6 +53,30 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+class FolderBusy(OSError):
+    """Another process holds the lock of a folder."""
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` for the block; FolderBusy at once if another process holds it.
+
+    The lock is taken on the folder itself (``flock`` on its descriptor): it writes no file, and
+    the kernel releases it when the holder dies, so a killed run never leaves a stale lock.
+    """
+    import fcntl
+
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FolderBusy(f"another process is writing to {folder}") from None
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def file_sha256(path: str | os.PathLike) -> str:

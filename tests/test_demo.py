@@ -2,7 +2,7 @@
 
 
 def test_demo_compresses_the_builtin_teacher(run_cli, tmp_path):
-    result = run_cli("demo", "--out", tmp_path / "demo", "--epochs", "0", "--json")
+    result = run_cli("demo", "--out", tmp_path / "demo", "--epochs", "0", "--test-sequences", "2", "--json")
     assert result.exit_code == 0, result.stderr
     summary = result.json()
     report = summary["eval"][0]
@@ -12,3 +12,5 @@ def test_demo_compresses_the_builtin_teacher(run_cli, tmp_path):
     assert report["speedup_macs"] > 1.5
     assert 0 <= report["student"]["metrics"]["auc"] <= 100 and report["kept"] is not None
     assert any(p.endswith(".png") for p in summary["plots"])
+    assert report["bench"]["threads"] == 1 and report["speedup_fps"] == report["bench"]["speedup"]
+    assert report["student"]["fps"] == 1000 / report["bench"]["student_track_ms"]

@@ -1,8 +1,8 @@
 """Latency and FPS of tracker networks and of the whole tracking step, on every backend and precision.
 
-Rows are (model, backend, precision). Per row: the network alone (batch 1, template + search
-already on the device) and a full ``Tracker.track`` step on a synthetic 640x480 frame (crop +
-resize, normalisation, forward, Hann window, decoding, mapping back). The rows are timed
+Rows are (model, backend, precision). Per row: a full tracking step of the model family's tracker
+on a synthetic 640x480 frame (OSTrack: crop + resize, normalisation, forward, Hann window,
+decoding, mapping back), and the network's share of it (the tracker's own model timing). The rows are timed
 interleaved, one call of each row per round (A, B, C, A, B, C, ...), so load from other processes
 on a shared machine hits every row alike; each figure is the median over ``runs`` rounds after
 warm-up, with the interquartile range as its spread. CUDA work is synchronised before a clock is
@@ -21,11 +21,11 @@ import cv2
 import numpy as np
 import torch
 
-from compresstracker.bench.flops import count_macs, count_params
+from compresstracker.bench.flops import count_family_macs, count_params
 from compresstracker.deploy import Network, deployed_backend, get_backend, load_network
 from compresstracker.devices import available_cores
-from compresstracker.errors import ConfigError
-from compresstracker.tracking import Tracker, sample_target
+from compresstracker.errors import ConfigError, CTrackError
+from compresstracker.tracking import Tracker, make_tracker, sample_target
 
 __all__ = ["BENCH_BOX", "MIN_RUNS", "ModelBench", "bench_models", "load_report", "synthetic_frame"]
 
@@ -51,7 +51,7 @@ class ModelBench:
     track_ms: float
     fps: float
     speedup: float
-    max_abs_diff: Optional[float]  # None for a deployed file: no torch network to compare with
+    max_abs_diff: Optional[float]  # None for a deployed file (no torch network to compare with) or a non-OSTrack loop
     latency_spread_ms: float  # interquartile range of the timed runs
     track_spread_ms: float
 
@@ -71,45 +71,40 @@ def synthetic_frame(seed: int = 0) -> np.ndarray:
 
 
 class _Row:
-    """A row being timed: its tracker, the inputs of its forward, and the times so far."""
+    """A row being timed: its family's tracker on the synthetic frame, and the times so far."""
 
     def __init__(self, path: str, backend: str, precision: str, network: Network, device: torch.device, frame: np.ndarray):
         self.path, self.backend, self.precision, self.device, self.frame = path, backend, precision, device, frame
-        self.tracker = Tracker(network, device)
-        cfg = self.tracker.config
-        with torch.inference_mode():
-            self.tracker.initialize(frame, BENCH_BOX)
-            patch, _ = sample_target(frame, BENCH_BOX, cfg.search_factor, cfg.search_size)
-            self.search = self.tracker.normalize(patch)
+        self.tracker = make_tracker(network, device)
         self.latency: list[float] = []
         self.track: list[float] = []
 
-    def maps(self) -> dict[str, torch.Tensor]:
+    def maps(self) -> Optional[dict[str, torch.Tensor]]:
+        """The network's output maps on the frame's template and search crops (OSTrack loops; None otherwise)."""
+        t = self.tracker
+        if not isinstance(t, Tracker):
+            return None
+        cfg = t.config
         with torch.inference_mode():
-            out = self.tracker.network(self.tracker.template, self.search, self.tracker.template_mask)
+            t.initialize(self.frame, BENCH_BOX)
+            patch, _ = sample_target(self.frame, BENCH_BOX, cfg.search_factor, cfg.search_size)
+            out = t.network(t.template, t.normalize(patch), t.template_mask)
         return {name: out[name].float() for name in MAPS}
-
-    def _sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
 
     @torch.inference_mode()
     def step(self, record: bool) -> None:
-        """One forward and one tracking step (each from the same state, so each crops the same region)."""
-        t = self.tracker
-        self._sync()
+        """One tracking step from the same state (so each crops the same region); the network's share
+        of it is the tracker's own model timing (CUDA synchronised)."""
+        self.tracker.initialize(self.frame, BENCH_BOX)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
         start = time.perf_counter()
-        t.network(t.template, self.search, t.template_mask)
-        self._sync()
-        latency = time.perf_counter() - start
-        t.initialize(self.frame, BENCH_BOX)
-        self._sync()
-        start = time.perf_counter()
-        t.track(self.frame)
-        self._sync()
+        self.tracker.track(self.frame)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
         if record:
-            self.latency.append(1000 * latency)
             self.track.append(1000 * (time.perf_counter() - start))
+            self.latency.append(1000 * self.tracker.timing.model_s)
 
 
 def _spread(values: list[float]) -> float:
@@ -194,7 +189,11 @@ def bench_models(
             todo, skip = _rows_of(path, backends, precisions, device)
             skipped += skip
             for backend, precision in todo:
-                network = load_network(path, backend, ce, device, threads, precision, calib, compile and backend == "torch")
+                try:
+                    network = load_network(path, backend, ce, device, threads, precision, calib, compile and backend == "torch")
+                except CTrackError as exc:  # e.g. a family this backend or precision does not run yet
+                    skipped.append({"path": path, "backend": backend, "precision": precision, "reason": str(exc)})
+                    continue
                 rows.append(_Row(path, backend, getattr(network, "precision", precision or "fp32"), network, device, frame))
                 if on_row is not None:
                     on_row(f"{Path(path).name}: {backend} {rows[-1].precision} ready")
@@ -203,10 +202,10 @@ def bench_models(
             network = next(r for r in rows if r.path == path).tracker.network
             if deployed_backend(path) is None:  # the trained network as loaded is the reference and is counted
                 counted = load_model(path, ce=ce).to(device)
-                references[path] = _Row(path, "torch", "fp32", counted, device, frame).maps()
+                references[path] = _Row(path, "torch", "fp32", counted, device, frame).maps() or {}
             else:
                 counted = network.architecture()
-            sizes[path] = (count_params(counted), count_macs(counted), bool(network.ce_enabled))
+            sizes[path] = (count_params(counted), count_family_macs(counted)[0], bool(getattr(network, "ce_enabled", False)))
         warmup = max(2, min(10, runs // 5))
         before = os.getloadavg()[0]
         for i in range(warmup + runs):
@@ -219,7 +218,7 @@ def bench_models(
     for row in rows:
         params, macs, row_ce = sizes[row.path]
         maps, ref = row.maps(), references.get(row.path)
-        diff = max(float((maps[m] - ref[m]).abs().max()) for m in MAPS) if ref else None
+        diff = max(float((maps[m] - ref[m]).abs().max()) for m in MAPS) if ref and maps else None
         track = statistics.median(row.track)
         report_rows.append(ModelBench(
             path=row.path, backend=row.backend, precision=row.precision, ce=row_ce, params=params, macs=macs,

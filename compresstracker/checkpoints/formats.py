@@ -1,9 +1,10 @@
 """Checkpoint formats, recognised by their keys, each with a declarative map to ctrack's key layout.
 
-ctrack's layout is OSTrack's (``backbone.*``, ``box_head.*``). A format says which keys identify
-it, which keys to drop (teacher copies) and which prefixes to rename (student blocks). What the
-weights cannot tell (CE layers, tracking factors) comes from per-format defaults, or from the
-config a ctrack-written file carries.
+ctrack's layouts are OSTrack's (``backbone.*``, ``box_head.*``) and LightTrack's official one
+(``features.*``, ``neck.*``, ``feature_fusor.*``, ``head.*``). A format says which keys identify
+it, which model family it holds, which keys to drop (teacher copies) and which prefixes to rename
+(student blocks). What the weights cannot tell (CE layers, tracking factors) comes from per-format
+defaults, or from the config a ctrack-written file carries.
 """
 from __future__ import annotations
 
@@ -11,25 +12,28 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 
+from compresstracker.checkpoints.lighttrack_weights import infer_lighttrack_config
 from compresstracker.checkpoints.safe_pickle import Ignored
 from compresstracker.errors import CheckpointError, ConfigError
 from compresstracker.models import TrackerConfig, get_config, list_models
+from compresstracker.models import config_from_dict as _config_from_dict
 
 __all__ = [
     "CONTAINER_KEYS", "CheckpointFormat", "FORMATS", "NATIVE_FORMAT_VERSION", "NATIVE_KEYS",
-    "OSTRACK_CONFIG_KEY", "TRAIN_STATE_FORMAT", "arch_name", "detect_format", "find_state_dict", "infer_config", "list_formats",
-    "config_from_dict", "first_items", "native_config", "native_extras",
+    "OSTRACK_CONFIG_KEY", "TRAIN_STATE_FORMAT", "arch_name", "detect_format", "find_state_dict", "infer_config",
+    "infer_family_config", "list_formats", "config_from_dict", "first_items", "native_config", "native_extras",
 ]
 
-# Where a pickled training file keeps its state dict; a raw state dict is used as it is.
-CONTAINER_KEYS = ("net", "model")
-# Prefixes that wrap every key of a state dict saved from a wrapper (DistributedDataParallel, or
-# the replacement model of a ctrack compression run, whose only registered weights are the student's).
-WRAPPER_PREFIXES = ("module.", "student.")
+# Where a pickled file keeps its state dict (OSTrack: "net", LightTrack: "state_dict"); a raw
+# state dict is used as it is.
+CONTAINER_KEYS = ("net", "model", "state_dict")
+# Prefixes that wrap every key of a state dict saved from a wrapper (DistributedDataParallel, the
+# replacement model of a ctrack compression run, LightTrack's training wrapper), removed in order.
+WRAPPER_PREFIXES = ("module.", "student.", "feature_extractor.")
 # ctrack's own training checkpoints (checkpoints/*.pt): a dict with this "format" entry, the
 # weights under "model", the network's config under "model_config" and the recipe as YAML.
 TRAIN_STATE_FORMAT = "ctrack-train-state"
@@ -72,6 +76,7 @@ class CheckpointFormat:
     rename: tuple[tuple[str, str], ...] = ()
     ce_by_depth: Mapping[int, tuple[tuple[int, ...], tuple[float, ...]]] = field(default_factory=dict)
     metadata_key: str | None = None  # native files: recognised by this metadata entry, not by keys
+    family: str = "ostrack"  # the model family its weights build (native files: read from the config)
 
     def matches(self, keys: set[str], metadata: Mapping[str, str]) -> bool:
         if self.metadata_key is not None:
@@ -127,6 +132,12 @@ FORMATS: tuple[CheckpointFormat, ...] = (
         excludes=("backbone.distill_blocks.",),
         ce_by_depth=_OSTRACK_CE,
     ),
+    CheckpointFormat(
+        "lighttrack",
+        "LightTrack release ({'state_dict': ...} or a raw state dict); the architecture is read off the weights",
+        requires=("features.conv_stem.", "features.blocks.", "neck.", "feature_fusor.", "head."),
+        family="lighttrack",
+    ),
 )
 
 
@@ -163,7 +174,8 @@ def detect_format(keys: set[str], metadata: Mapping[str, str], source: str) -> C
             return fmt
     raise CheckpointError(
         f"{source}: unknown key layout ({len(keys)} tensors, e.g. {first_items(sorted(keys))}); expected OSTrack "
-        "(backbone.blocks.*, box_head.*) or CompressTracker (backbone.distill_blocks.*) weights"
+        "(backbone.blocks.*, box_head.*), CompressTracker (backbone.distill_blocks.*) or LightTrack "
+        "(features.*, neck.*, feature_fusor.*, head.*) weights"
     )
 
 
@@ -217,6 +229,12 @@ def infer_config(
     return config.replace(arch=arch_name(config))
 
 
+_INFERENCE: dict[str, Callable[..., Any]] = {
+    "ostrack": infer_config,
+    "lighttrack": lambda state, fmt, source, num_heads: infer_lighttrack_config(state, source),
+}
+
+
 def arch_name(config: TrackerConfig) -> str:
     """The registered name of an identical config, else a descriptive one."""
     for row in list_models():
@@ -225,7 +243,7 @@ def arch_name(config: TrackerConfig) -> str:
     return f"vit{config.embed_dim}_d{config.depth}_{config.search_size}{'_ce' if config.has_ce else ''}"
 
 
-def native_config(metadata: Mapping[str, str], source: str) -> TrackerConfig:
+def native_config(metadata: Mapping[str, str], source: str) -> Any:
     version = metadata.get(NATIVE_KEYS["format_version"], NATIVE_FORMAT_VERSION)
     if version != NATIVE_FORMAT_VERSION:
         raise CheckpointError(
@@ -235,14 +253,21 @@ def native_config(metadata: Mapping[str, str], source: str) -> TrackerConfig:
     return config_from_dict(_json(metadata, NATIVE_KEYS["config"], source), f"{source} metadata {NATIVE_KEYS['config']}")
 
 
-def config_from_dict(data: Any, source: str) -> TrackerConfig:
-    """A TrackerConfig from a stored dict; a malformed one is a CheckpointError naming ``source``."""
+def config_from_dict(data: Any, source: str) -> Any:
+    """A model config (any family) from a stored dict; a malformed one is a CheckpointError naming ``source``."""
     if not isinstance(data, Mapping):
         raise CheckpointError(f"{source} is not a model config (a {type(data).__name__}, not a dict)")
     try:
-        return TrackerConfig.from_dict(dict(data))
+        return _config_from_dict(dict(data))
     except (ConfigError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{source} is not a valid model config ({exc})") from None
+
+
+def infer_family_config(
+    state: Mapping[str, torch.Tensor], fmt: CheckpointFormat, source: str, num_heads: int | None = None
+) -> Any:
+    """The config read off the weights, by the format's family (``num_heads``: ViT files only)."""
+    return _INFERENCE[fmt.family](state, fmt, source, num_heads)
 
 
 def native_extras(metadata: Mapping[str, str], source: str) -> dict[str, Any]:

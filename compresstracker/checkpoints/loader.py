@@ -1,13 +1,15 @@
-"""Load any checkpoint ctrack understands into a TrackerNet: read safely, detect, map keys, load strictly."""
+"""Load any checkpoint ctrack understands into its family's network: read safely, detect, map keys, load strictly."""
 from __future__ import annotations
 
 import struct
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import safetensors
 import torch
+from torch import nn
 
 from compresstracker.checkpoints.formats import (
     OSTRACK_CONFIG_KEY,
@@ -18,23 +20,23 @@ from compresstracker.checkpoints.formats import (
     detect_format,
     find_state_dict,
     first_items,
-    infer_config,
+    infer_family_config,
     native_config,
     native_extras,
 )
 from compresstracker.checkpoints.safe_pickle import load_pickle_checkpoint, require_file
-from compresstracker.errors import CheckpointError
-from compresstracker.models import TrackerConfig, TrackerNet, get_config, list_models
+from compresstracker.errors import CheckpointError, GuessedConfigWarning
+from compresstracker.models import TrackerConfig, TrackerNet, build_model, family_of, get_config, list_models
 
-__all__ = ["LoadedCheckpoint", "inspect_checkpoint", "load_checkpoint", "load_model"]
+__all__ = ["LoadedCheckpoint", "checkpoint_info", "inspect_checkpoint", "load_checkpoint", "load_model"]
 
 
 @dataclass
 class LoadedCheckpoint:
-    """A checkpoint loaded into an eval-mode CPU TrackerNet, with what was learned on the way."""
+    """A checkpoint loaded into an eval-mode CPU network of its family, with what was learned on the way."""
 
-    model: TrackerNet
-    config: TrackerConfig
+    model: nn.Module  # TrackerNet (OSTrack family) or LightTrackNet
+    config: Any  # its family's config
     format: str
     ignored: list[str] = field(default_factory=list)  # pickled globals that were not rebuilt
     dropped_keys: int = 0  # teacher keys removed from CompressTracker training files
@@ -66,7 +68,7 @@ def _read(path: Path) -> tuple[Any, dict[str, str], list[str]]:
 def _base_config(
     obj: Any, metadata: Mapping[str, str], state: Mapping[str, torch.Tensor], fmt: CheckpointFormat,
     source: str, num_heads: int | None,
-) -> tuple[TrackerConfig, bool]:
+) -> tuple[Any, bool]:
     """(config, whether it was inferred from shapes). Files ctrack wrote carry their config."""
     if fmt.metadata_key is not None:
         return native_config(metadata, source), False
@@ -79,7 +81,30 @@ def _base_config(
             return get_config(model["arch"], **overrides), False
     if isinstance(obj, Mapping) and isinstance(obj.get(OSTRACK_CONFIG_KEY), Mapping):
         return config_from_dict(obj[OSTRACK_CONFIG_KEY], f"{source}['{OSTRACK_CONFIG_KEY}']"), False
-    return infer_config(state, fmt, source, num_heads), True
+    return infer_family_config(state, fmt, source, num_heads), True
+
+
+# Config fields the weights cannot tell (shapes give the rest); OSTrack's published values are assumed.
+GUESSED_FIELDS = ("num_heads", "ce_layers", "ce_keep_ratios", "search_factor", "template_factor")
+
+
+def _warn_guessed(source: str, config: TrackerConfig, fmt: CheckpointFormat, given: set[str]) -> None:
+    """One warning line naming the config values that were assumed, and how to set them."""
+    guessed = [name for name in GUESSED_FIELDS if name not in given]
+    if not guessed:
+        return
+    values = ", ".join(f"{name}={_plain(getattr(config, name))}" for name in guessed)
+    warnings.warn(GuessedConfigWarning(
+        f"{source} ({fmt.name} layout) does not store its model config; assumed {values} (OSTrack's conventions); if one is wrong, every score is: "
+        f"write the right ones into a file once with `ctrack export {source} --format safetensors --num-heads N "
+        "--config FIELD=VALUE -o FIXED.safetensors`"
+    ), stacklevel=3)
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) or "none"
+    return str(value)
 
 
 def _is_train_state(obj: Any) -> bool:
@@ -96,15 +121,21 @@ def _train_state_recipe(obj: Mapping) -> dict:
     return recipe if isinstance(recipe, dict) else {}
 
 
-def _load_strict(model: TrackerNet, state: Mapping[str, torch.Tensor], fmt: str, source: str) -> None:
+def _config_name(config: Any) -> str:
+    return config.arch if isinstance(config, TrackerConfig) else config.name
+
+
+def _load_strict(model: nn.Module, state: Mapping[str, torch.Tensor], fmt: str, source: str) -> None:
     expected = model.state_dict()
+    # BatchNorm step counters do nothing at inference; files saved without them load as the model's.
+    state = {**{k: v for k, v in expected.items() if k.endswith("num_batches_tracked") and k not in state}, **state}
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     if missing or unexpected:
         problems = [f"missing {len(missing)} keys: {first_items(missing)}"] if missing else []
         problems += [f"unexpected {len(unexpected)} keys: {first_items(unexpected)}"] if unexpected else []
         raise CheckpointError(
-            f"{source} ({fmt} layout) does not fit a {model.config.arch} model: {'; '.join(problems)}; "
+            f"{source} ({fmt} layout) does not fit a {_config_name(model.config)} model: {'; '.join(problems)}; "
             "check that it is a tracker checkpoint and that num_heads/config overrides match it"
         )
     for key, tensor in state.items():
@@ -116,7 +147,11 @@ def _load_strict(model: TrackerNet, state: Mapping[str, torch.Tensor], fmt: str,
     model.load_state_dict(state, strict=True)
 
 
-def _ce_enabled(config: TrackerConfig, ce: bool | None, source: str) -> bool:
+def _ce_enabled(config: Any, ce: bool | None, source: str) -> bool:
+    if not isinstance(config, TrackerConfig):
+        if ce:
+            raise CheckpointError(f"{source}: a {family_of(config).name} model has no candidate elimination (CE)")
+        return False
     if ce is None:
         return config.has_ce
     if ce and not config.has_ce:
@@ -133,10 +168,11 @@ def load_checkpoint(
     num_heads: int | None = None,
     config_overrides: Mapping[str, Any] | None = None,
 ) -> LoadedCheckpoint:
-    """Load a checkpoint of any known format into an eval-mode TrackerNet on the CPU.
+    """Load a checkpoint of any known format into an eval-mode network of its family on the CPU.
 
     ``ce``: None keeps the checkpoint's default (OSTrack: on), False runs all blocks plain.
-    ``num_heads`` and ``config_overrides`` (TrackerConfig fields) fix what the weights cannot tell.
+    ``num_heads`` (ViT files) and ``config_overrides`` (fields of the family's config) fix what the
+    weights cannot tell.
     """
     path = Path(path)
     source = path.name
@@ -150,9 +186,11 @@ def load_checkpoint(
         overrides["num_heads"] = num_heads
     if overrides:
         config = config_from_dict({**config.to_dict(), **overrides}, "config overrides")
-    if inferred and "arch" not in overrides:
+    if inferred and "arch" not in overrides and isinstance(config, TrackerConfig):
         config = config.replace(arch=arch_name(config))
-    model = TrackerNet(config)
+    if inferred and isinstance(config, TrackerConfig):
+        _warn_guessed(source, config, fmt, set(overrides))
+    model = build_model(config)
     _load_strict(model, state, fmt.name, source)
     model.eval()
     model.ce_enabled = _ce_enabled(config, ce, source)
@@ -166,33 +204,37 @@ def load_checkpoint(
     )
 
 
-def load_model(path: str | Path, ce: bool | None = None, device: str | torch.device = "cpu", **kwargs: Any) -> TrackerNet:
+def load_model(path: str | Path, ce: bool | None = None, device: str | torch.device = "cpu", **kwargs: Any) -> nn.Module:
     """The eval-mode network of a checkpoint on ``device``; see :func:`load_checkpoint` for the arguments."""
     return load_checkpoint(path, ce=ce, **kwargs).model.to(device)
 
 
 def inspect_checkpoint(path: str | Path, **kwargs: Any) -> dict[str, Any]:
-    """What a checkpoint holds: format, architecture, CE, parameter count, what was ignored or dropped."""
-    loaded = load_checkpoint(path, **kwargs)
+    """What a checkpoint holds: format, family, architecture, parameter count, what was ignored or dropped."""
+    return checkpoint_info(path, load_checkpoint(path, **kwargs))
+
+
+def checkpoint_info(path: str | Path, loaded: LoadedCheckpoint) -> dict[str, Any]:
+    """The :func:`inspect_checkpoint` summary of an already loaded checkpoint."""
     c = loaded.config
+    family = family_of(c)
     info: dict[str, Any] = {
         "path": str(path),
         "format": loaded.format,
-        "arch": c.arch,
-        "embed_dim": c.embed_dim,
-        "depth": c.depth,
-        "num_heads": c.num_heads,
-        "patch_size": c.patch_size,
+        "family": family.name,
+        "arch": _config_name(c),
+        "architecture": family.architecture(c),
+        **family.summary(c),
         "template_size": c.template_size,
         "search_size": c.search_size,
-        "ce": loaded.model.ce_enabled,
-        "ce_layers": list(c.ce_layers),
-        "ce_keep_ratios": list(c.ce_keep_ratios),
-        "search_factor": c.search_factor,
+    }
+    if isinstance(c, TrackerConfig):
+        info.update(ce=loaded.model.ce_enabled, ce_keep_ratios=list(c.ce_keep_ratios), search_factor=c.search_factor)
+    info.update({
         "params": sum(p.numel() for p in loaded.model.parameters()),
         "ignored": loaded.ignored,
         "dropped_keys": loaded.dropped_keys,
         "config": c.to_dict(),
-    }
+    })
     info.update({k: v for k, v in loaded.metadata.items() if k in ("plan", "provenance")})
     return info

@@ -85,13 +85,35 @@ _STORAGE_DTYPES = {
 }
 
 
+def _naturals(values: Any) -> bool:
+    """A tuple or list of non-negative ints."""
+    return isinstance(values, (tuple, list)) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values)
+
+
+def _view_bytes(offset: Any, size: Any, stride: Any, element_size: int) -> int:
+    """Bytes of storage a strided view needs; UnpicklingError for geometry that is not non-negative ints."""
+    if not (_naturals((offset,)) and _naturals(size) and _naturals(stride) and len(size) == len(stride)):
+        raise pickle.UnpicklingError("a tensor has a malformed offset, size or stride")
+    if any(s == 0 for s in size):
+        return 0
+    return (offset + sum((s - 1) * st for s, st in zip(size, stride)) + 1) * element_size
+
+
 def _tensor_on(storage: Any, dtype: Any, offset: int, size: tuple, stride: tuple, requires_grad: bool) -> torch.Tensor:
-    """A tensor viewing one of our storages; ``set_`` checks the view against the storage bounds."""
+    """A tensor viewing one of our storages, refused when the view reaches past the storage.
+
+    ``set_`` would grow the storage to fit any declared size: a few bytes of pickle could ask
+    for terabytes.
+    """
     if not isinstance(storage, torch.storage.TypedStorage):
         raise pickle.UnpicklingError("a tensor refers to something that is not a storage")
     dtype = storage.dtype if dtype is None else dtype
     if not isinstance(dtype, torch.dtype):
         raise pickle.UnpicklingError("tensor dtype is not a torch.dtype")
+    needed = _view_bytes(offset, size, stride, torch.empty((), dtype=dtype).element_size())
+    held = storage._untyped_storage.nbytes()
+    if needed > held:
+        raise pickle.UnpicklingError(f"a tensor view needs {needed} bytes but its storage in the file holds {held}")
     tensor = torch.empty((0,), dtype=dtype).set_(storage._untyped_storage, offset, torch.Size(size), stride)
     tensor.requires_grad_(bool(requires_grad))
     return tensor
@@ -204,11 +226,14 @@ def _load_zip(path: Path, ignored: list[str]) -> Any:
         if f"{prefix}byteorder" in archive.namelist() and archive.read(f"{prefix}byteorder") != b"little":
             raise CheckpointError(f"{path.name} was saved on a big-endian machine; re-save it on a little-endian one")
         storages: dict[str, torch.storage.TypedStorage] = {}
+        archive_size = path.stat().st_size
 
         def load_storage(pid: tuple) -> torch.storage.TypedStorage:
             _, storage_type, key, _location, numel = pid
             dtype = _storage_dtype(storage_type)
             if key not in storages:
+                if archive.getinfo(f"{prefix}data/{key}").file_size > archive_size:  # torch stores records uncompressed
+                    raise CheckpointError(f"{path.name}: storage record {key} declares more bytes than the file holds; the file is damaged")
                 raw = archive.read(f"{prefix}data/{key}")
                 if len(raw) != numel * torch.empty((), dtype=dtype).element_size():
                     raise CheckpointError(f"{path.name}: storage record {key} has the wrong size; the file is damaged")
@@ -221,6 +246,7 @@ def _load_zip(path: Path, ignored: list[str]) -> Any:
 
 def _load_legacy(path: Path, ignored: list[str]) -> Any:
     """torch's pre-1.6 stream format: header pickles, the object pickle, storage keys, raw storages."""
+    file_size = path.stat().st_size
     with open(path, "rb") as f:
 
         def plain() -> Any:
@@ -237,7 +263,9 @@ def _load_legacy(path: Path, ignored: list[str]) -> Any:
                 raise CheckpointError(f"{path.name} uses storage views (torch < 1.0); re-save it with a newer torch")
             dtype = _storage_dtype(storage_type)
             if key not in storages:
-                nbytes = numel * torch.empty((), dtype=dtype).element_size()
+                nbytes = numel * torch.empty((), dtype=dtype).element_size() if isinstance(numel, int) and numel >= 0 else -1
+                if not 0 <= nbytes <= file_size:
+                    raise CheckpointError(f"{path.name}: storage {key} declares {numel} elements, more than the file holds; the file is damaged")
                 storages[key] = (_typed_storage(torch.UntypedStorage(nbytes), dtype), numel)
             return storages[key][0]
 

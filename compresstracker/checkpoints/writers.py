@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from compresstracker.checkpoints.formats import NATIVE_FORMAT_VERSION, NATIVE_KEYS, OSTRACK_CONFIG_KEY
 from compresstracker.errors import CheckpointError
-from compresstracker.fileio import atomic_path
+from compresstracker.fileio import atomic_path, atomic_write_bytes
 from compresstracker.models import TrackerConfig, TrackerNet
 
 __all__ = ["save_native", "save_ostrack"]
@@ -27,12 +27,12 @@ def _state_of(model_or_state: nn.Module | Mapping[str, torch.Tensor]) -> dict[st
 
 def save_native(
     model_or_state: nn.Module | Mapping[str, torch.Tensor],
-    config: TrackerConfig,
+    config: Any,
     path: str | Path,
     plan: Any = None,
     provenance: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write weights in OSTrack's key layout as safetensors, with the config that builds them.
+    """Write weights in their family's key layout as safetensors, with the config (any family) that builds them.
 
     ``plan`` (a JSON-serialisable stage plan, e.g. ``StagePlan.to_dict()``) and ``provenance`` (teacher
     file, sha256, recipe, ...) are stored as JSON metadata. Every key is kept, so a round trip is exact;
@@ -47,9 +47,24 @@ def save_native(
         if value is not None:
             metadata[NATIVE_KEYS[name]] = json.dumps(value, sort_keys=True)
     path = Path(path)
-    with atomic_path(path) as tmp:
-        save_file(tensors, tmp, metadata=metadata)
+    atomic_write_bytes(path, _sorted_metadata(safetensors_bytes(tensors, metadata=metadata)))
     return path
+
+
+def _sorted_metadata(data: bytes) -> bytes:
+    """The same safetensors file with its ``__metadata__`` keys in sorted order.
+
+    The safetensors writer emits metadata in hash-map order, which changes from call to call, so
+    identical weights gave files with different sha256. Only the order of the header's keys
+    changes: its length, the tensor entries and the data stay as written.
+    """
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + size])
+    header["__metadata__"] = dict(sorted(header.get("__metadata__", {}).items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    if len(text) > size:
+        raise CheckpointError("safetensors header grew when its metadata was sorted")  # cannot happen: same characters
+    return data[:8] + text.ljust(size, b" ") + data[8 + size :]
 
 
 def save_ostrack(model: TrackerNet, path: str | Path) -> Path:

@@ -7,6 +7,11 @@ similar texture, motion blur, illumination change and camera noise. Ground truth
 (occlusion, out of view, GOT-10k cover/absence/cut) are computed from the same integer boxes
 the renderer draws, so they are exact.
 
+Two difficulties: ``hard`` (everything above; for ablations and stress tests) and ``fair``
+(a plain tracking task: the target moves, changes scale and shape, blurs and is partly covered
+by poles, but no same-texture distractors, no full occlusion and no out-of-view stretches, so a
+working tracker is clearly better than repeating the first box; the demo's test split).
+
 Everything is drawn from ``numpy.random.default_rng([seed, index])``: a sequence depends only
 on the seed and its index, and the same arguments give byte-identical files. Each sequence is
 written into a temporary folder and renamed into place, so an interrupted run can be rerun
@@ -33,6 +38,7 @@ from compresstracker.errors import DatasetError
 from compresstracker.fileio import atomic_write_json, atomic_write_text
 
 FORMAT_VERSION = 1
+DIFFICULTIES = ("hard", "fair")
 PARTIAL_DIR = ".ctrack-partial"  # temporary sequence folders live here until renamed into place
 JPEG_QUALITY = 90
 SPRITE_SIZE = 64  # textures are drawn once at this size and resized to the box every frame
@@ -202,15 +208,17 @@ def _blur_kernels(centres: np.ndarray) -> np.ndarray:
 class _Scene:
     """Geometry, labels and renderer of one sequence; everything drawn up front from ``rng``."""
 
-    def __init__(self, rng: np.random.Generator, frames: int, width: int, height: int, shape: str):
+    def __init__(self, rng: np.random.Generator, frames: int, width: int, height: int, shape: str, fair: bool = False):
         self.width, self.height = width, height
+        self.fair = fair
         t = np.arange(frames, dtype=np.float64)
         self.look = _random_look(rng, shape)
         self.sprite = self.look.sprite(rng)
         centre, size = self._target_path(rng, t)
         self.boxes = self._to_boxes(centre, size)
         self.blur = _blur_kernels(centre)
-        self.distractors = [self._distractor(rng, t, size[0]) for _ in range(int(rng.choice([0, 1, 1, 2, 2, 3])))]
+        count = int(rng.choice([0, 1, 1, 2, 2, 3]))
+        self.distractors = [] if fair else [self._distractor(rng, t, size[0]) for _ in range(count)]
         self.occluder, self.occluder_texture = self._occluder(rng, t, centre, size)
         self._camera(rng, t)
         self._photometry(rng, t)
@@ -236,7 +244,7 @@ class _Scene:
         # The first frame holds the whole target: trackers start from it.
         cx += np.clip(cx[0], w[0] / 2 + 1, W - w[0] / 2 - 1) - cx[0]
         cy += np.clip(cy[0], h[0] / 2 + 1, H - h[0] / 2 - 1) - cy[0]
-        if T >= 12 and rng.random() < 0.5:
+        if not self.fair and T >= 12 and rng.random() < 0.5:
             cx, cy = self._leave_view(rng, t, cx, cy, w, h)
         return np.stack([cx, cy], axis=1), np.stack([w, h], axis=1)
 
@@ -279,7 +287,7 @@ class _Scene:
         if T < 8 or rng.random() >= 0.55:
             return none, None
         cross = int(rng.integers(max(2, T // 5), T))
-        if rng.random() < 0.6:  # block, large enough to hide the target
+        if rng.random() < 0.6 and not self.fair:  # block, large enough to hide the target
             ow, oh = size[cross] * rng.uniform(1.3, 2.2, 2)
         else:  # pole: partial occlusion
             ow, oh = size[cross, 0] * rng.uniform(0.3, 0.7), self.height * rng.uniform(0.6, 1.2)
@@ -552,9 +560,9 @@ def _prepare_output(out: Path, settings: dict) -> None:
     manifest = out / SYNTHETIC_MANIFEST
     if manifest.is_file():
         try:
-            previous = json.loads(manifest.read_text(encoding="utf-8"))
+            previous = {"difficulty": "hard", **json.loads(manifest.read_text(encoding="utf-8"))}  # before difficulties
             previous = {key: previous.get(key) for key in settings}
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, TypeError):
             previous = None
         if previous != settings:
             raise DatasetError(
@@ -573,7 +581,7 @@ def _describe(settings: dict | None) -> str:
     width, height = settings.get("image_size") or ("?", "?")
     return (
         f"layout {settings.get('layout')}, {settings.get('sequences')} sequences of {settings.get('frames')} "
-        f"frames, seed {settings.get('seed')}, {width}x{height}"
+        f"frames, seed {settings.get('seed')}, {width}x{height}, {settings.get('difficulty')}"
     )
 
 
@@ -608,15 +616,19 @@ def generate(
     seed: int,
     image_size: tuple[int, int] = (320, 240),
     progress: Optional[Callable[[int], None]] = None,
+    difficulty: str = "hard",
 ) -> dict:
     """Write ``sequences`` synthetic sequences of ``frames`` frames in ``layout`` under ``out``.
 
     ``layout`` is one of lasot, got10k, trackingnet, folder; ``image_size`` is (width, height).
+    ``difficulty`` is hard (distractors, full occlusion, out-of-view) or fair (none of those).
     ``progress`` is called with the number of frames finished (also for sequences already on
     disk from an interrupted run with the same settings, which are skipped). Returns a summary.
     """
     if layout not in LAYOUTS:
         raise DatasetError(f"unknown synthetic layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    if difficulty not in DIFFICULTIES:
+        raise DatasetError(f"unknown difficulty {difficulty!r}; choose one of {', '.join(DIFFICULTIES)}")
     width, height = (int(v) for v in image_size)
     if width < 32 or height < 32:
         raise DatasetError(f"image size {width}x{height} is too small; use at least 32x32")
@@ -628,7 +640,7 @@ def generate(
     splits = {split: [p.name for p in planned if p.split == split] for split in writer.splits}
     settings = {
         "version": FORMAT_VERSION, "layout": layout, "sequences": sequences, "frames": frames,
-        "seed": seed, "image_size": [width, height],
+        "seed": seed, "image_size": [width, height], "difficulty": difficulty,
     }
     _prepare_output(out, settings)
     manifest = {"format": "ctrack-synthetic", **settings, "splits": splits, "complete": False}
@@ -643,7 +655,7 @@ def generate(
                 progress(frames)
             continue
         rng = np.random.default_rng([seed, item.index])
-        scene = _Scene(rng, frames, width, height, SHAPES[item.index % len(SHAPES)])
+        scene = _Scene(rng, frames, width, height, SHAPES[item.index % len(SHAPES)], fair=difficulty == "fair")
         _write_sequence(out, writer, item, scene, frames, progress)
         written += 1
     seconds = time.perf_counter() - start
@@ -659,6 +671,7 @@ def generate(
         "out": str(out),
         "seed": seed,
         "image_size": [width, height],
+        "difficulty": difficulty,
         "frames_per_sequence": frames,
         "splits": {split: len(names) for split, names in splits.items()},
         "written": written,

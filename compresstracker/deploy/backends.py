@@ -20,6 +20,7 @@ from torch import nn
 from compresstracker.deploy.family import GraphNetwork, Runner, family_named, inference_form
 from compresstracker.devices import cpu_has_bf16
 from compresstracker.errors import CheckpointError, ConfigError, CTrackError
+from compresstracker.models import TrackerNet
 
 __all__ = [
     "DTYPES", "Backend", "CastNetwork", "Network", "backend_names", "check_backend", "deployed_backend",
@@ -202,7 +203,11 @@ class TorchBackend(Backend):
         self, model: nn.Module, precision: str, device: torch.device, threads: Optional[int], calib: Optional[str] = None,
     ) -> nn.Module:
         model = inference_form(model.to(device).eval())
-        return CastNetwork(model, precision) if precision != "fp32" else model
+        if precision == "fp32":
+            return model
+        if not isinstance(model, TrackerNet):
+            raise ConfigError(f"torch {precision} runs OSTrack-family networks; {type(model).__name__} runs fp32")
+        return CastNetwork(model, precision)
 
 
 def ort_runner(path: str | Path, device: str | torch.device = "cpu", threads: Optional[int] = None) -> Runner:

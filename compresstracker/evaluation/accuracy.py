@@ -29,7 +29,7 @@ def accuracy_change(
         specs = {"reference": reference, **candidates}
         folders = [Path(tmp) / "results" / f"{i}" for i in range(len(specs))]
         for spec, folder in zip(specs.values(), folders):
-            run_tracker(spec, dataset.sequences, folder)
+            run_tracker(spec, dataset, folder)
         aucs = dict(zip(specs, (score.metrics()["auc"] for score in score_trackers(dataset, folders))))
     base = aucs.pop("reference")
     return {

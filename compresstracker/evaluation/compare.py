@@ -1,6 +1,12 @@
-"""Teacher and student side by side on a benchmark: AUC (or AO), params, MACs, FPS, share kept."""
+"""Teacher and student side by side on a benchmark: AUC (or AO), params, MACs, FPS, share kept.
+
+FPS and the speed-up come from a back-to-back bench of the two networks (teacher, student,
+teacher, student, ... with the same threads; medians), not from the tracking runs, whose frame
+rates depend on whatever else the machine was doing while each of them ran.
+"""
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Iterable
 
@@ -19,7 +25,7 @@ def _parse_spec(spec: str) -> tuple[str, str, str | None]:
 
 
 def evaluate_model(checkpoint: str, name: str, dataset, results_root: Path, device: str = "cpu", workers: int = 1) -> dict:
-    """Track and score one checkpoint; returns metrics plus params, MACs and tracking FPS."""
+    """Track and score one checkpoint; returns metrics plus params, MACs and the tracking run's FPS (``eval_fps``)."""
     from compresstracker import load_model
     from compresstracker.bench.flops import count_macs, count_params
     from compresstracker.evaluation.report import score_trackers
@@ -27,7 +33,7 @@ def evaluate_model(checkpoint: str, name: str, dataset, results_root: Path, devi
 
     out = results_root / name
     # This folder belongs to the run: a retrained student replaces its earlier results.
-    run_tracker(ModelSpec(checkpoint=str(checkpoint), device=device), dataset.sequences, out, workers=workers, replace_stale=True)
+    run_tracker(ModelSpec(checkpoint=str(checkpoint), device=device), dataset, out, workers=workers, replace_stale=True)
     score = score_trackers(dataset, [out])[0]
     times = []
     for seq in dataset.sequences:
@@ -40,16 +46,39 @@ def evaluate_model(checkpoint: str, name: str, dataset, results_root: Path, devi
         "metrics": score.metrics(),
         "params": count_params(model),
         "macs": count_macs(model),
-        "fps": len(times) / sum(times) if times and sum(times) > 0 else None,
+        "eval_fps": len(times) / sum(times) if times and sum(times) > 0 else None,
     }
 
 
-def compare_on(specs: Iterable[str], teacher: str, student: str, out_dir: str | Path, device: str = "cpu", workers: int = 1) -> list[dict]:
-    """Evaluate teacher and student on each NAME=ROOT[:SPLIT]; writes OUT/report.json."""
+def bench_speedup(teacher: str, student: str, device: str = "cpu", threads: int | None = None, rounds: int = 5, runs: int = 50) -> dict:
+    """Tracking-step times of teacher and student benched alternately (T, S, T, S, ...), same threads.
+
+    Load on a shared machine then hits both alike; the speed-up is the ratio of the medians.
+    """
+    from compresstracker.bench.latency import bench_models
+
+    times: dict[str, list[float]] = {"teacher": [], "student": []}
+    used = None
+    for _ in range(rounds):
+        for role, path in (("teacher", teacher), ("student", student)):
+            result = bench_models([path], device=device, threads=threads, runs=runs)
+            times[role].append(result["models"][0]["track_ms"])
+            used = result["threads"]
+    teacher_ms, student_ms = statistics.median(times["teacher"]), statistics.median(times["student"])
+    return {
+        "teacher_track_ms": teacher_ms, "student_track_ms": student_ms, "speedup": teacher_ms / student_ms,
+        "threads": used, "rounds": rounds, "runs": runs, "device": device,
+    }
+
+
+def compare_on(specs: Iterable[str], teacher: str, student: str, out_dir: str | Path, device: str = "cpu", workers: int = 1,
+               bench_threads: int | None = None) -> list[dict]:
+    """Evaluate teacher and student on each NAME=ROOT[:SPLIT] and bench them back to back; writes OUT/report.json."""
     from compresstracker.data import get_dataset
 
     out_dir = Path(out_dir)
     reports = []
+    speed = bench_speedup(teacher, student, device, bench_threads)
     for spec in specs:
         name, root, split = _parse_spec(spec)
         dataset = get_dataset(name, root, split=split)
@@ -58,6 +87,7 @@ def compare_on(specs: Iterable[str], teacher: str, student: str, out_dir: str | 
                 evaluate_model(student, "student", dataset, results, device, workers)]
         main_metric = "auc" if "auc" in rows[0]["metrics"] else "ao"
         t, s = rows
+        t["fps"], s["fps"] = 1000 / speed["teacher_track_ms"], 1000 / speed["student_track_ms"]
         reports.append({
             "dataset": dataset.name,
             "split": split,
@@ -65,7 +95,8 @@ def compare_on(specs: Iterable[str], teacher: str, student: str, out_dir: str | 
             "teacher": t,
             "student": s,
             "kept": s["metrics"][main_metric] / t["metrics"][main_metric] if t["metrics"][main_metric] else None,
-            "speedup_fps": s["fps"] / t["fps"] if s["fps"] and t["fps"] else None,
+            "speedup_fps": speed["speedup"],
+            "bench": speed,
             "speedup_macs": t["macs"] / s["macs"] if s["macs"] else None,
         })
     atomic_write_json(out_dir / "report.json", reports)

@@ -3,8 +3,10 @@
 Each sequence's ``<seq>.txt`` (boxes truncated to int, tab-separated, as the reference writes
 them: published numbers are computed on those ints) and ``<seq>_time.txt`` appear only when the
 sequence is complete; a rerun skips sequences whose result file exists. ``.ctrack_run.json``
-records which checkpoint (sha256) and options produced the folder, so a rerun with another
-checkpoint under the same tracker name is refused instead of silently reusing stale results.
+records which checkpoint (sha256) and options produced the folder, on which data, and each box
+file written, so results of another checkpoint, other data or unknown origin are refused (or
+tracked again where ctrack owns the folder) instead of silently scored. One process at a time
+writes a folder (an exclusive lock on it).
 """
 from __future__ import annotations
 
@@ -17,9 +19,10 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from compresstracker.data.registry import Dataset
 from compresstracker.data.sequence import Sequence
 from compresstracker.errors import ResultsError
-from compresstracker.fileio import atomic_write_json, atomic_write_text, file_sha256
+from compresstracker.fileio import FolderBusy, atomic_write_json, atomic_write_text, file_sha256, folder_lock
 
 RUN_RECORD = ".ctrack_run.json"
 
@@ -34,6 +37,8 @@ class ModelSpec:
     backend: str = "torch"
     precision: Optional[str] = None  # None: the backend's fp32, or a deployed file's own
     calib: Optional[str] = None  # static int8: NAME=ROOT[:SPLIT] to calibrate on (default generated sequences)
+    preset: Optional[str] = None  # tracker preset (LightTrack), None: the family's default
+    params: tuple[tuple[str, str], ...] = ()  # tracker parameter overrides, key=value
 
 
 def result_files(results_dir: Path, name: str) -> tuple[Path, Path]:
@@ -48,41 +53,135 @@ def write_result(results_dir: Path, name: str, boxes: np.ndarray, times: list[fl
     atomic_write_text(box_path, "".join("\t".join(str(v) for v in row) + "\n" for row in ints))
 
 
+RECORD_FORMAT = "ctrack-results/2"
+
+
 def run_record(spec: ModelSpec) -> dict:
     """What identifies the tracker behind a results folder (the device does not change the boxes' meaning)."""
-    return {"checkpoint": Path(spec.checkpoint).name, "sha256": file_sha256(spec.checkpoint), "ce": spec.ce, "backend": spec.backend,
-            "precision": spec.precision, "calib": spec.calib}
+    return {
+        "checkpoint": Path(spec.checkpoint).name, "sha256": file_sha256(spec.checkpoint), "ce": spec.ce,
+        "backend": spec.backend, "precision": spec.precision, "calib": spec.calib, "preset": spec.preset, "params": dict(spec.params) or None,
+    }
 
 
-def claim_results_dir(spec: ModelSpec, results_dir: Path, replace_stale: bool = False) -> None:
-    """Write the folder's run record, or refuse when it records a different tracker.
+def dataset_record(dataset: Dataset) -> dict:
+    """Which data a results folder was tracked on: registry name and resolved root (the split is noted, not compared)."""
+    return {"name": dataset.name, "root": str(Path(dataset.root).resolve()), "split": dataset.split}
 
-    ``replace_stale`` (folders ctrack owns, e.g. a compression run's evaluation): results of a
-    different tracker are deleted and tracked again instead.
-    """
+
+def _describe_tracker(tracker: dict) -> str:
+    options = [f"sha256 {str(tracker.get('sha256'))[:12]}"]
+    if tracker.get("ce") is not None:
+        options.append("CE on" if tracker["ce"] else "CE off")
+    if tracker.get("backend") not in (None, "torch"):
+        options.append(f"backend {tracker['backend']}")
+    if tracker.get("precision"):
+        options.append(tracker["precision"])
+    if tracker.get("preset"):
+        options.append(f"preset {tracker['preset']}")
+    if tracker.get("params"):
+        options.append(", ".join(f"{k}={v}" for k, v in sorted(tracker["params"].items())))
+    return f"{tracker.get('checkpoint')} ({', '.join(options)})"
+
+
+def _read_record(path: Path) -> dict | None:
+    """The folder's run record; None when missing; an empty dict when unreadable or of another format."""
     import json
 
-    record = run_record(spec)
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    ok = (
+        isinstance(record, dict) and record.get("format") == RECORD_FORMAT
+        and all(isinstance(record.get(key), dict) for key in ("tracker", "dataset", "sequences"))
+    )
+    return record if ok else {}
+
+
+def _folder_problem(previous: dict | None, tracker: dict, data: dict, results_dir: Path) -> str | None:
+    """Why the folder's existing results cannot be this run's, or None when they can."""
+    if previous is None:
+        stray = [p.name for p in results_dir.glob("*.txt")]
+        if not stray:
+            return None
+        return f"{results_dir} holds {len(stray)} result file(s) but no run record ({RUN_RECORD}), so their tracker is unknown"
+    if not previous:
+        return f"{results_dir} has an unreadable run record ({RUN_RECORD}, corrupt or from an older ctrack)"
+    if {k: previous["tracker"].get(k) for k in tracker} != tracker:
+        return f"{results_dir} holds results of another tracker, {_describe_tracker(previous['tracker'])}"
+    old = previous["dataset"]
+    if (old.get("name"), old.get("root")) != (data["name"], data["root"]):
+        return f"{results_dir} holds results on other data ({old.get('name')} at {old.get('root')})"
+    return None
+
+
+def _remove_result(results_dir: Path, name: str) -> None:
+    for path in result_files(results_dir, name):
+        path.unlink(missing_ok=True)
+
+
+def _entry(results_dir: Path, name: str, frames: int) -> dict:
+    return {"frames": frames, "sha256": file_sha256(result_files(results_dir, name)[0])}
+
+
+def _refusal(problem: str) -> ResultsError:
+    return ResultsError(f"{problem}; give another --tracker-name or --results-dir, or delete the folder")
+
+
+def _busy(results_dir: Path) -> ResultsError:
+    return ResultsError(f"another ctrack process is writing to {results_dir}; wait for it or choose another --results-dir")
+
+
+def check_results_dir(spec: ModelSpec, dataset: Dataset, results_dir: Path) -> None:
+    """Refuse now what :func:`run_tracker` would refuse (it checks again under its lock): for a CLI
+    to fail before it shows any progress."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        return
+    try:
+        with folder_lock(results_dir):
+            problem = _folder_problem(_read_record(results_dir / RUN_RECORD), run_record(spec), dataset_record(dataset), results_dir)
+    except FolderBusy:
+        raise _busy(results_dir) from None
+    if problem:
+        raise _refusal(problem)
+
+
+def claim_results_dir(spec: ModelSpec, dataset: Dataset, results_dir: Path, replace_stale: bool = False) -> dict:
+    """Make ``results_dir`` this run's, checking what it already holds; returns the record to keep updating.
+
+    The record (``.ctrack_run.json``) names the tracker (checkpoint sha256 and options), the data
+    (dataset name, root, split) and, per sequence, the frame count and sha256 of the box file
+    ctrack wrote. Result files without a readable record, or a record of another tracker or other
+    data, are refused with a ResultsError; where ctrack owns the folder (``replace_stale``, e.g. a
+    compression run's evaluation) they are deleted and tracked again. In a folder that is this
+    run's, a box file the record does not vouch for (not written by this run, edited, or of
+    another length than its sequence) is deleted and its sequence tracked again.
+    Call with the folder locked (``folder_lock``).
+    """
+    tracker, data = run_record(spec), dataset_record(dataset)
     path = results_dir / RUN_RECORD
-    if path.is_file():
-        try:
-            previous = json.loads(path.read_text())
-        except ValueError:
-            previous = None
-        stale = isinstance(previous, dict) and {k: previous.get(k) for k in record} != record
-        if stale and replace_stale:
-            for entry in results_dir.iterdir():
-                if entry.is_file() and entry.suffix == ".txt":
-                    entry.unlink()
-        elif stale:
-            raise ResultsError(
-                f"{results_dir} holds results of another tracker ({previous.get('checkpoint')}, "
-                f"sha256 {str(previous.get('sha256'))[:12]}, ce={previous.get('ce')}, backend {previous.get('backend')}); "
-                "give another --tracker-name or --results-dir, or delete the folder"
-            )
-        if previous == record:
-            return
+    previous = _read_record(path)
+    problem = _folder_problem(previous, tracker, data, results_dir)
+    if problem and not replace_stale:
+        raise _refusal(problem)
+    sequences = {} if problem or previous is None else dict(previous["sequences"])
+    if problem:
+        for entry in results_dir.iterdir():
+            if entry.is_file() and entry.suffix == ".txt":
+                entry.unlink()
+    for seq in dataset.sequences:
+        box = result_files(results_dir, seq.name)[0]
+        if box.exists() and sequences.get(seq.name) != _entry(results_dir, seq.name, len(seq)):
+            _remove_result(results_dir, seq.name)
+        if not box.exists():
+            sequences.pop(seq.name, None)
+    record = {"format": RECORD_FORMAT, "tracker": tracker, "dataset": data, "sequences": sequences}
     atomic_write_json(path, record)
+    return record
 
 
 def pending_sequences(sequences: list[Sequence], results_dir: Path) -> list[Sequence]:
@@ -93,21 +192,47 @@ _WORKER: dict = {}
 
 
 def build_tracker(spec: ModelSpec):
-    """A tracker for ``spec`` on its backend (a checkpoint, or a file deployed for that backend)."""
+    """The tracker of the checkpoint's family for ``spec`` on its backend (a checkpoint, or a file
+    deployed for that backend), with the spec's preset and parameters."""
     from compresstracker.deploy import load_network
     from compresstracker.devices import resolve_device
-    from compresstracker.tracking import Tracker
+    from compresstracker.tracking import make_tracker
 
     device = resolve_device(spec.device)
-    return Tracker(load_network(spec.checkpoint, spec.backend, spec.ce, device, precision=spec.precision, calib=spec.calib), device)
+    network = load_network(spec.checkpoint, spec.backend, spec.ce, device, precision=spec.precision, calib=spec.calib)
+    return make_tracker(network, device, spec.preset, dict(spec.params))
 
 
-def _init_worker(spec: ModelSpec, threads: int, cores: list[list[int]], counter) -> None:
+def _exit_with_parent(parent: int, period: float = 1.0) -> None:
+    """Watch the parent process from a daemon thread; end this worker when it is gone.
+
+    A killed ``ctrack eval`` must not leave its workers tracking (and writing) on their own.
+    """
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(period)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _init_worker(spec: ModelSpec, threads: int, cores: list[list[int]], counter, parent: int) -> None:
     import torch
+
+    _exit_with_parent(parent)
 
     with counter.get_lock():
         slot = counter.value
         counter.value += 1
+    import warnings
+
+    from compresstracker.errors import CTrackWarning, print_warnings_on_one_line
+
+    print_warnings_on_one_line()
+    if slot:  # the first worker says what loading the checkpoint has to say; the others would repeat it
+        warnings.simplefilter("ignore", CTrackWarning)
     if cores and hasattr(os, "sched_setaffinity"):
         try:
             os.sched_setaffinity(0, cores[slot % len(cores)])
@@ -144,28 +269,48 @@ def _core_shares(workers: int) -> list[list[int]]:
 
 def run_tracker(
     spec: ModelSpec,
-    sequences: list[Sequence],
+    dataset: Dataset,
     results_dir: Path,
     workers: int = 1,
     on_done: Optional[Callable[[str, int, float], None]] = None,
     replace_stale: bool = False,
+    tracker=None,
 ) -> dict:
-    """Track every pending sequence; returns counts and throughput (frames per second of wall time)."""
+    """Track every pending sequence of ``dataset``; returns counts and throughput (frames per second of wall time).
+
+    ``tracker``: one already built from ``spec`` (by :func:`build_tracker`), used when tracking in this process.
+    """
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
-    claim_results_dir(spec, results_dir, replace_stale)
+    try:
+        with folder_lock(results_dir):
+            return _run_claimed(spec, dataset, results_dir, workers, on_done, replace_stale, tracker)
+    except FolderBusy:
+        raise _busy(results_dir) from None
+
+
+def _run_claimed(spec, dataset, results_dir, workers, on_done, replace_stale, tracker) -> dict:
+    record = claim_results_dir(spec, dataset, results_dir, replace_stale)
+    sequences = dataset.sequences
     todo = pending_sequences(sequences, results_dir)
     frames = 0
     start = time.perf_counter()
+
+    def finished(name: str, count: int, seconds: float) -> None:
+        nonlocal frames
+        frames += count
+        record["sequences"][name] = _entry(results_dir, name, count)
+        atomic_write_json(results_dir / RUN_RECORD, record)
+        if on_done:
+            on_done(name, count, seconds)
+
     if todo and workers <= 1:
-        tracker = build_tracker(spec)
+        tracker = tracker or build_tracker(spec)
         for seq in todo:
             t0 = time.perf_counter()
             boxes, times = track_sequence(tracker, seq)
             write_result(results_dir, seq.name, boxes, times)
-            frames += len(boxes)
-            if on_done:
-                on_done(seq.name, len(boxes), time.perf_counter() - t0)
+            finished(seq.name, len(boxes), time.perf_counter() - t0)
     elif todo:
         import multiprocessing as mp
 
@@ -173,13 +318,11 @@ def run_tracker(
         threads = max(1, (len(cores[0]) if cores else (os.cpu_count() or 1) // workers))
         ctx = mp.get_context("spawn")
         counter = ctx.Value("i", 0)
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(spec, threads, cores, counter)) as pool:
+        initargs = (spec, threads, cores, counter, os.getpid())
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=initargs) as pool:
             futures = [pool.submit(_run_in_worker, seq, str(results_dir)) for seq in todo]
             for future in as_completed(futures):
-                name, count, seconds = future.result()
-                frames += count
-                if on_done:
-                    on_done(name, count, seconds)
+                finished(*future.result())
     wall = time.perf_counter() - start
     return {
         "sequences": len(sequences),

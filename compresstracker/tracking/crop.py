@@ -1,4 +1,4 @@
-"""Search/template crops exactly as OSTrack's ``sample_target``, and the Hann window."""
+"""Search/template crops exactly as OSTrack's ``sample_target`` and as LightTrack's SiamFC-style cropping, and the Hann window."""
 from __future__ import annotations
 
 import math
@@ -64,3 +64,44 @@ def clip_box(box: Sequence[float], height: int, width: int, margin: float = 10) 
     y1 = min(max(0, y1), height - margin)
     y2 = min(max(margin, y2), height)
     return [x1, y1, max(margin, x2 - x1), max(margin, y2 - y1)]
+
+
+def round_half_away(value: float) -> float:
+    """Round to the nearest integer, exact halves away from zero (Python 2's ``round``).
+
+    LightTrack sizes its search crop this way; everything else in its loop rounds half to even.
+    """
+    floor = math.floor(value)
+    if value - floor == 0.5:
+        return float(floor + 1) if value > 0 else float(floor)
+    return float(round(value))
+
+
+def siamese_crop(
+    image: np.ndarray, center: Sequence[float], model_size: int, original_size: float, fill: np.ndarray
+) -> np.ndarray:
+    """The ``original_size`` square around ``center`` (cx, cy), padded with ``fill``, resized to ``model_size``.
+
+    SiamFC-style cropping as LightTrack does it: the left/top corner is ``round(c - (size + 1) / 2)``
+    (Python's round, half to even); padding takes the per-channel ``fill`` written into uint8
+    (truncated); the crop is resized on uint8 with OpenCV's bilinear filter, and not resized at all
+    when it already has ``model_size``.
+    """
+    size = original_size
+    half = (size + 1) / 2
+    height, width = image.shape[:2]
+    x_min, y_min = round(float(center[0]) - half), round(float(center[1]) - half)
+    x_max, y_max = x_min + size - 1, y_min + size - 1
+    left, top = int(max(0.0, -x_min)), int(max(0.0, -y_min))
+    right, bottom = int(max(0.0, x_max - width + 1)), int(max(0.0, y_max - height + 1))
+    x_min, x_max, y_min, y_max = x_min + left, x_max + left, y_min + top, y_max + top
+    if top or bottom or left or right:
+        canvas = np.empty((height + top + bottom, width + left + right, image.shape[2]), np.uint8)
+        canvas[:] = np.asarray(fill, dtype=np.float64).astype(np.uint8)
+        canvas[top:top + height, left:left + width] = image
+    else:
+        canvas = image
+    patch = canvas[int(y_min):int(y_max + 1), int(x_min):int(x_max + 1)]
+    if model_size != size:
+        patch = cv2.resize(patch, (model_size, model_size))
+    return patch

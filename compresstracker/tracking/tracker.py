@@ -45,6 +45,9 @@ class Timing:
         self.per_frame.append(total_s)
 
 
+MAX_BOX_TO_IMAGE = 2  # an initial box may stick out of the image (targets cut by the border), not dwarf it
+
+
 def validate_init_box(box: Sequence[float], height: int, width: int) -> list[float]:
     """The initial box as floats; an error when it has no area or lies outside the image."""
     if len(box) != 4:
@@ -54,6 +57,12 @@ def validate_init_box(box: Sequence[float], height: int, width: int) -> list[flo
         raise TrackingError(f"initial box {x:g},{y:g},{w:g},{h:g} must have finite values and positive size")
     if x >= width or y >= height or x + w <= 0 or y + h <= 0:
         raise TrackingError(f"initial box {x:g},{y:g},{w:g},{h:g} lies outside the {width}x{height} image")
+    if w > MAX_BOX_TO_IMAGE * width or h > MAX_BOX_TO_IMAGE * height:
+        # The crop around it (a few times its size, padded) would need memory without bound.
+        raise TrackingError(
+            f"initial box {x:g},{y:g},{w:g},{h:g} is more than {MAX_BOX_TO_IMAGE}x the {width}x{height} image in a side; "
+            "give the target's box in this image"
+        )
     return [x, y, w, h]
 
 
@@ -71,6 +80,11 @@ class Tracker:
         self.template: Optional[torch.Tensor] = None
         self.state: Optional[list[float]] = None
         self.timing = Timing()
+
+    @property
+    def settings(self) -> dict:
+        """Tracker hyper-parameters a run records: OSTrack's loop has none beyond the checkpoint's config."""
+        return {}
 
     @torch.inference_mode()
     def initialize(self, image: np.ndarray, box: Sequence[float]) -> list[float]:

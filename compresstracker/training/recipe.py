@@ -76,20 +76,47 @@ CHOICES = {
 }
 
 # Checks beyond types: dotted path -> (predicate, message)
+_AT_LEAST_0 = (lambda v: v >= 0, "must be >= 0")
+_AT_LEAST_1 = (lambda v: v >= 1, "must be >= 1")
+_POSITIVE = (lambda v: v > 0, "must be > 0")
 RANGES: dict[tuple, tuple[Callable[[Any], bool], str]] = {
-    ("train", "epochs"): (lambda v: v >= 0, "must be >= 0"),
-    ("train", "batch_size"): (lambda v: v >= 1, "must be >= 1"),
-    ("train", "lr"): (lambda v: v > 0, "must be > 0"),
+    ("train", "epochs"): _AT_LEAST_0,
+    ("train", "batch_size"): _AT_LEAST_1,
+    ("train", "lr"): _POSITIVE,
+    ("train", "backbone_lr_mult"): _POSITIVE,
+    ("train", "weight_decay"): _AT_LEAST_0,
     ("train", "grad_clip"): (lambda v: v >= 0, "must be >= 0 (0 turns clipping off)"),
-    ("data", "samples_per_epoch"): (lambda v: v >= 1, "must be >= 1"),
-    ("data", "workers"): (lambda v: v >= 0, "must be >= 0"),
-    ("compress", "stages"): (lambda v: v >= 1, "must be >= 1"),
+    ("train", "lr_drop_epoch"): _AT_LEAST_0,
+    ("train", "lr_drop_factor"): _POSITIVE,
+    ("train", "warmup_epochs"): _AT_LEAST_0,
+    ("train", "seed"): _AT_LEAST_0,
+    ("train", "loss", "giou"): _AT_LEAST_0,
+    ("train", "loss", "l1"): _AT_LEAST_0,
+    ("train", "loss", "focal"): _AT_LEAST_0,
+    ("train", "ce", "start_epoch"): _AT_LEAST_0,
+    ("train", "ce", "warm_epochs"): _AT_LEAST_0,
+    ("train", "ce", "keep_ratio"): (lambda v: 0 < v <= 1, "must lie in (0, 1]"),
+    ("train", "checkpoint_every_steps"): (lambda v: v >= 0, "must be >= 0 (0: at epoch ends only)"),
+    ("train", "keep_checkpoints"): _AT_LEAST_1,
+    ("train", "log_every"): _AT_LEAST_1,
+    ("train", "val_every"): (lambda v: v >= 0, "must be >= 0 (0: never)"),
+    ("train", "track_eval", "sequences"): _AT_LEAST_1,
+    ("data", "samples_per_epoch"): _AT_LEAST_1,
+    ("data", "val_samples"): _AT_LEAST_0,
+    ("data", "max_gap"): _AT_LEAST_1,
+    ("data", "workers"): _AT_LEAST_0,
+    ("compress", "stages"): _AT_LEAST_1,
+    ("compress", "layers_per_stage"): _AT_LEAST_1,
     ("compress", "p_init"): (lambda v: 0 < v <= 1, "must lie in (0, 1]"),
     ("compress", "alpha1"): (lambda v: 0 <= v < 1, "must lie in [0, 1)"),
     ("compress", "alpha2"): (lambda v: 0 <= v < 1, "must lie in [0, 1)"),
     ("compress", "fixed_p"): (lambda v: v is None or 0 < v <= 1, "must be null or lie in (0, 1]"),
+    ("compress", "loss", "track"): _AT_LEAST_0,
+    ("compress", "loss", "pred"): _AT_LEAST_0,
+    ("compress", "loss", "feat"): _AT_LEAST_0,
     ("model", "drop_path"): (lambda v: 0 <= v < 1, "must lie in [0, 1)"),
 }
+INIT_MODES = ("stage-end", "stage-start")
 
 OPEN_DICTS = {("model", "overrides")}  # free-form (validated by the model config itself)
 
@@ -217,19 +244,25 @@ def _type_ok(default: Any, value: Any) -> bool:
 
 
 def validate(recipe: dict[str, Any]) -> list[str]:
-    """Every problem of a merged recipe, as messages."""
+    """Every problem of a merged recipe, as messages: types, choices, ranges and cross-key rules."""
     problems: list[str] = []
 
     def walk(schema: Any, value: Any, path: tuple) -> None:
+        name = ".".join(path)
         if isinstance(schema, dict) and path not in OPEN_DICTS:
+            if path and not isinstance(value, dict):
+                problems.append(f"{name} must be a mapping, got {value!r}")
+                return
             for key, sub in schema.items():
-                walk(sub, value.get(key) if isinstance(value, dict) else None, path + (key,))
+                walk(sub, value.get(key), path + (key,))
             return
         if isinstance(schema, list):
-            for i, entry in enumerate(value or []):
+            if not isinstance(value, list):
+                problems.append(f"{name} must be a list, got {value!r}")
+                return
+            for i, entry in enumerate(value):
                 walk(DATA_ENTRY, entry, path + (str(i),))
             return
-        name = ".".join(path)
         if not _type_ok(schema, value):
             problems.append(f"{name} must be {type(schema).__name__}, got {value!r}")
             return
@@ -237,19 +270,56 @@ def validate(recipe: dict[str, Any]) -> list[str]:
             problems.append(f"{name} must be one of {', '.join(CHOICES[path])}, got {value!r}")
         if path in RANGES and value is not None:
             check, message = RANGES[path]
-            if not check(value):
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                problems.append(f"{name} must be a number, got {value!r}")
+            elif not check(value):
                 problems.append(f"{name} {message}, got {value!r}")
+        if path[-1:] == ("ratio",) and isinstance(value, (int, float)) and value <= 0:
+            problems.append(f"{name} must be > 0, got {value!r}")
+        if path[-1:] == ("name",) and path[:1] == ("data",) and not value:
+            problems.append(f"{name} is required")
 
     walk(SCHEMA, recipe, ())
-    for section in ("train", "val"):
-        for i, entry in enumerate(recipe["data"][section]):
-            if not entry.get("name"):
-                problems.append(f"data.{section}.{i}.name is required")
-            if not isinstance(entry.get("ratio"), (int, float)) or entry["ratio"] <= 0:
-                problems.append(f"data.{section}.{i}.ratio must be > 0")
-    split = recipe["compress"]["split"]
-    if split is not None and (not isinstance(split, list) or not all(isinstance(s, int) and s > 0 for s in split)):
-        problems.append("compress.split must be a list of positive integers")
+    if isinstance(recipe.get("model"), dict):
+        problems.extend(_model_problems(recipe["model"]))
+    if isinstance(recipe.get("compress"), dict):
+        problems.extend(_compress_problems(recipe["compress"]))
+    return problems
+
+
+def _model_problems(model: dict[str, Any]) -> list[str]:
+    """A known architecture, and overrides that name fields of its config."""
+    import dataclasses
+
+    from compresstracker.models.config import TrackerConfig
+    from compresstracker.models.registry import list_models
+
+    problems = []
+    known = [row["name"] for row in list_models()]
+    if isinstance(model.get("arch"), str) and model["arch"] not in known:
+        problems.append(f"model.arch {model['arch']!r} is not a known architecture (see `ctrack models list`)")
+    overrides = model.get("overrides")
+    if isinstance(overrides, dict):  # (not a mapping: the type check says so)
+        fields = {f.name for f in dataclasses.fields(TrackerConfig)} - {"arch"}
+        for key in overrides:
+            if key not in fields:
+                problems.append(f"unknown key model.overrides.{key} (a model config field: {', '.join(sorted(fields))})")
+    return problems
+
+
+def _compress_problems(compress: dict[str, Any]) -> list[str]:
+    """Stage split against the stage count, and the init mode."""
+    problems = []
+    split, stages, init = compress.get("split"), compress.get("stages"), compress.get("init")
+    if split is not None:
+        if not isinstance(split, list) or not split or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in split):
+            problems.append("compress.split must be a list of positive integers")
+        elif isinstance(stages, int) and stages != len(split):
+            problems.append(f"compress.stages is {stages} but compress.split {split} has {len(split)} stages; give one or make them agree")
+    if isinstance(init, str) and init not in INIT_MODES:
+        parts = [p.strip() for p in init.split(",")]
+        if not all(p.isdigit() for p in parts):
+            problems.append(f"compress.init must be {' or '.join(INIT_MODES)} or teacher layer indices a,b,c, got {init!r}")
     return problems
 
 

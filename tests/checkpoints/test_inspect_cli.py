@@ -59,3 +59,27 @@ def test_inspect_errors_are_one_line(tmp_path, run_cli, name, content, message):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0]
     assert "Traceback" not in result.output
+
+
+def test_a_guessed_config_is_said_in_one_line_with_the_flag_that_sets_it(tmp_path, run_cli):
+    from safetensors.torch import save_file
+
+    from compresstracker.models import get_config
+
+    model = tiny_model(get_config("tiny_64_ce", embed_dim=64, num_heads=2))
+    raw = tmp_path / "raw.safetensors"  # weights only: no config in the file
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, raw)
+    guessed = run_cli("inspect", raw, "--json")
+    assert guessed.exit_code == 0 and guessed.json()["num_heads"] == 1  # 64 wide / 64 per head: wrong here
+    lines = guessed.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: raw.safetensors")
+    assert "num_heads=1" in lines[0] and "search_factor=4.0" in lines[0] and "--num-heads N" in lines[0]
+    fixed = tmp_path / "fixed.safetensors"
+    written = run_cli("export", raw, "--format", "safetensors", "--num-heads", "2", "--config", "ce_layers=[3,6,9]",
+                      "--config", "ce_keep_ratios=[0.7,0.7,0.7]", "--config", "search_factor=4.0",
+                      "--config", "template_factor=2.0", "-o", fixed)
+    assert written.exit_code == 0 and written.stderr.count("warning:") == 0, written.output
+    read = run_cli("inspect", fixed, "--json")
+    assert read.exit_code == 0 and read.json()["num_heads"] == 2 and "warning" not in read.stderr
+    bad = run_cli("export", raw, "--format", "safetensors", "--config", "heads=2", "-o", tmp_path / "x.safetensors")
+    assert bad.exit_code == 2 and "heads" in bad.stderr and not (tmp_path / "x.safetensors").exists()

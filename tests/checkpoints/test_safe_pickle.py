@@ -214,3 +214,45 @@ def test_tensor_rebuild_only_accepts_storages_read_from_the_file(tmp_path):
     path = _write(tmp_path / "forged.pkl", pickle.dumps({"w": ForgedTensor()}, protocol=2))
     with pytest.raises(CheckpointError, match="not a storage"):
         load_pickle_checkpoint(path)
+
+
+class HugeView:
+    """Pickles as torch's tensor rebuild call: a 4-element storage viewed as ``count`` elements."""
+
+    def __init__(self, count: int):
+        self.storage = torch.ones(4)._typed_storage()
+        self.count = count
+
+    def __reduce__(self):
+        return torch._utils._rebuild_tensor_v2, (self.storage, 0, (self.count,), (1,), False, collections.OrderedDict())
+
+
+class HostileStorage:
+    """A legacy-format storage reference declaring far more elements than the file holds."""
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_a_view_past_its_storage_is_refused_not_grown(tmp_path, legacy):
+    path = tmp_path / "huge.pth"
+    torch.save({"w": HugeView(1 << 40), "settings": TrainSettings(tmp_path / "m")}, path, _use_new_zipfile_serialization=not legacy)
+    with pytest.raises(CheckpointError, match="needs 4398046511104 bytes but its storage in the file holds 16"):
+        load_pickle_checkpoint(path)
+    torch.save({"w": HugeView(4), "settings": TrainSettings(tmp_path / "m")}, path, _use_new_zipfile_serialization=not legacy)
+    assert torch.equal(load_pickle_checkpoint(path)[0]["w"], torch.ones(4))  # a view inside the storage loads
+
+
+def test_a_legacy_storage_declaring_more_than_the_file_is_refused_before_allocation(tmp_path):
+    import io
+    import struct
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            return ("storage", torch.FloatStorage, "0", "cpu", 1 << 40, None) if obj is HostileStorage else None
+
+    body = io.BytesIO()
+    Pickler(body, protocol=2).dump({"w": HostileStorage, "settings": Ignored})
+    head = b"".join(pickle.dumps(v, protocol=2) for v in (0x1950A86A20F9469CFC6C, 1001, {"little_endian": True}))
+    data = head + body.getvalue() + pickle.dumps(["0"], protocol=2) + struct.pack("<q", 1 << 40) + b"\0" * 16
+    path = _write(tmp_path / "legacy.pth", data)
+    with pytest.raises(CheckpointError, match="declares 1099511627776 elements, more than the file holds"):
+        load_pickle_checkpoint(path)

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-import compresstracker.checkpoints.writers as writers
 
 from compresstracker.checkpoints import load_checkpoint, save_native, save_ostrack
 from compresstracker.errors import CheckpointError
@@ -82,12 +82,10 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp_file(tmp_path, mon
     path = save_native(model, model.config, tmp_path / "m.safetensors")
     before = path.read_bytes()
 
-    def dies_half_way(tensors, filename, metadata=None):
-        with open(filename, "wb") as f:
-            f.write(before[:100])
+    def dies_half_way(fd):  # the temporary file is written; the process is stopped before the rename
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(writers, "save_file", dies_half_way)
+    monkeypatch.setattr(os, "fsync", dies_half_way)
     with pytest.raises(KeyboardInterrupt):
         save_native(model, model.config, path)
     assert path.read_bytes() == before
@@ -99,3 +97,21 @@ def test_non_tensor_state_entries_are_refused(tmp_path):
     with pytest.raises(CheckpointError, match="note are not tensors"):
         save_native({**model.state_dict(), "note": "x"}, model.config, tmp_path / "m.safetensors")
     assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_identical_weights_give_identical_files(tmp_path):
+    """The safetensors writer orders metadata by hash; ctrack sorts it, so the sha256 is stable."""
+    import hashlib
+
+    config = get_config("tiny_64_ce", depth=2, ce_layers=(), ce_keep_ratios=())
+    model = tiny_model(config)
+    digests = set()
+    for i in range(6):
+        path = save_native(model, config, tmp_path / f"s{i}.safetensors", plan=PLAN, provenance=PROVENANCE)
+        digests.add(hashlib.sha256(path.read_bytes()).hexdigest())
+        with safe_open(str(path), framework="pt") as f:
+            keys = list(json.loads(path.read_bytes()[8 : 8 + int.from_bytes(path.read_bytes()[:8], "little")])["__metadata__"])
+            assert f.metadata()["ctrack.plan"] == json.dumps(PLAN, sort_keys=True)
+    assert len(digests) == 1
+    assert keys == sorted(keys) and len(keys) == 4
+    assert_same_state(load_checkpoint(path).model.state_dict(), model.state_dict())

@@ -23,3 +23,21 @@ def test_table_puts_the_metric_in_the_header_and_each_model_on_one_line():
     assert "14.96" in student and "76.8%" in student and "2.13x" in student
     teacher = next(line for line in lines if "teacher" in line and "vs" not in line)
     assert "19.47" in teacher and "81.0" in teacher
+
+
+def test_speed_up_comes_from_interleaved_bench_rows_with_the_same_threads(monkeypatch):
+    import compresstracker.bench.latency as latency
+    from compresstracker.evaluation.compare import bench_speedup
+
+    calls = []
+    track_ms = {"t.safetensors": iter([10.0, 30.0, 11.0]), "s.safetensors": iter([4.0, 12.0, 5.0])}  # a load burst in round 2
+
+    def fake_bench(paths, device="cpu", threads=None, runs=100, **kwargs):
+        calls.append((paths[0], threads, runs))
+        return {"models": [{"track_ms": next(track_ms[paths[0]])}], "threads": threads}
+
+    monkeypatch.setattr(latency, "bench_models", fake_bench)
+    speed = bench_speedup("t.safetensors", "s.safetensors", threads=2, rounds=3)
+    assert [c[0] for c in calls] == ["t.safetensors", "s.safetensors"] * 3
+    assert {c[1] for c in calls} == {2} and speed["threads"] == 2
+    assert speed["teacher_track_ms"] == 11.0 and speed["student_track_ms"] == 5.0 and speed["speedup"] == 11.0 / 5.0

@@ -77,6 +77,30 @@ def test_another_checkpoint_under_the_same_name_is_refused(run_cli, make_model, 
     assert _eval(run_cli, checkpoint, synth, results, "--no-ce").exit_code == 2  # options are part of the identity
     # Folders ctrack owns (a compression run's evaluation) are re-tracked instead.
     dataset = get_dataset("lasot", synth, split="all")
-    run = run_tracker(ModelSpec(checkpoint=str(other)), dataset.sequences, results / "tiny", replace_stale=True)
+    run = run_tracker(ModelSpec(checkpoint=str(other)), dataset, results / "tiny", replace_stale=True)
     assert run["tracked"] == 3 and run["skipped"] == 0
     assert _eval(run_cli, other, synth, results).json()["run"]["skipped"] == 3
+
+
+def test_eval_runs_lighttrack_files_and_records_the_preset(run_cli, synth, tmp_path):
+    import json
+
+    import torch
+
+    from compresstracker.evaluation.runner import RUN_RECORD
+    from compresstracker.models import build_model
+    from tests.conftest import randomize_model
+
+    checkpoint = tmp_path / "LightTrackT.pth"
+    torch.save({"state_dict": randomize_model(build_model("lighttrack_tiny"), seed=2).state_dict()}, checkpoint)
+    results = tmp_path / "results"
+    done = _eval(run_cli, checkpoint, synth, results, "--preset", "vot2019", "--param", "lr=0.5")
+    assert done.exit_code == 0, done.stderr
+    assert done.json()["run"]["tracked"] == 3
+    record = json.loads((results / "tiny" / RUN_RECORD).read_text())
+    assert record["preset"] == "vot2019" and record["params"] == {"lr": "0.5"}
+    refused = _eval(run_cli, checkpoint, synth, results, "--preset", "default")  # other settings, same name
+    assert refused.exit_code == 2 and "preset vot2019" in refused.stderr
+    ostrack_preset = run_cli("eval", "-c", checkpoint, "-d", "lasot", "--root", synth, "--split", "all",
+                             "--results-dir", results, "--tracker-name", "x", "--preset", "otb")
+    assert ostrack_preset.exit_code == 2 and "unknown LightTrack preset" in ostrack_preset.stderr

@@ -28,4 +28,17 @@ def test_models_formats(run_cli):
     result = run_cli("models", "formats", "--json")
     assert result.exit_code == 0, result.output
     names = [row["name"] for row in result.json()]
-    assert names == ["ctrack", "compresstracker_train", "compresstracker", "ostrack"]  # detection order
+    assert names == ["ctrack", "compresstracker_train", "compresstracker", "ostrack", "lighttrack"]  # detection order
+
+
+def test_models_list_shows_lighttrack_beside_ostrack(run_cli):
+    rows = {row["name"]: row for row in run_cli("models", "list", "--json").json()}
+    assert rows["ostrack_vitb_256_ce"]["family"] == "ostrack"
+    mobile = rows["lighttrack_mobile"]
+    assert mobile["family"] == "lighttrack" and mobile["params"] == 1_969_397
+    assert mobile["arch_path"] == "back_04502514044521042540+cls_211000022+reg_100000111_ops_32"
+    assert (mobile["stride"], mobile["template_size"], mobile["search_size"]) == (16, 128, 256)
+    assert rows["lighttrack_tiny"]["family"] == "lighttrack" and rows["lighttrack_tiny"]["params"] < 200_000
+    assert rows["lighttrack_tiny_s8"]["stride"] == 8
+    table = run_cli("models", "list").stderr
+    assert "lighttrack_mobile" in table and "lighttrack" in table and "1.97M" in table

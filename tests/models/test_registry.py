@@ -62,3 +62,20 @@ def test_state_dict_keys_are_ostracks():
             expected |= {f"box_head.conv{j}_{branch}.1.{p}" for p in bn}
         expected |= {f"box_head.conv5_{branch}.weight", f"box_head.conv5_{branch}.bias"}
     assert keys == expected
+
+
+def test_families_dispatch_build_config_and_listing():
+    from compresstracker.models import LightTrackConfig, LightTrackNet, TrackerNet, config_from_dict, family_of
+
+    assert isinstance(build_model("lighttrack_tiny"), LightTrackNet)
+    assert isinstance(build_model("tiny_64_ce"), TrackerNet)
+    tiny = get_config("lighttrack_tiny", search_size=144)
+    assert isinstance(tiny, LightTrackConfig) and tiny.search_size == 144 and family_of(tiny).name == "lighttrack"
+    # Stored configs come back as their own family; OSTrack configs carry no family entry.
+    assert config_from_dict(tiny.to_dict()) == tiny
+    ostrack = get_config("tiny_64_ce")
+    assert "family" not in ostrack.to_dict() and config_from_dict(ostrack.to_dict()) == ostrack
+    families = {row["name"]: row["family"] for row in list_models()}
+    assert families["lighttrack_mobile"] == "lighttrack" and families["ostrack_vitb_256_ce"] == "ostrack"
+    with pytest.raises(ConfigError, match="unknown model family 'siamfc'"):
+        config_from_dict({"family": "siamfc"})

@@ -1,6 +1,5 @@
 """`ctrack track` through click's runner: frame folders, videos, renders and one-line errors."""
 import cv2
-import numpy as np
 import pytest
 
 from compresstracker.checkpoints import save_native
@@ -10,19 +9,6 @@ from compresstracker.checkpoints import save_native
 def checkpoint(make_model, tmp_path):
     model = make_model("tiny_64_ce", seed=2)
     return save_native(model, model.config, tmp_path / "tiny.safetensors")
-
-
-@pytest.fixture
-def frames(tmp_path):
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    base = rng.integers(0, 255, (72, 96, 3), dtype=np.uint8)
-    for i in range(5):
-        img = base.copy()
-        img[20 + i : 36 + i, 30 + i : 50 + i] = (0, 0, 255)
-        cv2.imwrite(str(folder / f"{i:05d}.jpg"), img)
-    return folder
 
 
 def test_track_frames_writes_boxes_and_render(run_cli, checkpoint, frames, tmp_path):

@@ -60,3 +60,35 @@ def test_recipes_cli(run_cli, tmp_path):
     assert bad.exit_code == 2
     assert "train.lr must be > 0" in bad.stderr and "unknown key train.nope" in bad.stderr
     assert "Traceback" not in bad.output
+
+
+def test_every_key_is_checked_for_range_and_meaning_all_at_once():
+    bad = {
+        "train.lr_drop_factor=-1": "train.lr_drop_factor must be > 0",
+        "train.backbone_lr_mult=0": "train.backbone_lr_mult must be > 0",
+        "compress.loss.feat=-1": "compress.loss.feat must be >= 0",
+        "train.loss.giou=-0.5": "train.loss.giou must be >= 0",
+        "train.ce.keep_ratio=1.5": "train.ce.keep_ratio must lie in (0, 1]",
+        "train.log_every=0": "train.log_every must be >= 1",
+        "train.weight_decay=-5": "train.weight_decay must be >= 0",
+        "model.arch=vit_huge": "model.arch 'vit_huge' is not a known architecture",
+        "model.overrides.bogus=1": "unknown key model.overrides.bogus",
+        "compress.init=bogus": "compress.init must be stage-end or stage-start",
+        "compress.split=[6,6]": "compress.stages is 4 but compress.split [6, 6] has 2 stages",
+        "compress.fixed_p=abc": "compress.fixed_p must be a number",
+        "data.max_gap=0": "data.max_gap must be >= 1",
+    }
+    with pytest.raises(ConfigError) as err:
+        load_recipe("compresstracker_tiny", list(bad))
+    for message in bad.values():
+        assert message in str(err.value)
+    assert load_recipe("compresstracker_tiny", ["compress.init=1,4,7,11"])["compress"]["init"] == "1,4,7,11"
+    with pytest.raises(ConfigError, match="data.train must be a list"):
+        load_recipe("compresstracker_tiny", ["data.train=5"])
+
+
+def test_stages_and_a_split_of_another_length_are_refused(run_cli, tmp_path):
+    result = run_cli("compress", "--teacher", tmp_path / "t.safetensors", "--stages", "3", "--split", "6,6",
+                     "-r", "compresstracker_tiny", "--out", tmp_path / "run")
+    assert result.exit_code == 2 and "--stages 3 but --split 6,6 has 2 stages" in result.stderr
+    assert not (tmp_path / "run").exists()
