@@ -98,7 +98,7 @@ def test_eval_runs_lighttrack_files_and_records_the_preset(run_cli, synth, tmp_p
     assert done.exit_code == 0, done.stderr
     assert done.json()["run"]["tracked"] == 3
     record = json.loads((results / "tiny" / RUN_RECORD).read_text())
-    assert record["preset"] == "vot2019" and record["params"] == {"lr": "0.5"}
+    assert record["tracker"]["preset"] == "vot2019" and record["tracker"]["params"] == {"lr": "0.5"}
     refused = _eval(run_cli, checkpoint, synth, results, "--preset", "default")  # other settings, same name
     assert refused.exit_code == 2 and "preset vot2019" in refused.stderr
     ostrack_preset = run_cli("eval", "-c", checkpoint, "-d", "lasot", "--root", synth, "--split", "all",
