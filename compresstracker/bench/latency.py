@@ -24,7 +24,7 @@ import torch
 from compresstracker.bench.flops import count_family_macs, count_params
 from compresstracker.deploy import Network, deployed_backend, get_backend, load_network
 from compresstracker.devices import available_cores
-from compresstracker.errors import ConfigError, CTrackError
+from compresstracker.errors import ConfigError
 from compresstracker.tracking import Tracker, make_tracker, sample_target
 
 __all__ = ["BENCH_BOX", "MIN_RUNS", "ModelBench", "bench_models", "load_report", "synthetic_frame"]
@@ -191,7 +191,7 @@ def bench_models(
             for backend, precision in todo:
                 try:
                     network = load_network(path, backend, ce, device, threads, precision, calib, compile and backend == "torch")
-                except CTrackError as exc:  # e.g. a family this backend or precision does not run yet
+                except ConfigError as exc:  # a family this backend or precision does not run yet (bad files still fail)
                     skipped.append({"path": path, "backend": backend, "precision": precision, "reason": str(exc)})
                     continue
                 rows.append(_Row(path, backend, getattr(network, "precision", precision or "fp32"), network, device, frame))

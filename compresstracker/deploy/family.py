@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from compresstracker.errors import CheckpointError
+from compresstracker.errors import CheckpointError, ConfigError
 
 __all__ = [
     "DeployFamily", "DeployedFile", "Graph", "GraphNetwork", "Runner", "family_named", "family_of", "deployed_differences", "graph_differences",
@@ -112,7 +112,7 @@ def family_of(model: nn.Module) -> DeployFamily:
     family = next((f for f in _FAMILIES.values() if isinstance(model, f.model_type)), None)
     if family is not None:
         return family
-    raise CheckpointError(f"no deployment family handles {type(model).__name__}; register one with register_family")
+    raise ConfigError(f"no deployment family handles {type(model).__name__}; register one with register_family")
 
 
 def inference_form(model: nn.Module) -> nn.Module:
