@@ -1,4 +1,4 @@
-"""``ctrack bench``: params, MACs, model latency, tracking-step latency, FPS and speed-up."""
+"""``ctrack bench``: params, MACs, model latency, tracking-step latency, FPS, speed-up and difference to torch fp32."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,11 +10,14 @@ from compresstracker.cli.common import console, device_option, emit_json, err_co
 
 def _table(report: dict):
     compiled = ", torch.compile" if report["compile"] else ""
-    columns = ("model", "backend", "precision", "CE", "params (M)", "MACs (G)", "model ms", "track ms", "FPS", "speed-up")
+    quick = " (quick look)" if report["quick_look"] else ""
+    columns = ("model", "backend", "precision", "CE", "params (M)", "MACs (G)", "model ms (IQR)", "track ms (IQR)", "FPS", "speed-up",
+               "max abs diff")
     rows = [
         (Path(row["path"]).name, row["backend"], row["precision"], "on" if row["ce"] else "off", f"{row['params'] / 1e6:.2f}",
-         f"{row['macs'] / 1e9:.3f}", f"{row['latency_ms']:.2f}", f"{row['track_ms']:.2f}", f"{row['fps']:.1f}",
-         f"{row['speedup']:.2f}x")
+         f"{row['macs'] / 1e9:.3f}", f"{row['latency_ms']:.2f} ({row['latency_spread_ms']:.2f})",
+         f"{row['track_ms']:.2f} ({row['track_spread_ms']:.2f})", f"{row['fps']:.1f}", f"{row['speedup']:.2f}x",
+         "-" if row["max_abs_diff"] is None else f"{row['max_abs_diff']:.1e}")
         for row in report["models"]
     ]
     # Figures keep their width (header words wrap above them); only the model name folds at 80 columns.
@@ -23,8 +26,10 @@ def _table(report: dict):
          "width": max([*(len(word) for word in column.split()), *(len(r[i]) for r in rows)])}
         for i, column in enumerate(columns) if i > 0
     ]
-    table = make_table(f"{report['device']}, {report['threads']} thread(s){compiled}, median of {report['runs']} runs",
-                       *zip(columns, options), collapse_padding=True)
+    table = make_table(
+        f"{report['device']}, {report['threads']} thread(s){compiled}, median (IQR) of {report['runs']} interleaved runs{quick}",
+        *zip(columns, options), collapse_padding=True,
+    )
     for row in rows:
         table.add_row(*row)
     return table
@@ -34,47 +39,53 @@ def _table(report: dict):
 @click.argument("checkpoints", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @device_option
 @click.option(
-    "--backend", "backends", multiple=True, default=("torch",), show_default=True, metavar="torch|onnxruntime",
-    help="Backend(s) to time; repeat to compare (onnxruntime takes .onnx files or exports checkpoints on the fly).",
+    "--backend", "backends", multiple=True, default=("torch",), show_default=True, metavar="torch|onnxruntime|openvino",
+    help="Backend(s) to time; repeat to compare. Graph backends take their deployed files or convert checkpoints on the fly.",
+)
+@click.option(
+    "--precision", "--dtype", "precisions", multiple=True, default=("fp32",), show_default=True,
+    type=click.Choice(["fp32", "bf16", "fp16", "int8"]),
+    help="Precision(s) to time; repeat to compare. One row per supported (backend, precision); --dtype is an alias.",
 )
 @threads_option
 @click.option("--no-ce", is_flag=True, help="Run every block plain (no candidate elimination).")
-@click.option("--compile", "compile_", is_flag=True, help="torch.compile the network (CUDA: with CUDA graphs).")
-@click.option("--dtype", default="fp32", show_default=True, type=click.Choice(["fp32", "bf16", "fp16"]), help="torch autocast precision.")
-@click.option("--runs", default=100, show_default=True, type=click.IntRange(50), help="Timed runs per figure (median; after warm-up).")
+@click.option("--compile", "compile_", is_flag=True, help="torch rows: torch.compile (CPU: Inductor with freezing; CUDA: CUDA graphs).")
+@click.option("--calib", help="int8 rows of graph backends: calibrate on NAME=ROOT[:SPLIT] (default: generated sequences).")
+@click.option("--runs", default=100, show_default=True, type=click.IntRange(3), help="Timed rounds (median); under 50 is a quick look.")
 @json_option
-def bench(checkpoints, device, backends, threads, no_ce, compile_, dtype, runs, as_json):
-    """Measure trackers: size, MACs, latency and FPS at batch 1.
+def bench(checkpoints, device, backends, precisions, threads, no_ce, compile_, calib, runs, as_json):
+    """Measure trackers: size, MACs, latency, FPS and output difference at batch 1.
 
-    MACs are counted by each family's published convention, printed under the table. OSTrack:
-    PyTorch's FlopCounterMode on one forward pass: matrix multiplications (linear layers,
-    attention products), convolutions and fused attention; element-wise work (LayerNorm, GELU,
-    softmax, BatchNorm, adds) is not counted; CE's smaller token sets are. LightTrack: the search
-    branch by thop's rules, as its paper's figures (Mobile: 544.5 M at 256; the paper says
-    530 M); the correlation matrix multiply is not counted. .onnx files (int8 too) are counted on
-    their architecture. "model ms" times the network's per-frame call alone (LightTrack: the
-    search branch); "track ms" a full tracking step of the family's tracker on a synthetic
-    640x480 frame (crop + resize, normalisation, forward, window, decoding); FPS = 1000 / track
-    ms; speed-up is against the first row. Each time is the median of --runs calls after warm-up (CUDA synchronised).
+    MACs are counted by each family's published convention, printed under the table (OSTrack:
+    PyTorch's FlopCounterMode, matrix multiplications and convolutions; LightTrack: the search
+    branch by thop's rules, Mobile 544.5 M; deployed files, int8 too, on their architecture).
+    "model ms" times the network alone; "track ms" a full tracking step on a synthetic 640x480 frame (crop + resize,
+    normalisation, forward, Hann window, decoding); FPS = 1000 / track ms; speed-up is against
+    the first row; max abs diff compares the maps with the checkpoint's torch fp32 network on the
+    same inputs. Rows run interleaved (one call of each per round) so that load on a shared machine
+    hits them alike; each time is the median over --runs rounds after warm-up, with its
+    interquartile range. A line warns when the load average says other processes competed.
 
     \b
     Examples:
       ctrack bench teacher.safetensors student.safetensors --threads 1
-      ctrack bench student.safetensors --backend torch --backend onnxruntime --json
-      ctrack bench student.int8.onnx --backend onnxruntime
-      ctrack bench OSTrack_ep0300.pth.tar --device cuda --compile --dtype fp16
+      ctrack bench student.safetensors --backend torch --backend openvino --precision fp32 --precision bf16 --runs 5 --json
+      ctrack bench student.int8.onnx --backend onnxruntime --runs 5
+      ctrack bench OSTrack_ep0300.pth.tar --device cuda --compile --precision fp16
     """
     from compresstracker.bench.latency import bench_models
     from compresstracker.threads import resolve_threads
 
-    def show(row) -> None:
+    def show(message: str) -> None:
         if not as_json:
-            err_console.print(f"[dim]{Path(row.path).name} ({row.backend}): track {row.track_ms:.2f} ms[/dim]")
+            err_console.print(f"[dim]{message}[/dim]")
 
     report = bench_models(
-        checkpoints, backends, device, resolve_threads(threads), ce=False if no_ce else None, compile=compile_, runs=runs,
-        dtype=dtype, on_model=show,
+        checkpoints, backends, precisions, device, resolve_threads(threads), ce=False if no_ce else None, compile=compile_,
+        runs=runs, calib=calib, on_row=show,
     )
+    if report["load"]["warning"]:  # on stderr with --json too
+        err_console.print(f"[yellow]warning: {report['load']['warning']}[/yellow]")
     if as_json:
         emit_json(report)
         return
@@ -82,3 +93,7 @@ def bench(checkpoints, device, backends, threads, no_ce, compile_, dtype, runs, 
     for rules in dict.fromkeys(row["macs_counted"] for row in report["models"]):
         names = dict.fromkeys(Path(r["path"]).name for r in report["models"] if r["macs_counted"] == rules)
         console.print(f"MACs of {', '.join(names)}: {rules}")
+    for skip in report["skipped"]:
+        err_console.print(f"skipped {Path(skip['path']).name} on {skip['backend']} {skip['precision'] or ''}: {skip['reason']}")
+    load = report["load"]
+    err_console.print(f"load average {load['load_before']:.2f} before, {load['load_after']:.2f} after, on {load['cores']} core(s)")

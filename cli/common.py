@@ -18,11 +18,20 @@ device_option = click.option(
     "--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto (CUDA when present)."
 )
 
-# The library checks the name (compresstracker.deploy.backend_names()); no torch import here.
+# The library checks the names (compresstracker.deploy.backend_names()); no torch import here.
 backend_option = click.option(
-    "--backend", default="torch", show_default=True, metavar="torch|onnxruntime",
-    help="Run the network with PyTorch, or with ONNX Runtime: an .onnx file from `ctrack export`, "
-    "or any checkpoint exported on the fly.",
+    "--backend", default="torch", show_default=True, metavar="torch|onnxruntime|openvino",
+    help="Run the network with PyTorch, ONNX Runtime or OpenVINO: a file from `ctrack export` for that "
+    "backend, or any checkpoint converted on the fly.",
+)
+precision_option = click.option(
+    "--precision", type=click.Choice(["fp32", "bf16", "fp16", "int8"]),
+    help="torch: fp32, bf16 (weights cast once; CPUs with bf16 support), fp16 (CUDA); onnxruntime: fp32, int8; "
+    "openvino: fp32, bf16, int8. Default fp32 (a deployed file: its own).",
+)
+calib_option = click.option(
+    "--calib", metavar="NAME=ROOT[:SPLIT]",
+    help="Static int8 (openvino): calibrate on tracking crops of this dataset (default: generated sequences).",
 )
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import click
 
 from compresstracker.cli.common import (
-    backend_option, console, dataset_args, dataset_spec_option, deprecated, device_option, emit_json, json_option, param_option,
-    plot_format_option, prefer, preset_option, quiet_option, threads_option,
+    backend_option, calib_option, console, dataset_args, dataset_spec_option, deprecated, device_option, emit_json, json_option,
+    param_option, plot_format_option, precision_option, prefer, preset_option, quiet_option, threads_option,
 )
 
 
@@ -31,11 +31,13 @@ from compresstracker.cli.common import (
 @preset_option
 @param_option
 @backend_option
+@precision_option
+@calib_option
 @device_option
 @json_option
 @quiet_option
 def eval_cmd(checkpoint, data_spec, dataset_name, root, split, sequences, allow_missing, out, old_results_dir, name, old_tracker_name,
-             workers, threads, no_ce, plot_dir, plot_formats, preset, params, backend, device, as_json, quiet):
+             workers, threads, no_ce, plot_dir, plot_formats, preset, params, backend, precision, calib, device, as_json, quiet):
     """Run the tracker over a benchmark (resumable) and score it with the published protocol.
 
     Results go to OUT/NAME/<seq>.txt (pytracking layout); a rerun skips sequences already done,
@@ -67,12 +69,13 @@ def eval_cmd(checkpoint, data_spec, dataset_name, root, split, sequences, allow_
         from compresstracker.errors import CheckpointError
 
         raise CheckpointError(f"checkpoint {checkpoint} does not exist")
-    check_backend(checkpoint, backend)
+    check_backend(checkpoint, backend, precision)
     dataset = get_dataset(dataset_name, root, split=split, sequences=parse_sequence_names(sequences), allow_missing=allow_missing)
     name = prefer(name, old_tracker_name) or default_name(checkpoint)
     results = Path(prefer(out, old_results_dir) or "results") / name
     spec = ModelSpec(
-        checkpoint=str(checkpoint), ce=False if no_ce else None, device=device, backend=backend, preset=preset, params=params,
+        checkpoint=str(checkpoint), ce=False if no_ce else None, device=device, backend=backend, precision=precision,
+        calib=calib, preset=preset, params=params,
     )
     # Refusals and unreadable checkpoints are reported before any progress is drawn.
     check_results_dir(spec, dataset, results)

@@ -6,8 +6,8 @@ import time
 import click
 
 from compresstracker.cli.common import (
-    backend_option, console, deprecated, device_option, emit_json, json_option, param_option, parse_box, prefer, preset_option,
-    threads_option,
+    backend_option, calib_option, console, deprecated, device_option, emit_json, json_option, param_option, parse_box,
+    precision_option, prefer, preset_option, threads_option,
 )
 
 
@@ -25,9 +25,15 @@ from compresstracker.cli.common import (
 @param_option
 @threads_option
 @backend_option
+@precision_option
+@calib_option
+@click.option("--compile", "compile_", is_flag=True, help="torch: torch.compile the network (CPU: Inductor with freezing).")
 @device_option
 @json_option
-def track(checkpoint, frames, video, init_box, select, output, old_output, render, no_ce, preset, params, threads, backend, device, as_json):
+def track(
+    checkpoint, frames, video, init_box, select, output, old_output, render, no_ce, preset, params, threads, backend, precision, calib,
+    compile_, device, as_json,
+):
     """Track one target through a sequence, exactly as the model family's own tracker does.
 
     The checkpoint picks the loop: OSTrack-family files run OSTrack's, LightTrack files run
@@ -39,6 +45,7 @@ def track(checkpoint, frames, video, init_box, select, output, old_output, rende
       ctrack track -c student.safetensors --video clip.mp4 --init-box 10,20,50,40 -o out.txt --render out.mp4
       ctrack track -c student.onnx --backend onnxruntime --frames airplane-1/img --init-box 367,101,41,16 -o out.txt
       ctrack track -c student.safetensors --video 0 --select -o camera.txt --render camera.mp4
+      ctrack track -c student.safetensors --backend openvino --precision int8 --video clip.mp4 --init-box 10,20,50,40 -o out.txt
       ctrack track -c LightTrackM.pth --preset vot2019 --frames ball/img --init-box 10,20,50,40 -o ball.txt
     """
     from compresstracker.deploy import load_network
@@ -71,7 +78,9 @@ def track(checkpoint, frames, video, init_box, select, output, old_output, rende
         images = itertools.chain([first], images)
     else:
         box = parse_box(init_box)
-    network = load_network(checkpoint, backend, ce=False if no_ce else None, device=torch_device)
+    network = load_network(
+        checkpoint, backend, ce=False if no_ce else None, device=torch_device, precision=precision, calib=calib, compile=compile_,
+    )
     tracker = make_tracker(network, torch_device, preset, dict(params))
     renderer = VideoRenderer(render, fps=source.fps) if render else None
     start = time.perf_counter()
@@ -87,6 +96,7 @@ def track(checkpoint, frames, video, init_box, select, output, old_output, rende
         "render": render,
         "device": str(torch_device),
         "backend": backend,
+        "precision": getattr(network, "precision", "fp32"),
         "ce": bool(network.ce_enabled),
         "tracker": tracker.settings,
         "model_fps": (t.frames / t.model_s) if t.model_s else None,
@@ -99,5 +109,5 @@ def track(checkpoint, frames, video, init_box, select, output, old_output, rende
         console.print(
             f"{summary['frames']} frames -> {output}  |  model {summary['model_fps'] or 0:.1f} FPS, "
             f"tracking step {summary['fps'] or 0:.1f} FPS, end to end (with frame reading) "
-            f"{summary['end_to_end_fps'] or 0:.1f} FPS on {summary['device']} ({backend})"
+            f"{summary['end_to_end_fps'] or 0:.1f} FPS on {summary['device']} ({backend} {summary['precision']})"
         )

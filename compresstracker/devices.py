@@ -1,6 +1,8 @@
 """Device selection: CPU by default, CUDA when asked for and present."""
 from __future__ import annotations
 
+import os
+
 import torch
 
 from compresstracker.errors import CTrackError
@@ -23,3 +25,22 @@ def resolve_device(name: str | None) -> torch.device:
     elif device.type != "cpu":
         raise CTrackError(f"device {name!r} is not supported; use cpu or cuda")
     return device
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask; the machine's count where there is none)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def cpu_has_bf16() -> bool:
+    """Native bf16 arithmetic on this CPU (AVX-512 BF16 or AMX); without it bf16 is emulated, and slow."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def fast_dtype(device: torch.device) -> "torch.dtype | None":
+    """A half precision that makes torch faster on ``device``, or None: CUDA bf16 (fp16 without it);
+    CPUs with AMX bf16. AVX-512 BF16 alone runs bf16 natively but measured no faster than fp32 in
+    torch here (docs/speed.md), so it keeps fp32."""
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if device.type == "cpu" and torch.cpu._is_amx_tile_supported() else None

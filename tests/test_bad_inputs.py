@@ -141,7 +141,7 @@ CASES = [
     ("synth-difficulty", "data synth --layout lasot --out {ws}/synth_new --difficulty brutal", "brutal"),
     ("plan-stages", "plan --teacher {ws}/tiny.safetensors --stages 13", "exceeds the teacher's 12 layers"),
     ("plan-split", "plan --teacher {ws}/tiny.safetensors --split 6,5", "covers 11 layers"),
-    ("bench-runs", "bench {ws}/tiny.safetensors --runs 10", "--runs"),
+    ("bench-runs", "bench {ws}/tiny.safetensors --runs 2", "--runs"),
     ("bench-missing", "bench {ws}/nope.safetensors", "nope.safetensors"),
     ("demo-stages", "demo --out {ws}/demo --stages 0", "--stages"),
     ("unknown-command", "frobnicate", "No such command"),

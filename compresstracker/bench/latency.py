@@ -1,15 +1,16 @@
-"""Latency and FPS of tracker networks and of the whole tracking step, on either backend.
+"""Latency and FPS of tracker networks and of the whole tracking step, on every backend and precision.
 
-Per model: the network's per-frame call alone (batch 1, inputs already on the device; OSTrack:
-template + search, LightTrack: the search branch against the stored template features) and a
-full tracking step of the family's own tracker on a synthetic 640x480 frame (crop + resize,
-normalisation, forward, window, decoding, mapping back). Each figure is the median of ``runs``
-timed calls after warm-up; CUDA work is synchronised before a clock is read. FPS is
-1000 / track_ms and the speed-up is the first model's track_ms over this one's.
+Rows are (model, backend, precision). Per row: a full tracking step of the model family's tracker
+on a synthetic 640x480 frame (OSTrack: crop + resize, normalisation, forward, Hann window,
+decoding, mapping back), and the network's share of it (the tracker's own model timing). The rows are timed
+interleaved, one call of each row per round (A, B, C, A, B, C, ...), so load from other processes
+on a shared machine hits every row alike; each figure is the median over ``runs`` rounds after
+warm-up, with the interquartile range as its spread. CUDA work is synchronised before a clock is
+read. ``max_abs_diff`` compares each row's maps with the torch fp32 network's on the same inputs.
 """
 from __future__ import annotations
 
-import contextlib
+import os
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -21,26 +22,28 @@ import numpy as np
 import torch
 
 from compresstracker.bench.flops import count_family_macs, count_params
+from compresstracker.deploy import Network, deployed_backend, get_backend, load_network
+from compresstracker.devices import available_cores
 from compresstracker.errors import ConfigError
-from compresstracker.models import TrackerNet, family_of
-from compresstracker.tracking import make_tracker, round_half_away, sample_target, siamese_crop
-from compresstracker.deploy import GraphNetwork, Network, load_network
+from compresstracker.tracking import Tracker, make_tracker, sample_target
 
-__all__ = ["BENCH_BOX", "DTYPES", "MIN_RUNS", "ModelBench", "bench_models", "bench_network", "synthetic_frame"]
+__all__ = ["BENCH_BOX", "MIN_RUNS", "ModelBench", "bench_models", "load_report", "synthetic_frame"]
 
-MIN_RUNS = 50
-DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}  # None: no autocast
+MIN_RUNS = 3  # fewer than 50 is a quick look; the report says so
+QUICK_RUNS = 50
 FRAME_SIZE = (480, 640)  # height, width
 BENCH_BOX = (270.0, 200.0, 100.0, 80.0)  # x, y, w, h of the target in the synthetic frame
+MAPS = ("score_map", "size_map", "offset_map")
+DISTURBED_LOAD = 0.5  # runnable processes beyond this bench's own threads, per the load average
 
 
 @dataclass
 class ModelBench:
-    """One row of a benchmark: sizes and median times (ms) of one model on one backend."""
+    """One row of a benchmark: sizes, median times (ms) with their spread, and the difference to torch fp32."""
 
     path: str
     backend: str
-    precision: str  # torch: the autocast dtype; onnxruntime: the exported graph's (fp32, int8)
+    precision: str
     ce: bool
     params: int
     macs: int
@@ -49,6 +52,9 @@ class ModelBench:
     track_ms: float
     fps: float
     speedup: float
+    max_abs_diff: Optional[float]  # None for a deployed file (no torch network to compare with) or a non-OSTrack loop
+    latency_spread_ms: float  # interquartile range of the timed runs
+    track_spread_ms: float
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -65,140 +71,170 @@ def synthetic_frame(seed: int = 0) -> np.ndarray:
     return frame
 
 
-def _median_ms(call: Callable[[], object], runs: int, warmup: int, device: torch.device, before: Optional[Callable[[], object]] = None) -> float:
-    """Median wall time of ``call`` in ms; ``before`` runs untimed ahead of every call."""
+class _Row:
+    """A row being timed: its family's tracker on the synthetic frame, and the times so far."""
 
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+    def __init__(self, path: str, backend: str, precision: str, network: Network, device: torch.device, frame: np.ndarray):
+        self.path, self.backend, self.precision, self.device, self.frame = path, backend, precision, device, frame
+        self.tracker = make_tracker(network, device)
+        self.latency: list[float] = []
+        self.track: list[float] = []
 
-    times = []
-    for i in range(warmup + runs):
-        if before is not None:
-            before()
-        sync()
+    def maps(self) -> Optional[dict[str, torch.Tensor]]:
+        """The network's output maps on the frame's template and search crops (OSTrack loops; None otherwise)."""
+        t = self.tracker
+        if not isinstance(t, Tracker):
+            return None
+        cfg = t.config
+        with torch.inference_mode():
+            t.initialize(self.frame, BENCH_BOX)
+            patch, _ = sample_target(self.frame, BENCH_BOX, cfg.search_factor, cfg.search_size)
+            out = t.network(t.template, t.normalize(patch), t.template_mask)
+        return {name: out[name].float() for name in MAPS}
+
+    @torch.inference_mode()
+    def step(self, record: bool) -> None:
+        """One tracking step from the same state (so each crops the same region); the network's share
+        of it is the tracker's own model timing (CUDA synchronised)."""
+        self.tracker.initialize(self.frame, BENCH_BOX)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
         start = time.perf_counter()
-        call()
-        sync()
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+        self.tracker.track(self.frame)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        if record:
+            self.track.append(1000 * (time.perf_counter() - start))
+            self.latency.append(1000 * self.tracker.timing.model_s)
 
 
-def _ostrack_call(tracker, frame: np.ndarray) -> Callable[[], object]:
-    """OSTrack's per-frame network call: template + search crop around BENCH_BOX."""
-    cfg = tracker.config
-    patch, _ = sample_target(frame, BENCH_BOX, cfg.search_factor, cfg.search_size)
-    search = tracker.normalize(patch)
-    return lambda: tracker.network(tracker.template, search, tracker.template_mask)
+def _spread(values: list[float]) -> float:
+    if len(values) < 2:
+        return 0.0
+    q1, _, q3 = statistics.quantiles(values, n=4)
+    return q3 - q1
 
 
-def _lighttrack_call(tracker, frame: np.ndarray) -> Callable[[], object]:
-    """LightTrack's per-frame network call: the search branch on the tracker's own search crop."""
-    x, y, w, h = BENCH_BOX
-    p = tracker.params
-    pad = p.context_amount * (w + h)
-    s_x = np.sqrt((w + pad) * (h + pad)) * tracker.instance_size / p.exemplar_size
-    patch = siamese_crop(frame, (x + w / 2, y + h / 2), tracker.instance_size, round_half_away(float(s_x)), tracker.avg_chans)
-    search = tracker.normalize(patch)
-    return lambda: tracker.network.track(search, tracker.zf)
+def load_report(before: float, after: float, threads: int) -> dict:
+    """The load seen around the run, and a warning line when other processes competed for the cores."""
+    cores = available_cores()
+    others = max(before, after - threads)
+    warning = None
+    if others > DISTURBED_LOAD:
+        warning = (
+            f"load average {max(before, after):.1f} on {cores} core(s) while timing with {threads} thread(s): other "
+            "processes competed for the cores, so absolute times are inflated and noisy; rows of this run were "
+            "interleaved and compare fairly with each other"
+        )
+    return {"cores": cores, "load_before": round(before, 2), "load_after": round(after, 2), "warning": warning}
 
 
-# Per model family: (initialised tracker, frame) -> the per-frame network call to time.
-NETWORK_CALLS: dict[str, Callable[[object, np.ndarray], Callable[[], object]]] = {
-    "ostrack": _ostrack_call,
-    "lighttrack": _lighttrack_call,
-}
-
-
-def bench_network(
-    network: Network, device: torch.device, runs: int = 100, dtype: str = "fp32", frame: Optional[np.ndarray] = None
-) -> tuple[float, float]:
-    """(latency_ms, track_ms): median forward time and median full tracking-step time."""
-    if runs < MIN_RUNS:
-        raise ConfigError(f"--runs {runs}: take at least {MIN_RUNS} timed runs for a stable median")
-    frame = synthetic_frame() if frame is None else frame
-    warmup = max(10, runs // 5)
-    tracker = make_tracker(network, device)
-    autocast = (
-        torch.autocast(device.type, dtype=DTYPES[dtype]) if DTYPES[dtype] is not None else contextlib.nullcontext()
-    )
-    with torch.inference_mode(), autocast:
-        tracker.initialize(frame, BENCH_BOX)
-        call = NETWORK_CALLS[family_of(network.config).name](tracker, frame)
-        latency = _median_ms(call, runs, warmup, device)
-        # Every timed step starts from the same state, so each crops and resizes the same region.
-        track = _median_ms(lambda: tracker.track(frame), runs, warmup, device, before=lambda: tracker.initialize(frame, BENCH_BOX))
-    return latency, track
-
-
-def _prepare(
-    path: str, backend: str, ce: Optional[bool], device: torch.device, threads: int, compile: bool
-) -> tuple[Network, TrackerNet]:
-    """(network to time, torch network of the same architecture for params and MACs)."""
-    network = load_network(path, backend, ce, device, threads)
-    if isinstance(network, GraphNetwork):
-        return network, network.architecture()
-    counted = network
-    if compile:
-        # CUDA graphs on a GPU (reduce-overhead), Inductor kernels on a CPU.
-        network = torch.compile(network, mode="reduce-overhead" if device.type == "cuda" else None)
-    return network, counted
+def _rows_of(path: str, backends: Sequence[str], precisions: Sequence[str], device: torch.device) -> tuple[list, list]:
+    """(backend, precision) pairs to time for ``path`` and the skipped ones with the reason."""
+    owner = deployed_backend(path)
+    todo, skipped = [], []
+    for backend in backends:
+        chosen = get_backend(backend)
+        if owner is not None:  # a deployed file runs at its own precision, on backends that read it
+            if chosen.runs_file(Path(path)):
+                todo.append((backend, None))
+            else:
+                skipped.append({"path": path, "backend": backend, "precision": None, "reason": "does not read this file"})
+            continue
+        for precision in precisions:
+            if precision not in chosen.precisions:
+                skipped.append({"path": path, "backend": backend, "precision": precision, "reason": "not a precision of this backend"})
+            elif not chosen.supports(precision, device):
+                skipped.append({"path": path, "backend": backend, "precision": precision, "reason": f"no native {precision} on this {device.type}"})
+            else:
+                todo.append((backend, precision))
+    return todo, skipped
 
 
 def bench_models(
     paths: Sequence[str | Path],
     backends: Sequence[str] = ("torch",),
+    precisions: Sequence[str] = ("fp32",),
     device: str | torch.device = "cpu",
     threads: Optional[int] = None,
     ce: Optional[bool] = None,
     compile: bool = False,
     runs: int = 100,
-    dtype: str = "fp32",
-    on_model: Optional[Callable[[ModelBench], None]] = None,
+    calib: Optional[str] = None,
+    on_row: Optional[Callable[[str], None]] = None,
 ) -> dict:
-    """Benchmark every path on every backend (path-major order); speed-ups are against the first row.
+    """Benchmark every (path, backend, precision) row, interleaved; speed-ups are against the first row.
 
-    ``threads`` sets PyTorch's intra-op threads (restored afterwards) and ONNX Runtime's pool alike
-    (default: torch's current setting). Returns ``{"models": [...], "device", "threads", ...}``.
+    ``threads`` sets PyTorch's intra-op threads (restored afterwards) and the graph runtimes' pools
+    alike (default: the cores this process may use). Unsupported (backend, precision) pairs are
+    listed under ``skipped``. Returns ``{"models": [...], "load": {...}, "device", "threads", ...}``.
     """
+    from compresstracker.checkpoints import load_model
     from compresstracker.devices import resolve_device
 
-    if dtype not in DTYPES:
-        raise ConfigError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
-    if (compile or dtype != "fp32") and "onnxruntime" in backends:
-        raise ConfigError("--compile and --dtype bf16/fp16 apply to the torch backend only")
+    if runs < MIN_RUNS:
+        raise ConfigError(f"--runs {runs}: take at least {MIN_RUNS} timed runs")
+    for backend in backends:
+        get_backend(backend)
     device = resolve_device(str(device))
     previous_threads = torch.get_num_threads()
-    threads = threads or previous_threads
+    threads = threads or min(previous_threads, available_cores())
     frame = synthetic_frame()
-    rows: list[ModelBench] = []
     torch.set_num_threads(threads)
+    rows: list[_Row] = []
+    sizes: dict[str, tuple[int, int, bool]] = {}
+    references: dict[str, dict[str, torch.Tensor]] = {}  # deployed files have none: no torch network to compare
+    skipped: list[dict] = []
     try:
-        for path in paths:
-            for backend in backends:
-                network, counted = _prepare(str(path), backend, ce, device, threads, compile)
-                latency, track = bench_network(network, device, runs, dtype, frame)
-                macs, counted_how = count_family_macs(counted)
-                row = ModelBench(
-                    path=str(path), backend=backend,
-                    precision=network.precision if isinstance(network, GraphNetwork) else dtype,
-                    ce=bool(getattr(network, "ce_enabled", False)), params=count_params(counted), macs=macs,
-                    macs_counted=counted_how,
-                    latency_ms=latency, track_ms=track, fps=1000.0 / track,
-                    speedup=rows[0].track_ms / track if rows else 1.0,
-                )
-                rows.append(row)
-                if on_model is not None:
-                    on_model(row)
+        for path in map(str, paths):
+            todo, skip = _rows_of(path, backends, precisions, device)
+            skipped += skip
+            for backend, precision in todo:
+                try:
+                    network = load_network(path, backend, ce, device, threads, precision, calib, compile and backend == "torch")
+                except ConfigError as exc:  # a family this backend or precision does not run yet (bad files still fail)
+                    skipped.append({"path": path, "backend": backend, "precision": precision, "reason": str(exc)})
+                    continue
+                rows.append(_Row(path, backend, getattr(network, "precision", precision or "fp32"), network, device, frame))
+                if on_row is not None:
+                    on_row(f"{Path(path).name}: {backend} {rows[-1].precision} ready")
+            if not any(r.path == path for r in rows):
+                continue
+            network = next(r for r in rows if r.path == path).tracker.network
+            if deployed_backend(path) is None:  # the trained network as loaded is the reference and is counted
+                counted = load_model(path, ce=ce).to(device)
+                references[path] = _Row(path, "torch", "fp32", counted, device, frame).maps() or {}
+            else:
+                counted = network.architecture()
+            sizes[path] = (count_params(counted), *count_family_macs(counted), bool(getattr(network, "ce_enabled", False)))
+        warmup = max(2, min(10, runs // 5))
+        before = os.getloadavg()[0]
+        for i in range(warmup + runs):
+            for row in rows:
+                row.step(record=i >= warmup)
+        after = os.getloadavg()[0]
     finally:
         torch.set_num_threads(previous_threads)
+    report_rows = []
+    for row in rows:
+        params, macs, macs_counted, row_ce = sizes[row.path]
+        maps, ref = row.maps(), references.get(row.path)
+        diff = max(float((maps[m] - ref[m]).abs().max()) for m in MAPS) if ref and maps else None
+        track = statistics.median(row.track)
+        report_rows.append(ModelBench(
+            path=row.path, backend=row.backend, precision=row.precision, ce=row_ce, params=params, macs=macs, macs_counted=macs_counted,
+            latency_ms=statistics.median(row.latency), track_ms=track, fps=1000.0 / track,
+            speedup=statistics.median(rows[0].track) / track, max_abs_diff=diff,
+            latency_spread_ms=_spread(row.latency), track_spread_ms=_spread(row.track),
+        ).to_dict())
     return {
-        "models": [r.to_dict() for r in rows],
+        "models": report_rows,
+        "skipped": skipped,
+        "load": load_report(before, after, threads),
         "device": str(device),
         "threads": threads,
         "runs": runs,
-        "dtype": dtype,
+        "quick_look": runs < QUICK_RUNS,
         "compile": compile,
         "frame": list(FRAME_SIZE[::-1]),
     }

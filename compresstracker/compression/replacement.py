@@ -12,6 +12,7 @@ token for token. Everything model-specific goes through the teacher's adapter
 from __future__ import annotations
 
 from dataclasses import dataclass
+import copy
 from typing import Optional
 
 import torch
@@ -32,7 +33,10 @@ class TeacherPass:
 class ReplacementModel(nn.Module):
     """The student (trainable, registered) and the frozen teacher (held aside, always eval, no grad)."""
 
-    def __init__(self, teacher: nn.Module, student: nn.Module, plan: StagePlan, adapter: Optional[TeacherAdapter] = None):
+    def __init__(
+        self, teacher: nn.Module, student: nn.Module, plan: StagePlan, adapter: Optional[TeacherAdapter] = None,
+        teacher_dtype: Optional[torch.dtype] = None,
+    ):
         super().__init__()
         self.student = student
         self.plan = plan
@@ -40,6 +44,10 @@ class ReplacementModel(nn.Module):
         self.adapter.prepare_teacher(teacher)
         # Not a registered submodule: its weights stay out of state_dict, DDP and the optimiser.
         self.__dict__["teacher"] = teacher
+        # The no-grad guidance pass may run a copy cast once to a half precision (most of a step's
+        # extra cost); teacher stages on the replacement path, which gradients cross, stay fp32.
+        self.teacher_dtype = teacher_dtype
+        self.__dict__["guide"] = copy.deepcopy(teacher).to(teacher_dtype).eval() if teacher_dtype else teacher
 
     @property
     def config(self):
@@ -49,25 +57,31 @@ class ReplacementModel(nn.Module):
     def _apply(self, fn, recurse: bool = True):
         super()._apply(fn, recurse)
         self.teacher._apply(fn, recurse)
+        if self.guide is not self.teacher:
+            self.guide._apply(fn, recurse)
         return self
 
     def train(self, mode: bool = True):
         super().train(mode)
         self.teacher.eval()
+        self.guide.eval()
         return self
 
     @torch.no_grad()
     def teacher_pass(self, template: torch.Tensor, search: torch.Tensor) -> TeacherPass:
-        teacher, adapter = self.teacher, self.adapter
+        """The full frozen teacher once (in ``teacher_dtype`` when set): stage-end tokens and boxes, fp32."""
+        teacher, adapter = self.guide, self.adapter
+        if self.teacher_dtype is not None:
+            template, search = template.to(self.teacher_dtype), search.to(self.teacher_dtype)
         layers = adapter.layers(teacher)
         tokens = adapter.embed(teacher, template, search)
         stage_tokens = []
         for stage in self.plan.stages:
             for layer in stage:
                 tokens = layers[layer](tokens)
-            stage_tokens.append(tokens)
+            stage_tokens.append(tokens.float())
         out = adapter.head(teacher, tokens)
-        return TeacherPass(stage_tokens, out["pred_boxes"])
+        return TeacherPass(stage_tokens, out["pred_boxes"].float())
 
     def forward(
         self,

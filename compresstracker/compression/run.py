@@ -5,6 +5,8 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
+import torch
+
 from compresstracker.compression.adapters import adapter_for
 from compresstracker.compression.plan import StagePlan, plan_stages
 from compresstracker.compression.replacement import ReplacementModel
@@ -30,6 +32,15 @@ def plan_from_recipe(teacher_depth: int, compress: dict) -> StagePlan:
         init=compress["init"],
         layers_per_stage=compress["layers_per_stage"],
     )
+
+
+def teacher_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
+    """The dtype of the frozen teacher's guidance pass for ``compress.teacher_precision`` (None: fp32)."""
+    from compresstracker.devices import fast_dtype
+
+    if precision == "auto":
+        return fast_dtype(device)
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
 def compress_tracker(
@@ -73,7 +84,7 @@ def compress_tracker(
         }
         summary: dict[str, Any] = {"out": str(out_dir), "plan": description, "epochs": recipe["train"]["epochs"]}
         if recipe["train"]["epochs"] > 0:
-            model = ReplacementModel(teacher, student, plan)
+            model = ReplacementModel(teacher, student, plan, teacher_dtype=teacher_dtype(recipe["compress"]["teacher_precision"], device))
             task = CompressionTask(model, recipe)
             loader = build_loader_factory(recipe, student.config, dist, pin_memory=device.type == "cuda")
             val_loader = build_loader_factory(recipe, student.config, dist, pin_memory=device.type == "cuda", section="val")

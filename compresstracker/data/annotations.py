@@ -9,12 +9,14 @@ from __future__ import annotations
 import io
 import os
 import re
+import warnings
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from compresstracker.data.sequence import Sequence
+from compresstracker.data.sequence import Frames, Sequence
 from compresstracker.errors import DatasetError
 
 _TO_SPACE = bytes.maketrans(b",\t;", b"   ")
@@ -49,6 +51,50 @@ def _explain_bad_table(path: Path, text: bytes, columns: int | None) -> DatasetE
     return DatasetError(f"{path}: malformed table")
 
 
+_WHITESPACE = np.zeros(256, dtype=bool)
+_WHITESPACE[list(b" \t\r\n\v\f")] = True
+
+
+def count_tokens(text: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(tokens per line, total) of whitespace-separated text, counted on the bytes."""
+    data = np.frombuffer(text, dtype=np.uint8)
+    space = _WHITESPACE[data]
+    starts = ~space & np.concatenate(([True], space[:-1]))
+    newline = data == 10
+    line_of = np.cumsum(newline) - newline  # a newline belongs to the line it ends
+    return np.bincount(line_of[starts], minlength=int(line_of[-1]) + 1), int(starts.sum())
+
+
+def parse_numbers(text: bytes, count: int) -> np.ndarray | None:
+    """``count`` whitespace-separated numbers parsed in C (``np.fromstring``), or None if any token is not one."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # older numpy warns "not read to its end" on a bad token, newer raises
+        try:
+            values = np.fromstring(text, dtype=np.float64, sep=" ")
+        except ValueError:
+            return None
+    return values if values.size == count else None
+
+
+def parse_table(text: bytes, columns: int, blank_inside: bool = True) -> np.ndarray | None:
+    """Fast path for whitespace-separated numbers: (rows, columns) float64, or None when the text is
+    not exactly ``columns`` numbers on every non-blank line (then a slow reader names the fault).
+
+    700k lines take a fraction of a second. ``blank_inside=False``: a blank line before the last
+    non-blank one also sends the text to the slow reader.
+    """
+    if not text.strip():
+        return None
+    per_line, total = count_tokens(text)
+    filled = per_line > 0
+    if np.any(per_line[filled] != columns):
+        return None
+    if not blank_inside and not filled[: np.flatnonzero(filled)[-1]].all():
+        return None
+    values = parse_numbers(text, total)
+    return None if values is None else values.reshape(-1, columns)
+
+
 def read_table(path: str | os.PathLike, columns: int) -> np.ndarray:
     """Numbers in a text table -> (rows, columns) float64; separators: comma, tab, ';' or spaces."""
     path = Path(path)
@@ -56,6 +102,9 @@ def read_table(path: str | os.PathLike, columns: int) -> np.ndarray:
     text = raw.translate(_TO_SPACE)
     if not text.strip():
         raise DatasetError(f"{path}: empty file, expected one row of {columns} numbers per frame")
+    table = parse_table(text, columns)
+    if table is not None:
+        return table
     try:
         table = np.loadtxt(io.BytesIO(text), dtype=np.float64, ndmin=2, comments=None)
     except ValueError:
@@ -94,10 +143,10 @@ def read_flags(path: str | os.PathLike, length: int | None = None) -> np.ndarray
     """Per-frame integer labels (one comma line, or one value per line) -> (N,) int64."""
     path = Path(path)
     raw = _read_bytes(path)
-    try:
-        values = np.array(raw.translate(_TO_SPACE).split(), dtype=np.float64)
-    except ValueError:
-        raise _explain_bad_table(path, raw, None) from None
+    text = raw.translate(_TO_SPACE)
+    values = parse_numbers(text, count_tokens(text)[1]) if text.strip() else np.zeros(0)
+    if values is None:
+        raise _explain_bad_table(path, raw, None)
     if values.size == 0:
         raise DatasetError(f"{path}: empty file, expected one label per frame")
     if np.isnan(values).any() or not np.all(values == np.round(values)):
@@ -163,6 +212,18 @@ def check_frames(frames: list[str], where: Path) -> None:
     for frame in (frames[0], frames[-1]):
         if not os.path.exists(frame):
             raise DatasetError(f"{where}: frame {frame} is missing")
+
+
+def lazy_frames(build: Callable[[], list[str]], where: Path, count: int | None = None) -> Frames:
+    """Frames listed by ``build`` on first use, checked then (see :func:`check_frames`); picklable
+    for tracker worker processes when ``build`` is."""
+    return Frames(partial(_checked, build, where), count)
+
+
+def _checked(build: Callable[[], list[str]], where: Path) -> list[str]:
+    frames = build()
+    check_frames(frames, where)
+    return frames
 
 
 def frame_range(folder: Path, first: int, last: int, digits: int, ext: str) -> list[str]:

@@ -19,6 +19,7 @@ from typing import Any
 from compresstracker.data.annotations import (
     check_frames,
     frame_range,
+    lazy_frames,
     list_images,
     numeric_key,
     read_boxes,
@@ -127,8 +128,7 @@ class LasotReader(DatasetReader):
         boxes = read_boxes(folder / GROUNDTRUTH)
         occluded = read_flags(folder / "full_occlusion.txt", len(boxes))
         out_of_view = read_flags(folder / "out_of_view.txt", len(boxes))
-        frames = frame_range(folder / "img", 1, len(boxes), 8, "jpg")
-        check_frames(frames, folder)
+        frames = lazy_frames(partial(frame_range, folder / "img", 1, len(boxes), 8, "jpg"), folder, len(boxes))
         return Sequence(
             folder.name,
             frames,
@@ -206,8 +206,7 @@ class Got10kReader(DatasetReader):
 
     def _load(self, folder: Path) -> Sequence:
         boxes = read_boxes(folder / GROUNDTRUTH)
-        frames = list_images(folder, key=numeric_key, suffixes=(".jpg",))
-        check_frames(frames, folder)
+        frames = lazy_frames(partial(list_images, folder, key=numeric_key, suffixes=(".jpg",)), folder)
         labels = {
             key: _optional(folder / f"{stem}.label", read_flags, len(boxes))
             for key, stem in (("absent", "absence"), ("cover", "cover"), ("cut_by_image", "cut_by_image"))
@@ -291,8 +290,7 @@ class TrackingNetReader(DatasetReader):
 
     def _load(self, anno: Path, frames_dir: Path) -> Sequence:
         boxes = read_boxes(anno)
-        frames = list_images(frames_dir, key=numeric_key, suffixes=(".jpg",))
-        check_frames(frames, frames_dir)
+        frames = lazy_frames(partial(list_images, frames_dir, key=numeric_key, suffixes=(".jpg",)), frames_dir)
         return Sequence(
             anno.stem, frames, boxes, self.name, self.protocol, object_class=_trackingnet_classes().get(anno.stem)
         )
@@ -331,10 +329,11 @@ class RecordListReader(DatasetReader):
 
     def _load(self, root: Path, record: dict[str, Any]) -> Sequence:
         omit = int(record.get("initOmit", 0))
-        frames = frame_range(
-            root / record["path"], record["startFrame"] + omit, record["endFrame"], record["nz"], record["ext"]
+        first, last = record["startFrame"] + omit, record["endFrame"]
+        frames = lazy_frames(
+            partial(frame_range, root / record["path"], first, last, record["nz"], record["ext"]), root / record["path"],
+            max(0, last - first + 1),
         )
-        check_frames(frames, root / record["path"])
         boxes = read_boxes(root / record["anno_path"], allow_nan=self.allow_nan)[omit:]
         extra = {k: v for k, v in record.items() if k not in _RECORD_KEYS}
         return Sequence(
@@ -367,8 +366,7 @@ class Tnl2kReader(DatasetReader):
 
     def _load(self, folder: Path) -> Sequence:
         boxes = read_boxes(folder / GROUNDTRUTH)
-        frames = list_images(folder / "imgs", key=None)  # plain name order, as the reference code
-        check_frames(frames, folder / "imgs")
+        frames = lazy_frames(partial(list_images, folder / "imgs", key=None), folder / "imgs")  # plain name order, as the reference
         return Sequence(
             folder.name, frames, boxes, self.name, self.protocol, language=_optional(folder / "language.txt", read_text)
         )

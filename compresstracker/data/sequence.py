@@ -1,8 +1,9 @@
 """The one Sequence record every reader returns and every consumer (tracker runner, metrics) reads."""
 from __future__ import annotations
 
+from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Iterator, Optional, Union
 
 import numpy as np
 
@@ -12,12 +13,46 @@ import numpy as np
 PROTOCOLS = ("lasot", "uav", "otb", "nfs", "tnl2k", "lasot_ext", "trackingnet", "got10k", "generic")
 
 
+class Frames(SequenceABC):
+    """A sequence's frame paths, listed (and checked) on first use.
+
+    Scoring reads only annotations, so a benchmark's paths (700k for LaSOT's test set) are never
+    built there, and a root with annotations only scores. ``count``, when the annotations already
+    tell it, answers ``len`` without listing.
+    """
+
+    def __init__(self, build: Callable[[], list[str]], count: Optional[int] = None):
+        self._build = build
+        self._count = count
+        self._paths: Optional[list[str]] = None
+
+    def _list(self) -> list[str]:
+        if self._paths is None:
+            self._paths = self._build()
+        return self._paths
+
+    def __len__(self) -> int:
+        return self._count if self._paths is None and self._count is not None else len(self._list())
+
+    def __getitem__(self, index):
+        return self._list()[index]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._list())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, (list, SequenceABC)) and list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return f"Frames({len(self)} frames{'' if self._paths is not None else ', not listed yet'})"
+
+
 @dataclass
 class Sequence:
     """One tracking sequence: frame paths, ground truth (x, y, w, h) and per-frame labels."""
 
     name: str
-    frames: list[str]
+    frames: Union[list[str], Frames]
     ground_truth: np.ndarray  # (N, 4) float64, x y w h; NaN rows only where the protocol allows
     dataset: str  # registry name of the dataset it came from
     protocol: str = "generic"  # one of PROTOCOLS

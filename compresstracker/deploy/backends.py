@@ -17,12 +17,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from compresstracker.deploy.family import DeployedFile, GraphNetwork, Runner, family_named
+from compresstracker.deploy.family import GraphNetwork, Runner, family_named, inference_form
+from compresstracker.devices import cpu_has_bf16
 from compresstracker.errors import CheckpointError, ConfigError, CTrackError
+from compresstracker.models import TrackerNet
 
 __all__ = [
-    "Backend", "Network", "backend_names", "check_backend", "deployed_backend", "get_backend", "load_network",
-    "ort_runner", "register_backend",
+    "DTYPES", "Backend", "CastNetwork", "Network", "backend_names", "check_backend", "deployed_backend",
+    "get_backend", "load_network", "ort_runner", "register_backend", "torch_compile",
 ]
 
 Network = Union[nn.Module, GraphNetwork]
@@ -53,12 +55,19 @@ class Backend(ABC):
         if precision not in self.precisions:
             raise ConfigError(f"the {self.name} backend runs {', '.join(self.precisions)}, not {precision}")
 
+    def supports(self, precision: str, device: torch.device) -> bool:
+        """Whether ``precision`` runs natively here (bench skips the rows that do not)."""
+        return precision in self.precisions
+
     def runs_file(self, path: Path) -> bool:
         return path.name.lower().endswith(self.suffixes) if self.suffixes else False
 
     @abstractmethod
-    def from_model(self, model: nn.Module, precision: str, device: torch.device, threads: Optional[int]) -> Network:
-        """The network of a loaded torch model on this backend at ``precision``."""
+    def from_model(
+        self, model: nn.Module, precision: str, device: torch.device, threads: Optional[int], calib: Optional[str] = None,
+    ) -> Network:
+        """The network of a loaded torch model on this backend at ``precision`` (``calib``: what static
+        quantisation calibrates on, NAME=ROOT[:SPLIT]; default generated sequences)."""
 
     def from_file(self, path: Path, device: torch.device, threads: Optional[int]) -> GraphNetwork:
         """The network of a file deployed for this backend (its precision is the file's)."""
@@ -107,17 +116,22 @@ def load_network(
     device: str | torch.device = "cpu",
     threads: Optional[int] = None,
     precision: Optional[str] = None,
+    calib: Optional[str] = None,
+    compile: bool = False,
 ) -> Network:
     """The network of ``path`` on ``backend``: what the tracker, ``ctrack eval`` and ``ctrack bench`` run.
 
     ``path`` is any checkpoint ctrack reads (converted for the backend on the fly, at ``precision``,
     default fp32) or a file deployed for the backend (its precision and CE setting are the file's;
-    asking for others is an error). ``ce`` as in :func:`~compresstracker.checkpoints.load_model`.
+    asking for others is an error). ``ce`` as in :func:`~compresstracker.checkpoints.load_model`;
+    ``calib`` as in :meth:`Backend.from_model`; ``compile``: torch.compile the torch backend's network.
     """
     from compresstracker.checkpoints import load_model
 
     check_backend(path, backend, precision)
     chosen, path, device = get_backend(backend), Path(path), torch.device(device)
+    if compile and backend != "torch":
+        raise ConfigError("--compile applies to the torch backend")
     if chosen.runs_file(path):
         network = chosen.from_file(path, device, threads)
         if ce is not None and ce != network.ce_enabled:
@@ -129,17 +143,71 @@ def load_network(
         if precision is not None and precision != network.precision:
             raise CheckpointError(f"{path.name} holds a {network.precision} network; export {precision} from its checkpoint")
         return network
-    return chosen.from_model(load_model(path, ce=ce), precision or "fp32", device, threads)
+    precision = precision or "fp32"
+    if not chosen.supports(precision, device):
+        raise ConfigError(f"the {backend} backend has no native {precision} on {device.type} here; choose fp32")
+    network = chosen.from_model(load_model(path, ce=ce), precision, device, threads, calib)
+    return torch_compile(network, device) if compile else network
+
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class CastNetwork(nn.Module):
+    """A torch network whose weights were cast once to ``dtype``: inputs are cast on the way in and
+    the maps back to fp32 on the way out, so the tracker's decoding is unchanged. Unlike autocast,
+    nothing is re-cast per call."""
+
+    def __init__(self, model: nn.Module, precision: str):
+        super().__init__()
+        self.model = model.to(DTYPES[precision])
+        self.dtype = DTYPES[precision]
+        self.precision = precision
+        self.config = model.config
+        self.ce_enabled = model.ce_enabled
+
+    def forward(self, template: torch.Tensor, search: torch.Tensor, template_mask: Optional[torch.Tensor] = None) -> dict:
+        out = self.model(template.to(self.dtype), search.to(self.dtype), template_mask)
+        return {k: v.float() if v.is_floating_point() else v for k, v in out.items()}
+
+
+def torch_compile(network: nn.Module, device: torch.device) -> nn.Module:
+    """torch.compile: CUDA graphs on a GPU (reduce-overhead); on a CPU Inductor with freezing (weights
+    folded into the kernels as constants, which inference allows)."""
+    if device.type == "cpu":
+        import torch._inductor.config as inductor
+
+        inductor.freezing = True
+    return torch.compile(network, mode="reduce-overhead" if device.type == "cuda" else None)
 
 
 class TorchBackend(Backend):
-    """PyTorch eager on CPU or CUDA, the reference every other backend is compared with."""
+    """PyTorch eager on CPU or CUDA, the reference every other backend is compared with.
+
+    For inference the family's model is put in its inference form (OSTrack: BatchNorm folded into
+    the head, towers side by side); bf16/fp16 cast the weights once (:class:`CastNetwork`).
+    """
 
     name = "torch"
+    precisions = ("fp32", "bf16", "fp16")
     modules = ("torch",)
 
-    def from_model(self, model: nn.Module, precision: str, device: torch.device, threads: Optional[int]) -> nn.Module:
-        return model.to(device).eval()
+    def supports(self, precision: str, device: torch.device) -> bool:
+        if precision == "fp32":
+            return True
+        if device.type == "cuda":
+            return precision == "fp16" or torch.cuda.is_bf16_supported()
+        return precision == "bf16" and cpu_has_bf16()
+
+    def from_model(
+        self, model: nn.Module, precision: str, device: torch.device, threads: Optional[int], calib: Optional[str] = None,
+    ) -> nn.Module:
+        model = inference_form(model.to(device).eval())
+        if precision == "fp32":
+            return model
+        if not isinstance(model, TrackerNet):
+            raise ConfigError(f"torch {precision} runs OSTrack-family networks; {type(model).__name__} runs fp32")
+        return CastNetwork(model, precision)
 
 
 def ort_runner(path: str | Path, device: str | torch.device = "cpu", threads: Optional[int] = None) -> Runner:
@@ -189,7 +257,9 @@ class OnnxRuntimeBackend(Backend):
         runners = {name: ort_runner(p, device, threads) for name, p in deployed.graphs.items()}
         return family_named(deployed.family, path.name).network(runners, deployed, device)
 
-    def from_model(self, model: nn.Module, precision: str, device: torch.device, threads: Optional[int]) -> GraphNetwork:
+    def from_model(
+        self, model: nn.Module, precision: str, device: torch.device, threads: Optional[int], calib: Optional[str] = None,
+    ) -> GraphNetwork:
         """Exported (and verified) into a temporary folder; the sessions hold the graphs, the files go."""
         from compresstracker.deploy.onnx import export_onnx
         from compresstracker.deploy.quantize import quantize_onnx_int8

@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from compresstracker.errors import CheckpointError
+from compresstracker.errors import CheckpointError, ConfigError
 
 __all__ = [
-    "DeployFamily", "DeployedFile", "Graph", "GraphNetwork", "Runner", "family_named", "family_of", "graph_differences",
-    "register_family",
+    "DeployFamily", "DeployedFile", "Graph", "GraphNetwork", "Runner", "family_named", "family_of", "deployed_differences", "graph_differences",
+    "inference_form", "register_family",
 ]
 
 # A graph compiled by a backend: named numpy inputs in, named numpy outputs out.
@@ -35,6 +35,8 @@ class Graph:
     ``example(seed)`` gives inputs of the graph's fixed shapes: exports trace with seed 0 and are
     verified on seed 1; quantisation calibrates on real crops instead (see ``calibration``).
     ``dynamic_axes`` (torch.onnx's form, input/output name -> {axis: name}) leaves those axes free.
+    ``reference`` computes the same outputs from the network as trained (``module`` may be its
+    inference form); deployed files are verified against it.
     """
 
     name: str
@@ -43,6 +45,7 @@ class Graph:
     outputs: tuple[str, ...]
     example: Callable[[int], tuple[torch.Tensor, ...]]
     dynamic_axes: Optional[dict[str, dict[int, str]]] = None
+    reference: Optional[nn.Module] = None
 
 
 @dataclass
@@ -77,6 +80,9 @@ class DeployFamily(ABC):
     def config_name(self, config: Any) -> str:
         """The name a config goes by in reports (OSTrack: its registered arch)."""
         return config.arch
+    def inference_form(self, model: nn.Module) -> nn.Module:
+        """``model`` rewritten for inference with the same outputs (e.g. BatchNorm folded); default as is."""
+        return model
 
     def resolve_ce(self, model: nn.Module, ce: Optional[bool]) -> bool:
         """The CE setting to export (families without candidate elimination: always off)."""
@@ -87,6 +93,10 @@ class DeployFamily(ABC):
     @abstractmethod
     def network(self, runners: dict[str, Runner], deployed: DeployedFile, device: torch.device) -> "GraphNetwork":
         """The object the tracker calls, running the family's graphs through ``runners``."""
+
+    @abstractmethod
+    def calibration_inputs(self, model: nn.Module, ce: bool, sequences: list, samples: int) -> dict[str, list[tuple[torch.Tensor, ...]]]:
+        """Per graph, ``samples`` input tuples made from ``sequences`` as the family's tracker makes them."""
 
     @abstractmethod
     def architecture(self, deployed: DeployedFile) -> nn.Module:
@@ -104,10 +114,16 @@ def register_family(family: DeployFamily) -> DeployFamily:
 
 def family_of(model: nn.Module) -> DeployFamily:
     """The family whose model type ``model`` is."""
-    for family in _FAMILIES.values():
-        if isinstance(model, family.model_type):
-            return family
-    raise CheckpointError(f"no deployment family handles {type(model).__name__}; register one with register_family")
+    family = next((f for f in _FAMILIES.values() if isinstance(model, f.model_type)), None)
+    if family is not None:
+        return family
+    raise ConfigError(f"no deployment family handles {type(model).__name__}; register one with register_family")
+
+
+def inference_form(model: nn.Module) -> nn.Module:
+    """``model`` in its family's inference form (as is for models no family handles)."""
+    family = next((f for f in _FAMILIES.values() if isinstance(model, f.model_type)), None)
+    return family.inference_form(model) if family else model
 
 
 def family_named(name: str, source: str) -> DeployFamily:
@@ -149,6 +165,11 @@ class GraphNetwork:
         return family_named(self.deployed.family, self.path.name).architecture(self.deployed)
 
 
+def deployed_differences(model: nn.Module, network: GraphNetwork) -> dict[str, float]:
+    """:func:`graph_differences` of a deployed network (any backend, any precision) against ``model`` in fp32."""
+    return graph_differences(family_of(model).graphs(model, network.ce_enabled), network.runners)
+
+
 def graph_differences(graphs: list[Graph], runners: dict[str, Runner], seed: int = 1) -> dict[str, float]:
     """Largest |runner - torch fp32| of each graph output on the graphs' example inputs (``seed``).
 
@@ -158,7 +179,7 @@ def graph_differences(graphs: list[Graph], runners: dict[str, Runner], seed: int
     for graph in graphs:
         inputs = graph.example(seed)
         with torch.no_grad():
-            expected = graph.module(*inputs)
+            expected = (graph.reference or graph.module)(*inputs)
         got = runners[graph.name]({n: t.detach().float().cpu().numpy() for n, t in zip(graph.inputs, inputs)})
         for name, e in zip(graph.outputs, expected):
             key = name if len(graphs) == 1 else f"{graph.name}/{name}"

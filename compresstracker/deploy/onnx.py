@@ -23,8 +23,8 @@ from compresstracker.errors import CheckpointError, CTrackError
 from compresstracker.fileio import atomic_path
 
 __all__ = [
-    "DEFAULT_OPSET", "MAX_ABS_DIFF", "MIN_OPSET", "export_onnx", "graph_paths", "read_onnx", "require_onnx",
-    "write_metadata",
+    "DEFAULT_OPSET", "MAX_ABS_DIFF", "MIN_OPSET", "export_onnx", "graph_paths", "graph_summary", "read_onnx",
+    "require_onnx", "write_metadata", "write_onnx",
 ]
 
 DEFAULT_OPSET = 17  # LayerNormalization is a single op from 17 on
@@ -109,6 +109,48 @@ def write_metadata(path: Path, entries: dict[str, str]) -> None:
     onnx.save(proto, str(path))
 
 
+def write_onnx(model: nn.Module, folder: Path, opset: int = DEFAULT_OPSET, ce: Optional[bool] = None) -> tuple[list, DeployedFile]:
+    """The family's graphs of ``model`` traced into ``folder/model.onnx`` (and siblings), unverified.
+
+    For backends that convert from ONNX (OpenVINO) and verify what they compiled themselves.
+    Returns (graphs, deployed file).
+    """
+    onnx, _ = require_onnx()
+    family, ce = _resolve(model, ce)
+    graphs = family.graphs(model, ce)
+    paths = graph_paths(Path(folder) / "model.onnx", [g.name for g in graphs])
+    deployed = DeployedFile(Path(folder) / "model.onnx", family.name, model.config, ce, "fp32", paths)
+    for graph in graphs:
+        _trace(graph, paths[graph.name], opset, deployed)
+    return graphs, deployed
+
+
+def _resolve(model: nn.Module, ce: Optional[bool]):
+    family = family_of(model)
+    model.eval()
+    return family, family.resolve_ce(model, ce)
+
+
+def _trace(graph, path: Path, opset: int, deployed: DeployedFile) -> None:
+    """One graph to ONNX at ``path``, with the deployed file's metadata, checked by the onnx checker."""
+    import torch
+
+    onnx, _ = require_onnx()
+    if opset < MIN_OPSET:
+        raise CheckpointError(f"ONNX opset {opset} is too old; use {MIN_OPSET} or newer (default {DEFAULT_OPSET})")
+    with warnings.catch_warnings():
+        # The TorchScript exporter announces its deprecation and traces shape arithmetic; neither
+        # matters for these fixed-size graphs. (The dynamo exporter needs onnxscript, not in the extra.)
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            graph.module, graph.example(0), str(path), dynamo=False, opset_version=opset,
+            input_names=list(graph.inputs), output_names=list(graph.outputs), do_constant_folding=True,
+            dynamic_axes=graph.dynamic_axes,
+        )
+    write_metadata(path, deployed_metadata(deployed, graph.name))
+    onnx.checker.check_model(str(path))
+
+
 def export_onnx(model: nn.Module, path: str | Path, opset: int = DEFAULT_OPSET, ce: Optional[bool] = None) -> dict[str, Any]:
     """Export ``model`` (put in eval mode) to ONNX at ``path`` and verify it with ONNX Runtime.
 
@@ -116,16 +158,10 @@ def export_onnx(model: nn.Module, path: str | Path, opset: int = DEFAULT_OPSET, 
     compared with PyTorch on seeded random inputs; a max abs difference of ``MAX_ABS_DIFF`` or more
     is a CheckpointError and leaves no file behind. Returns what was written and the differences.
     """
-    import torch
-
     from compresstracker.deploy.backends import ort_runner
 
-    onnx, _ = require_onnx()
-    if opset < MIN_OPSET:
-        raise CheckpointError(f"ONNX opset {opset} is too old; use {MIN_OPSET} or newer (default {DEFAULT_OPSET})")
-    family = family_of(model)
-    model.eval()
-    ce = family.resolve_ce(model, ce)
+    require_onnx()
+    family, ce = _resolve(model, ce)
     graphs = family.graphs(model, ce)
     paths = graph_paths(path, [g.name for g in graphs])
     deployed = DeployedFile(Path(path), family.name, model.config, ce, "fp32", paths)
@@ -133,17 +169,7 @@ def export_onnx(model: nn.Module, path: str | Path, opset: int = DEFAULT_OPSET, 
     with contextlib.ExitStack() as stack:
         tmps = {name: stack.enter_context(atomic_path(p)) for name, p in paths.items()}
         for graph in graphs:
-            with warnings.catch_warnings():
-                # The TorchScript exporter announces its deprecation and traces shape arithmetic; neither
-                # matters for these fixed-size graphs. (The dynamo exporter needs onnxscript, not in the extra.)
-                warnings.simplefilter("ignore")
-                torch.onnx.export(
-                    graph.module, graph.example(0), str(tmps[graph.name]), dynamo=False, opset_version=opset,
-                    input_names=list(graph.inputs), output_names=list(graph.outputs), do_constant_folding=True,
-                    dynamic_axes=graph.dynamic_axes,
-                )
-            write_metadata(tmps[graph.name], deployed_metadata(deployed, graph.name))
-            onnx.checker.check_model(str(tmps[graph.name]))
+            _trace(graph, tmps[graph.name], opset, deployed)
         diffs = graph_differences(graphs, {name: ort_runner(tmp) for name, tmp in tmps.items()})
         worst = max(diffs.values())
         if not worst < MAX_ABS_DIFF:
@@ -159,10 +185,17 @@ def export_onnx(model: nn.Module, path: str | Path, opset: int = DEFAULT_OPSET, 
         "ce": ce,
         "opset": opset,
         "precision": "fp32",
-        "graphs": {g.name: {"path": str(paths[g.name]), "inputs": {n: list(t.shape) for n, t in zip(g.inputs, g.example(0))},
-                            "outputs": list(g.outputs)} for g in graphs},
+        "graphs": graph_summary(graphs, paths),
         "max_abs_diff": worst,
         "max_abs_diff_per_output": diffs,
         "size_bytes": size,
         "seconds": round(time.perf_counter() - start, 3),
+    }
+
+
+def graph_summary(graphs: list, paths: dict[str, Path]) -> dict[str, dict]:
+    """Per graph: its file, input shapes and output names (for export reports)."""
+    return {
+        g.name: {"path": str(paths[g.name]), "inputs": {n: list(t.shape) for n, t in zip(g.inputs, g.example(0))}, "outputs": list(g.outputs)}
+        for g in graphs
     }

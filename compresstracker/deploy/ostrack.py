@@ -8,8 +8,10 @@ becomes TopK with a fixed k and the gathers/scatter have fixed sizes.
 """
 from __future__ import annotations
 
+import copy
 from typing import Optional
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -64,8 +66,14 @@ class OstrackFamily(DeployFamily):
 
     def graphs(self, model: TrackerNet, ce: bool) -> list[Graph]:
         device = next(model.parameters()).device
-        return [Graph("maps", MapsNet(model, ce).eval(), INPUT_NAMES, OUTPUT_NAMES,
-                      lambda seed: example_inputs(model.config, device, seed))]
+        net = MapsNet(self.inference_form(copy.deepcopy(model).eval()), ce).eval()
+        return [Graph(
+            "maps", net, INPUT_NAMES, OUTPUT_NAMES, lambda seed: example_inputs(model.config, device, seed),
+            reference=MapsNet(model.eval(), ce).eval(),
+        )]
+
+    def inference_form(self, model: TrackerNet) -> TrackerNet:
+        return model.fuse_head()
 
     def resolve_ce(self, model: TrackerNet, ce: Optional[bool]) -> bool:
         if ce is None:
@@ -81,6 +89,33 @@ class OstrackFamily(DeployFamily):
 
     def network(self, runners: dict[str, Runner], deployed: DeployedFile, device: torch.device) -> OstrackGraphNetwork:
         return OstrackGraphNetwork(runners, deployed, device)
+
+    def calibration_inputs(self, model: TrackerNet, ce: bool, sequences: list, samples: int) -> dict[str, list[tuple[torch.Tensor, ...]]]:
+        """(template, search) crops: the template around frame 0's box, each search region around the
+        previous frame's box, as the tracker crops them (its normaliser, its factors), sequences in turn."""
+        from compresstracker.tracking import Normalizer, read_rgb, sample_target
+
+        cfg = model.config
+        normalize = Normalizer(torch.device("cpu"))
+        templates, pairs = {}, []
+        frame = 1
+        while len(pairs) < samples and sequences:
+            usable = [s for s in sequences if len(s.frames) > frame]
+            if not usable:
+                break
+            for seq in usable[: samples - len(pairs)]:
+                box = seq.ground_truth[frame - 1]
+                if not (np.isfinite(box).all() and box[2] > 0 and box[3] > 0):
+                    continue  # the target is absent there: no crop the tracker would make
+                if seq.name not in templates:
+                    patch, _ = sample_target(read_rgb(seq.frames[0]), seq.ground_truth[0], cfg.template_factor, cfg.template_size)
+                    templates[seq.name] = normalize(patch)
+                patch, _ = sample_target(read_rgb(seq.frames[frame]), box, cfg.search_factor, cfg.search_size)
+                pairs.append((templates[seq.name], normalize(patch)))
+            frame += 1
+        if not pairs:
+            raise CheckpointError("no calibration crops: the calibration sequences need at least 2 frames")
+        return {"maps": pairs}
 
     def architecture(self, deployed: DeployedFile) -> TrackerNet:
         model = TrackerNet(deployed.config).eval()

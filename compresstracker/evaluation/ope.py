@@ -8,22 +8,20 @@ elsewhere; P[0] := G[0]; IoU and centre errors use the "-1/+1" pixel convention;
 get IoU -1, centre error +inf (UAV123: -1) and normalised centre error -1; on LaSOT frames
 whose target is not visible get +inf for both centre errors. Curves count frames over all
 frames of the sequence, are divided in float32 as the reference does and averaged over
-sequences with torch in float32, so printed numbers match the reference's to the last digit.
+sequences in float32 in the order torch adds them (reproduced in numpy: scoring imports no torch),
+so printed numbers match the reference's to the last digit.
 
 Everything per frame is vectorised over all sequences at once.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence as SequenceOf
+from typing import Sequence as SequenceOf
 
 import numpy as np
 
 from compresstracker.data.sequence import Sequence
 from compresstracker.errors import DatasetError, ResultsError
-
-if TYPE_CHECKING:
-    import torch
 
 # torch.arange(0.0, 1.0 + 0.05, 0.05, dtype=torch.float64) as start + i * step: 21 thresholds.
 OVERLAP_THRESHOLDS = 0.0 + np.arange(21, dtype=np.float64) * 0.05
@@ -190,16 +188,82 @@ def _counts(values: np.ndarray, seq_ids: np.ndarray, n_seq: int, thresholds: np.
     return np.cumsum(hist, axis=1)[:, :k]
 
 
-def _reference_average(curves: np.ndarray) -> "torch.Tensor":
-    """(S, K) per-sequence curves -> (1, K) float32 torch tensor: mean over sequences x 100.
+# Summation order of PyTorch's float32 sums on x86 CPUs (what the reference's numbers come from),
+# reproduced with numpy so that scoring needs no torch import yet gives the same bits. Every sum
+# along an axis is a 4-level cascade (runs of 2**power elements feed the next level). Reducing
+# the rows of (S, K): columns in blocks of 4 vectors (VEC lanes each) sum each column straight
+# down; the other columns take the rows in interleaved groups of ILP partial sums (row i to
+# partial i % ILP, leftover rows to partial 0), added in order at the end. A contiguous last-axis
+# sum adds VEC-wide vectors the interleaved way, then its scalar tail, then the lanes one by one.
+ILP = 4
+LEVELS = 4
+VEC = 8  # float32 lanes of the reduction kernel (AVX2 and AVX-512 builds alike)
 
-    The reference averages a (sequences, trackers, K) float32 tensor with torch; this is that
-    computation for one tracker (torch's float32 summation order depends on the layout, so the
-    layout is kept).
-    """
-    import torch
 
-    return torch.from_numpy(np.ascontiguousarray(curves)[:, None, :]).mean(0) * 100.0
+def _ceil_log2(value: int) -> int:
+    return (value - 1).bit_length() if value > 1 else 0
+
+
+def _cascade(rows: np.ndarray) -> np.ndarray:
+    """float32 sum over the leading axis of ``rows`` with torch's 4-level cascade."""
+    n = rows.shape[0]
+    power = max(4, _ceil_log2(n) // LEVELS)
+    step, mask = 1 << power, (1 << power) - 1
+    acc = np.zeros((LEVELS,) + rows.shape[1:], dtype=np.float32)
+    i = 0
+    while i + step <= n:
+        for _ in range(step):
+            acc[0] += rows[i]
+            i += 1
+        for k in range(1, LEVELS):
+            acc[k] += acc[k - 1]
+            acc[k - 1] = 0
+            if i & (mask << (k * power)):
+                break
+    while i < n:
+        acc[0] += rows[i]
+        i += 1
+    for k in range(1, LEVELS):
+        acc[0] += acc[k]
+    return acc[0]
+
+
+def _interleaved(rows: np.ndarray) -> np.ndarray:
+    """float32 sum over the leading axis in ILP interleaved partial sums, as torch's ``row_sum``."""
+    n = rows.shape[0] // ILP
+    partials = _cascade(rows[: n * ILP].reshape((n, ILP) + rows.shape[1:]))
+    for row in rows[n * ILP :]:
+        partials[0] += row
+    total = partials[0].copy()
+    for k in range(1, ILP):
+        total += partials[k]
+    return total
+
+
+def _sum_axis0(values: np.ndarray) -> np.ndarray:
+    """float32 sum over axis 0 of (S, K), bit-identical to ``torch.sum(t, 0)`` on a contiguous tensor."""
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    block = (values.shape[1] // (ILP * VEC)) * ILP * VEC
+    return np.concatenate([_cascade(values[:, :block]), _interleaved(values[:, block:])])
+
+
+def _mean_last(values: np.ndarray) -> np.float32:
+    """float32 mean of a 1-D array, bit-identical to ``torch.mean(t, -1)`` on a contiguous tensor."""
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    n_vec = len(values) // VEC
+    lanes = _interleaved(values[: n_vec * VEC].reshape(n_vec, VEC)) if n_vec else np.zeros(VEC, np.float32)
+    total = np.float32(0)
+    for value in values[n_vec * VEC :]:
+        total = np.float32(total + value)
+    for value in lanes:
+        total = np.float32(total + value)
+    return np.float32(total / np.float32(len(values)))
+
+
+def _reference_average(curves: np.ndarray) -> np.ndarray:
+    """(S, K) per-sequence curves -> (K,) float32: mean over sequences x 100, as the reference's torch
+    computes it on a (sequences, trackers, K) float32 tensor (same additions in the same order)."""
+    return (_sum_axis0(curves) / np.float32(len(curves))).astype(np.float32) * np.float32(100.0)
 
 
 @dataclass
@@ -223,20 +287,20 @@ class OPEResult:
     def curves(self) -> dict[str, np.ndarray]:
         """Aggregate curves in percent (float32): success (21), precision (51), norm_precision (51)."""
         return {
-            "success": _reference_average(self.success)[0].numpy(),
-            "precision": _reference_average(self.precision)[0].numpy(),
-            "norm_precision": _reference_average(self.norm_precision)[0].numpy(),
+            "success": _reference_average(self.success),
+            "precision": _reference_average(self.precision),
+            "norm_precision": _reference_average(self.norm_precision),
         }
 
     def metrics(self) -> dict[str, float]:
         """AUC, OP50, OP75, Precision and Norm. precision in percent, as the reference prints them."""
         success = _reference_average(self.success)
         return {
-            "auc": success.mean(-1)[0].item(),
-            "op50": success[0, OP50_INDEX].item(),
-            "op75": success[0, OP75_INDEX].item(),
-            "precision": _reference_average(self.precision)[0, PRECISION_INDEX].item(),
-            "norm_precision": _reference_average(self.norm_precision)[0, NORM_PRECISION_INDEX].item(),
+            "auc": float(_mean_last(success)),
+            "op50": float(success[OP50_INDEX]),
+            "op75": float(success[OP75_INDEX]),
+            "precision": float(_reference_average(self.precision)[PRECISION_INDEX]),
+            "norm_precision": float(_reference_average(self.norm_precision)[NORM_PRECISION_INDEX]),
         }
 
     def sequence_metrics(self) -> dict[str, dict[str, float]]:

@@ -36,6 +36,7 @@ class ModelSpec:
     device: str = "cpu"
     backend: str = "torch"
     precision: Optional[str] = None  # None: the backend's fp32, or a deployed file's own
+    calib: Optional[str] = None  # static int8: NAME=ROOT[:SPLIT] to calibrate on (default generated sequences)
     preset: Optional[str] = None  # tracker preset (LightTrack), None: the family's default
     params: tuple[tuple[str, str], ...] = ()  # tracker parameter overrides, key=value
 
@@ -59,7 +60,7 @@ def run_record(spec: ModelSpec) -> dict:
     """What identifies the tracker behind a results folder (the device does not change the boxes' meaning)."""
     return {
         "checkpoint": Path(spec.checkpoint).name, "sha256": file_sha256(spec.checkpoint), "ce": spec.ce,
-        "backend": spec.backend, "precision": spec.precision, "preset": spec.preset, "params": dict(spec.params) or None,
+        "backend": spec.backend, "precision": spec.precision, "calib": spec.calib, "preset": spec.preset, "params": dict(spec.params) or None,
     }
 
 
@@ -198,7 +199,7 @@ def build_tracker(spec: ModelSpec):
     from compresstracker.tracking import make_tracker
 
     device = resolve_device(spec.device)
-    network = load_network(spec.checkpoint, spec.backend, spec.ce, device, precision=spec.precision)
+    network = load_network(spec.checkpoint, spec.backend, spec.ce, device, precision=spec.precision, calib=spec.calib)
     return make_tracker(network, device, spec.preset, dict(spec.params))
 
 

@@ -71,6 +71,9 @@ SCHEMA: dict[str, Any] = {
         "fixed_p": None,  # a number: fixed replacement probability instead of the progressive schedule
         "loss": {"track": 1.0, "pred": 1.0, "feat": 0.2},
         "student_ce": False,
+        # The frozen teacher's no-grad guidance pass: auto = bf16 where the device runs it natively
+        # (CPUs with AVX-512 BF16/AMX; CUDA: bf16, else fp16), fp32 elsewhere.
+        "teacher_precision": "auto",
     },
 }
 
@@ -79,6 +82,7 @@ CHOICES = {
     ("train", "amp"): ("none", "bf16", "fp16"),
     ("train", "optimizer"): ("adamw", "sgd"),
     ("train", "lr_schedule"): ("step", "log"),
+    ("compress", "teacher_precision"): ("auto", "fp32", "bf16", "fp16"),
 }
 
 # Checks beyond types: dotted path -> (predicate, message)

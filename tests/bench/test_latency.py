@@ -5,11 +5,14 @@ import pytest
 import torch
 
 from compresstracker.bench.flops import count_macs, count_params
-from compresstracker.bench.latency import bench_models
+from compresstracker.bench.latency import bench_models, load_report
 from compresstracker.checkpoints import save_native
 from compresstracker.errors import ConfigError
 
-ROW_KEYS = {"path", "params", "macs", "latency_ms", "track_ms", "fps", "speedup"}
+ROW_KEYS = {
+    "path", "backend", "precision", "params", "macs", "latency_ms", "track_ms", "fps", "speedup", "max_abs_diff",
+    "latency_spread_ms", "track_spread_ms",
+}
 STUDENT = {"depth": 4, "ce_layers": (), "ce_keep_ratios": ()}
 
 
@@ -38,6 +41,7 @@ def test_bench_json_shape(checkpoints, run_cli):
         assert row["latency_ms"] > 0 and row["track_ms"] > 0
         assert row["fps"] == pytest.approx(1000 / row["track_ms"])
         assert row["speedup"] == pytest.approx(rows[0]["track_ms"] / row["track_ms"])
+        assert 0 <= row["max_abs_diff"] < 1e-4 and row["track_spread_ms"] >= 0
     assert rows[0]["speedup"] == 1.0
     for i, model in ((0, teacher), (2, student)):  # both backends count the same architecture
         assert rows[i]["params"] == rows[i + 1]["params"] == count_params(model)
@@ -49,13 +53,13 @@ def test_bench_table_goes_to_stdout(checkpoints, run_cli):
     _, paths = checkpoints
     result = run_cli("bench", paths[1], "--threads", "1", "--runs", "50")
     assert result.exit_code == 0, result.output
-    assert "student.safetensors (torch): track" in result.stderr and "1.00x" in result.stdout and "speed-up" in result.stdout
+    assert "student.safetensors: torch fp32 ready" in result.stderr and "1.00x" in result.stdout and "speed-up" in result.stdout
 
 
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--runs", "10"], "10 is not in the range x>=50"),
+        (["--runs", "2"], "2 is not in the range x>=3"),
         (["--device", "cuda:7"], "cuda"),
         (["--backend", "tensorrt"], "unknown backend 'tensorrt'"),
     ],
@@ -74,7 +78,26 @@ def test_bench_models_library_call(checkpoints):
     (row,) = report["models"]
     assert row["backend"] == "torch" and row["precision"] == "fp32" and row["params"] == count_params(teacher)
     assert 0 < row["latency_ms"] and 0 < row["track_ms"]
-    with pytest.raises(ConfigError, match="at least 50"):
-        bench_models(paths[:1], threads=1, runs=49)
-    with pytest.raises(ConfigError, match="torch backend only"):
-        bench_models(paths[:1], backends=["onnxruntime"], threads=1, runs=50, dtype="bf16")
+    assert row["max_abs_diff"] < 1e-5  # the inference form (folded BatchNorm) against the network as loaded
+    with pytest.raises(ConfigError, match="at least 3"):
+        bench_models(paths[:1], threads=1, runs=2)
+
+
+def test_unsupported_pairs_are_skipped_with_the_reason(checkpoints):
+    pytest.importorskip("onnxruntime")
+    _, paths = checkpoints
+    report = bench_models(paths[1:], backends=["torch", "onnxruntime"], precisions=["fp16", "int8"], threads=1, runs=3)
+    assert [(r["backend"], r["precision"]) for r in report["models"]] == [("onnxruntime", "int8")]
+    assert report["quick_look"] and 0 < report["models"][0]["max_abs_diff"] < 1  # int8 differs, but not wildly
+    reasons = {(s["backend"], s["precision"]): s["reason"] for s in report["skipped"]}
+    assert reasons == {
+        ("torch", "fp16"): "no native fp16 on this cpu", ("torch", "int8"): "not a precision of this backend",
+        ("onnxruntime", "fp16"): "not a precision of this backend",
+    }
+
+
+def test_the_load_line_warns_only_when_others_compete():
+    quiet = load_report(before=0.2, after=1.1, threads=1)  # the bench's own thread raised the average
+    assert quiet["warning"] is None and quiet["load_before"] == 0.2
+    busy = load_report(before=3.5, after=4.0, threads=2)
+    assert "load average 4.0" in busy["warning"] and "interleaved" in busy["warning"]

@@ -126,3 +126,25 @@ def test_task_state_resumes_sampling(teacher):
     expected = [sample_pattern(4, 0.5, task.generator) for _ in range(5)]
     task.load_state_dict(state)
     assert [sample_pattern(4, 0.5, task.generator) for _ in range(5)] == expected
+
+
+def test_a_half_precision_guidance_pass_gives_fp32_targets_close_to_fp32(make_model):
+    """teacher_dtype runs the no-grad teacher pass on a bf16 copy; targets come back fp32 and close,
+    and the replacement path's teacher stages (which gradients cross) stay on the fp32 teacher."""
+    teacher = make_model("tiny_64_ce", seed=0)
+    plan = plan_stages(12, stages=4)
+    student = init_student(teacher, plan)
+    exact = ReplacementModel(teacher, student, plan)
+    fast = ReplacementModel(teacher, student, plan, teacher_dtype=torch.bfloat16)
+    assert fast.guide is not fast.teacher and next(fast.guide.parameters()).dtype == torch.bfloat16
+    assert next(fast.teacher.parameters()).dtype == torch.float32
+    g = torch.Generator().manual_seed(0)
+    z, x = torch.randn(2, 3, 32, 32, generator=g), torch.randn(2, 3, 64, 64, generator=g)
+    a, b = exact.teacher_pass(z, x), fast.teacher_pass(z, x)
+    for t32, t16 in zip(a.stage_tokens, b.stage_tokens):
+        assert t16.dtype == torch.float32
+        assert 0 < float((t32 - t16).norm() / t32.norm()) < 0.05
+    out = fast(z, x, [False, True, False, True], b)
+    out["pred_boxes"].sum().backward()
+    assert all(p.grad is None for p in teacher.parameters())
+    assert any(p.grad is not None for p in student.parameters())

@@ -99,3 +99,18 @@ def test_vectorised_ope_matches_a_per_frame_torch_loop(make_seq):
     assert metrics["precision"] == precision[0, 20].item()
     assert metrics["norm_precision"] == norm_precision[0, 20].item()
     assert 0 < metrics["auc"] < 100 and 0 < metrics["norm_precision"] < 100
+
+
+@pytest.mark.parametrize("sequences", [1, 3, 5, 7, 63, 64, 65, 280, 1023, 1025, 4500])
+def test_float32_averages_are_torchs_bits(sequences):
+    """The sequence average and the AUC mean reproduce torch's float32 additions exactly (no torch import to score)."""
+    from compresstracker.evaluation.ope import _mean_last, _reference_average
+
+    rng = np.random.default_rng(sequences)
+    for width in (21, 51):
+        frames = rng.integers(1, 3000, size=(sequences, 1))
+        curves = (rng.integers(0, frames + 1, size=(sequences, width)).astype(np.float32) / frames.astype(np.float32))
+        expected = torch.from_numpy(np.ascontiguousarray(curves)[:, None, :]).mean(0) * 100.0
+        got = _reference_average(curves)
+        assert got.dtype == np.float32 and np.array_equal(got, expected[0].numpy())
+        assert _mean_last(got) == expected.mean(-1)[0].item()

@@ -154,3 +154,32 @@ def test_score_smoke_with_the_lasot_reader(run_cli, tmp_path, results_folder):
     assert doc["sequences"]["airplane-1"]["precision"] == 75.0
     assert doc["sequences"]["airplane-1"]["norm_precision"] == 75.0
     assert doc["metrics"]["precision"] == pytest.approx(87.5)
+
+
+def test_an_annotation_only_root_scores_without_torch(tmp_path):
+    """LaSOT annotations with no image at all, scored in a fresh interpreter that never imports torch."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    root, results = tmp_path / "lasot", tmp_path / "results"
+    results.mkdir()
+    for i, name in enumerate(("cat-1", "cat-2")):
+        folder = root / "cat" / name
+        folder.mkdir(parents=True)
+        boxes = np.array([[10 + k, 20, 30, 40] for k in range(6)])
+        np.savetxt(folder / "groundtruth.txt", boxes, fmt="%d", delimiter=",")
+        for flags in ("full_occlusion.txt", "out_of_view.txt"):
+            (folder / flags).write_text("0,0,0,0,0,0\n")
+        np.savetxt(results / f"{name}.txt", boxes + [i, 0, 0, 0], fmt="%d", delimiter="\t")
+    code = (
+        "import sys; from compresstracker.cli.main import main\n"
+        f"sys.argv = ['ctrack', 'score', '-d', 'lasot', '--root', {str(root)!r}, '--split', 'all', '-r', {str(results)!r}, '--json']\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "print('torch imported' if 'torch' in sys.modules else 'no torch')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("no torch")
+    assert '"auc"' in done.stdout and not any(root.rglob("*.jpg"))

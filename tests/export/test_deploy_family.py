@@ -77,6 +77,10 @@ class ToyFamily(DeployFamily):
     def network(self, runners, deployed, device):
         return ToyNetwork(runners, deployed, device)
 
+    def calibration_inputs(self, model, ce, sequences, samples):
+        graphs = self.graphs(model, ce)
+        return {g.name: [g.example(seed) for seed in range(samples)] for g in graphs}
+
     def architecture(self, deployed):
         return ToyTwoBranch(deployed.config)
 

@@ -37,7 +37,8 @@ def test_int8_export_reports_the_auc_change(teacher, save, tmp_path, run_cli):
     )
     assert result.exit_code == 0, result.output
     info = result.json()
-    assert info["path"] == str(out) and info["precision"] == "int8" and info["max_abs_diff"] < 1e-4
+    assert info["path"] == str(out) and info["precision"] == "int8"
+    assert 1e-4 < info["max_abs_diff"] < 1.0  # this int8 file's own difference, not the fp32 graph's
     accuracy = info["accuracy"]
     assert 0 <= accuracy["auc_reference"] <= 100 and 0 <= accuracy["auc"]["int8"] <= 100
     assert accuracy["auc_change"]["int8"] == pytest.approx(accuracy["auc"]["int8"] - accuracy["auc_reference"])
