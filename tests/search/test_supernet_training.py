@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from compresstracker.models import build_model
-from compresstracker.training.engine import Trainer
 from compresstracker.training.recipe import load_recipe
 from compresstracker.training.run import train_tracker
 from compresstracker.training.spos import SupernetTask
+
+from tests.training.conftest import train_killed_then_resumed
 
 from .conftest import supernet_overrides
 
@@ -35,19 +36,7 @@ def _state(out):
 def test_kill_and_resume_continues_the_path_sequence(synth_search, tmp_path, monkeypatch):
     recipe = load_recipe("lighttrack_supernet_tiny", supernet_overrides(synth_search, epochs=2, extra=["train.checkpoint_every_steps=1"]))
     train_tracker(recipe, tmp_path / "full", progress=False)
-    original = Trainer.save
-
-    def save_then_die(self, tag):
-        path = original(self, tag)
-        if tag.startswith("step_") and self.epoch == 1:
-            raise KeyboardInterrupt
-        return path
-
-    monkeypatch.setattr(Trainer, "save", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        train_tracker(recipe, tmp_path / "killed", progress=False)
-    monkeypatch.setattr(Trainer, "save", original)
-    train_tracker(recipe, tmp_path / "killed", resume=True, progress=False)
+    train_killed_then_resumed(recipe, tmp_path / "killed", monkeypatch)
     full, resumed = _state(tmp_path / "full"), _state(tmp_path / "killed")
     assert full["task"]["path_rng"] == resumed["task"]["path_rng"]
     assert all(torch.equal(full["model"][k], resumed["model"][k]) for k in full["model"])
