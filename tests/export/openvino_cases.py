@@ -1,0 +1,101 @@
+"""The OpenVINO backend: fp32 gives the torch boxes, int8 is calibrated on real crops, every file verified.
+
+Not collected by the suite itself (no ``test_`` prefix): test_openvino.py runs this file in a
+pytest process of its own, so OpenVINO's runtime never loads into the long-lived suite process.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from compresstracker.data import get_dataset
+from compresstracker.data.synthetic import generate
+from compresstracker.deploy import GraphNetwork, load_network
+from compresstracker.deploy.calibration import calibration_sequences
+from compresstracker.deploy.ostrack import OstrackFamily
+from compresstracker.errors import ConfigError
+from compresstracker.evaluation.runner import ModelSpec, build_tracker, track_sequence
+from compresstracker.tracking import Tracker, read_rgb
+
+pytest.importorskip("openvino")
+pytest.importorskip("nncf")
+pytest.importorskip("onnx")
+
+
+@pytest.fixture(scope="module")
+def dataset_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthetic")
+    generate("lasot", root, sequences=2, frames=12, seed=3)
+    return root
+
+
+def test_fp32_ir_file_tracks_like_torch(teacher, save, dataset_root, tmp_path, run_cli):
+    ckpt = save(teacher, "teacher")
+    out = tmp_path / "teacher.xml"
+    result = run_cli("export", ckpt, "--format", "openvino", "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    info = result.json()
+    assert info["precision"] == "fp32" and info["ce"] is True and info["max_abs_diff"] < 1e-4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["teacher.bin", "teacher.safetensors", "teacher.xml"]
+    sequence = get_dataset("synthetic", dataset_root, split="all").sequences[0]
+    torch_boxes, _ = track_sequence(build_tracker(ModelSpec(str(ckpt))), sequence)
+    tracker = build_tracker(ModelSpec(str(out), backend="openvino"))
+    assert isinstance(tracker.network, GraphNetwork) and tracker.network.config == teacher.config
+    ov_boxes, _ = track_sequence(tracker, sequence)
+    np.testing.assert_allclose(ov_boxes, torch_boxes, rtol=0, atol=1e-2)
+    assert len({tuple(np.round(b, 1)) for b in torch_boxes}) > 3  # the boxes move, so agreement means something
+
+
+def test_int8_export_is_calibrated_verified_and_measured(student, save, dataset_root, tmp_path, run_cli):
+    out = tmp_path / "student.int8.xml"
+    result = run_cli(
+        "export", save(student, "student"), "--format", "openvino", "--precision", "int8", "--calib",
+        f"synthetic={dataset_root}:all", "--out", out, "--eval-sequences", "1", "--eval-frames", "12", "--json",
+    )
+    assert result.exit_code == 0, result.output
+    info = result.json()  # stdout holds the JSON alone: NNCF's progress output is kept off it
+    assert info["quantization"]["calibration"].startswith("synthetic (2 sequences)")
+    assert info["quantization"]["samples"] == {"maps": 22}  # 2 sequences x 11 search frames
+    network = load_network(out, backend="openvino")
+    assert network.precision == "int8"
+    # The figure printed is this int8 file's own difference to torch fp32, not the fp32 graph's.
+    assert 1e-4 < info["max_abs_diff"] < 1.0
+    accuracy = info["accuracy"]
+    assert accuracy["auc_change"]["int8"] == pytest.approx(accuracy["auc"]["int8"] - accuracy["auc_reference"])
+
+
+def test_calibration_crops_are_the_trackers_crops(student, dataset_root):
+    with calibration_sequences(f"synthetic={dataset_root}:all") as (_, sequences):
+        inputs = OstrackFamily().calibration_inputs(student, False, sequences, samples=3)["maps"]
+        tracker = Tracker(student)
+        first = sequences[0]
+        tracker.initialize(read_rgb(first.frames[0]), first.ground_truth[0])
+    assert len(inputs) == 3
+    assert torch.equal(inputs[0][0], tracker.template)  # the template the tracker crops at frame 0
+    assert inputs[0][1].shape == (1, 3, 64, 64) and not torch.equal(inputs[0][1], inputs[1][1])
+
+
+def test_bf16_runs_where_the_cpu_has_it(student, save, monkeypatch):
+    from compresstracker.deploy import openvino
+
+    ckpt = save(student, "student")
+    if openvino.cpu_supports("bf16"):
+        network = load_network(ckpt, backend="openvino", precision="bf16")
+        template, search = torch.randn(1, 3, 32, 32), torch.randn(1, 3, 64, 64)
+        with torch.no_grad():
+            expected = student(template, search)["score_map"]
+        assert network.precision == "bf16"
+        assert (network(template, search)["score_map"] - expected).abs().max() < 0.05
+    monkeypatch.setattr(openvino, "cpu_supports", lambda precision: precision == "fp32")
+    with pytest.raises(ConfigError, match="no native bf16"):
+        load_network(ckpt, backend="openvino", precision="bf16")
+
+
+def test_missing_openvino_says_how_to_install(student, save, tmp_path, run_cli, monkeypatch):
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    result = run_cli("export", save(student, "student"), "--format", "openvino", "--out", tmp_path / "m.xml")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.strip().splitlines()[-1].endswith('pip install "ctrack[openvino]"')
