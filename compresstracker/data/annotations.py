@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import warnings
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -66,13 +65,15 @@ def count_tokens(text: bytes) -> tuple[np.ndarray, np.ndarray]:
 
 
 def parse_numbers(text: bytes, count: int) -> np.ndarray | None:
-    """``count`` whitespace-separated numbers parsed in C (``np.fromstring``), or None if any token is not one."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # older numpy warns "not read to its end" on a bad token, newer raises
-        try:
-            values = np.fromstring(text, dtype=np.float64, sep=" ")
-        except ValueError:
-            return None
+    """``count`` whitespace-separated numbers, or None if any token is not one.
+
+    ``bytes.split`` then one numpy conversion: faster here than ``np.fromstring(sep=" ")``, whose
+    text mode is also the prime suspect for a heap corruption that killed long test runs.
+    """
+    try:
+        values = np.array(text.split(), dtype=np.float64)
+    except ValueError:
+        return None
     return values if values.size == count else None
 
 
