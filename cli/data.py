@@ -33,7 +33,7 @@ def _parse_size(ctx: click.Context, param: click.Parameter, value: str) -> tuple
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Same seed, same bytes.")
 @click.option(
     "--difficulty", default="hard", show_default=True, type=click.Choice(DIFFICULTIES),
-    help="hard: distractors, full occlusion, out-of-view stretches; fair: a plain tracking task.",
+    help="hard: distractors, full occlusion, out-of-view stretches; fair: a plain tracking task (a larger target drifting steadily over a calm background; the demo's test split).",
 )
 @click.option("--size", "image_size", default="320x240", show_default=True, callback=_parse_size, help="Frame size WIDTHxHEIGHT.")
 @json_option

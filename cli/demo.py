@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from compresstracker.cli.common import console, emit_json, json_option, quiet_option
+from compresstracker.demo import TEST_FRAMES, TEST_SEQUENCES
 
 
 @click.command("demo")
@@ -11,8 +12,8 @@ from compresstracker.cli.common import console, emit_json, json_option, quiet_op
 @click.option("--stages", default=4, show_default=True, type=click.IntRange(1, 12), help="Student layers.")
 @click.option("--epochs", type=click.IntRange(0), help="Override the recipe's epochs (quicker runs).")
 @click.option("--samples-per-epoch", type=click.IntRange(1), help="Override the recipe's pairs per epoch.")
-@click.option("--test-sequences", default=64, show_default=True, type=click.IntRange(1),
-              help="Sequences of the test split; fewer is quicker, but then 'kept' moves by points between data seeds.")
+@click.option("--test-sequences", default=TEST_SEQUENCES, show_default=True, type=click.IntRange(1),
+              help=f"Clips of {TEST_FRAMES} frames in the test split; fewer is quicker, but 'kept' then moves more between data seeds.")
 @click.option("--search", "search", is_flag=True, help="Instead: train the tiny LightTrack supernet, search it, retrain the winner.")
 @json_option
 @quiet_option
@@ -43,9 +44,14 @@ def demo(out, stages, epochs, samples_per_epoch, test_sequences, search, as_json
         emit_json(summary)
         return
     console.print(comparison_table(summary["eval"]))
-    report = summary["eval"][0]
+    report, split = summary["eval"][0], summary["test_split"]
     console.print(
-        f"student keeps {report['kept']:.1f}% of the teacher's AUC at "
+        f"test split: {split['sequences']} generated clips x {split['frames']} frames ({split['difficulty']}, seed {split['seed']}); "
+        f"a tracker that repeats the first box scores AUC {split['first_box_auc']:.2f}, the teacher "
+        f"{split['teacher_over_first_box']:.2f}x that"
+    )
+    console.print(
+        f"student keeps {report['kept']:.1f}% (standard error {split['kept_standard_error']:.2f}) of the teacher's AUC at "
         f"{report['speedup_fps']:.2f}x its CPU speed ({report['speedup_macs']:.2f}x fewer MACs); "
         f"plots in {out}/plots, student in {summary['student']}"
     )

@@ -1,4 +1,5 @@
 """`ctrack demo` on the shipped teacher (no training, to keep the suite fast)."""
+import pytest
 
 
 def test_demo_compresses_the_builtin_teacher(run_cli, tmp_path):
@@ -14,3 +15,9 @@ def test_demo_compresses_the_builtin_teacher(run_cli, tmp_path):
     assert any(p.endswith(".png") for p in summary["plots"])
     assert report["bench"]["threads"] == 1 and report["speedup_fps"] == report["bench"]["speedup"]
     assert report["student"]["fps"] == 1000 / report["bench"]["student_track_ms"]
+    split = summary["test_split"]
+    assert (split["sequences"], split["frames"], split["difficulty"]) == (2, 10, "fair")
+    assert 0 < split["first_box_auc"] < 100
+    assert split["teacher_over_first_box"] == pytest.approx(report["teacher"]["metrics"]["auc"] / split["first_box_auc"])
+    assert split["kept_standard_error"] >= 0
+    assert any(p.endswith("success.png") for p in summary["plots"])

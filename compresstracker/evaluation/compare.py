@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import statistics
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
+import numpy as np
+
+from compresstracker.evaluation.report import TrackerScore
 from compresstracker.fileio import atomic_write_json
 
 
@@ -25,8 +28,11 @@ def _parse_spec(spec: str) -> tuple[str, str, str | None]:
 
 
 def evaluate_model(checkpoint: str, name: str, dataset, results_root: Path, device: str = "cpu", workers: int = 1,
-                   threads: int | None = None) -> dict:
-    """Track and score one checkpoint; returns metrics plus params, MACs and the tracking run's FPS (``eval_fps``)."""
+                   threads: int | None = None, on_done: Callable[[str, int, float], None] | None = None) -> dict:
+    """Track and score one checkpoint; returns metrics plus params, MACs and the tracking run's FPS (``eval_fps``).
+
+    ``on_done(sequence, frames, seconds)`` is called as each sequence is finished (progress).
+    """
     from compresstracker import load_model
     from compresstracker.bench.flops import count_macs, count_params
     from compresstracker.evaluation.report import score_trackers
@@ -34,8 +40,8 @@ def evaluate_model(checkpoint: str, name: str, dataset, results_root: Path, devi
 
     out = results_root / name
     # This folder belongs to the run: a retrained student replaces its earlier results.
-    run_tracker(ModelSpec(checkpoint=str(checkpoint), device=device), dataset, out, workers=workers, replace_stale=True,
-                threads=threads)
+    run_tracker(ModelSpec(checkpoint=str(checkpoint), device=device), dataset, out, workers=workers, on_done=on_done,
+                replace_stale=True, threads=threads)
     score = score_trackers(dataset, [out])[0]
     times = []
     for seq in dataset.sequences:
@@ -74,13 +80,20 @@ def bench_speedup(teacher: str, student: str, device: str = "cpu", threads: int 
 
 
 def compare_on(specs: Iterable[str], teacher: str, student: str, out_dir: str | Path, device: str = "cpu", workers: int = 1,
-               threads: int | None = None, student_name: str = "student") -> list[dict]:
+               threads: int | None = None, student_name: str = "student", progress: str | None = None) -> list[dict]:
     """Evaluate teacher and student on each NAME=ROOT[:SPLIT] and bench them back to back; writes OUT/report.json.
 
     ``threads`` for tracking and for the bench (default: the thread policy of compresstracker.threads);
-    the student's results folder and table row carry ``student_name`` (the CLI: the run folder's name).
+    the student's results folder and table row carry ``student_name`` (the CLI: the run folder's name);
+    ``progress`` 'bar' or 'lines' reports the tracking per sequence on stderr (compresstracker.progress).
     """
     from compresstracker.data import get_dataset
+    from compresstracker.progress import SequenceProgress
+
+    def evaluate(checkpoint: str, name: str, dataset, results: Path) -> dict:
+        with SequenceProgress(progress, f"{name} on {dataset.name}", len(dataset.sequences)) as bar:
+            return evaluate_model(checkpoint, name, dataset, results, device, workers, threads,
+                                  on_done=lambda seq, frames, seconds: bar.sequence_done(seq, frames, seconds, workers))
 
     out_dir = Path(out_dir)
     reports = []
@@ -89,8 +102,7 @@ def compare_on(specs: Iterable[str], teacher: str, student: str, out_dir: str | 
         name, root, split = _parse_spec(spec)
         dataset = get_dataset(name, root, split=split)
         results = out_dir / "results" / dataset.name
-        rows = [evaluate_model(teacher, "teacher", dataset, results, device, workers, threads),
-                evaluate_model(student, student_name, dataset, results, device, workers, threads)]
+        rows = [evaluate(teacher, "teacher", dataset, results), evaluate(student, student_name, dataset, results)]
         main_metric = "auc" if "auc" in rows[0]["metrics"] else "ao"
         t, s = rows
         t["fps"], s["fps"] = 1000 / speed["teacher_track_ms"], 1000 / speed["student_track_ms"]
@@ -108,6 +120,21 @@ def compare_on(specs: Iterable[str], teacher: str, student: str, out_dir: str | 
         })
     atomic_write_json(out_dir / "report.json", reports)
     return reports
+
+
+def kept_standard_error(teacher: TrackerScore, student: TrackerScore, metric: str = "auc") -> float:
+    """Standard error, in points, of "kept" (100 x student / teacher mean score) over the scored sequences.
+
+    How far "kept" would move on another draw of sequences like these (the delta method for a ratio
+    of means on paired per-sequence scores): the spread to read it with.
+    """
+    per_teacher, per_student = teacher.result.sequence_metrics(), student.result.sequence_metrics()
+    t = np.array([per_teacher[name][metric] for name in teacher.result.names], dtype=np.float64)
+    s = np.array([per_student[name][metric] for name in teacher.result.names], dtype=np.float64)
+    if len(t) < 2 or t.mean() == 0:
+        return float("nan")
+    residual = s - (s.mean() / t.mean()) * t
+    return float(100 * np.sqrt((residual ** 2).sum() / (len(t) * (len(t) - 1))) / t.mean())
 
 
 def comparison_table(reports: list[dict]):

@@ -135,6 +135,20 @@ def score_trackers(
     return scores
 
 
+def first_box_score(dataset: DatasetLike, label: str = "first box") -> TrackerScore:
+    """The score of a "tracker" that repeats the first ground-truth box on every frame.
+
+    The floor a tracker has to clear on a dataset: where targets barely move it is high, and a
+    tracker that does not clearly beat it is not tracking.
+    """
+    seqs = list(dataset.sequences)
+    for seq in seqs:
+        _check_ground_truth(seq)
+    boxes = [np.repeat(np.asarray(seq.ground_truth, dtype=np.float64)[:1], len(seq.ground_truth), axis=0) for seq in seqs]
+    evaluate = got10k.evaluate_got10k if dataset.protocol == GOT10K_PROTOCOL else ope.evaluate_ope
+    return TrackerScore(label, Path(label), dataset.name, dataset.protocol, evaluate(seqs, boxes))
+
+
 def score_results(
     dataset: DatasetLike,
     results_dirs: SequenceOf[str | Path],

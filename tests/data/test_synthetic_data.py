@@ -149,3 +149,50 @@ def test_trackingnet_and_folder_layouts(tmp_path):
     folder = get_dataset("folder", tmp_path / "folder")
     assert folder.names == ["box-1", "ellipse-1"] and folder[0].target_visible is not None
     assert get_dataset("synthetic", tmp_path / "folder").protocol == "generic"
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    x0, y0 = np.maximum(a[:, 0], b[:, 0]), np.maximum(a[:, 1], b[:, 1])
+    x1, y1 = np.minimum(a[:, 0] + a[:, 2], b[:, 0] + b[:, 2]), np.minimum(a[:, 1] + a[:, 3], b[:, 1] + b[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    return inter / (a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter)
+
+
+def test_hard_data_are_unchanged(tmp_path):
+    """Ablations compare against earlier hard data: its boxes, labels and rendered frames stay what they were."""
+    import hashlib
+
+    from compresstracker.data.synthetic import SHAPES, _Scene
+
+    generate("lasot", tmp_path, sequences=6, frames=20, seed=5, image_size=(96, 72))
+    text = hashlib.sha256()
+    for path in sorted(tmp_path.rglob("*.txt")):
+        text.update(str(path.relative_to(tmp_path)).encode())
+        text.update(path.read_bytes())
+    frames = hashlib.sha256()
+    for index in range(6):  # the renderer's pixels, before JPEG encoding
+        scene = _Scene(np.random.default_rng([5, index]), 20, 96, 72, SHAPES[index % len(SHAPES)])
+        for i in range(20):
+            frames.update(scene.render(i).tobytes())
+    assert text.hexdigest() == "ecd9800812f6b5d11b9b7f2e1bc3b14db7bb5ba9ff806387350bf9d491ecf66d"
+    assert frames.hexdigest() == "e7e7a34c81f7ab543410d3317e50a6d1280d350ce4db31df5f1605181ff5f177"
+
+
+def test_fair_split_is_a_plain_tracking_task(tmp_path):
+    """Fair: the whole target in view and unoccluded on every frame, larger, and drifting steadily off its first box."""
+    from compresstracker.data.synthetic import FAIR_SPEED, TARGET_AREA
+
+    width, height = 320, 240
+    generate("lasot", tmp_path, sequences=24, frames=10, seed=3, image_size=(width, height), difficulty="fair")
+    first_box_iou = []
+    for seq in get_dataset("lasot", tmp_path, split="all"):
+        folder = Path(seq.frames[0]).parent.parent
+        boxes = seq.ground_truth.astype(np.float64)
+        assert box_inside(boxes, width, height).all()
+        assert not read_flags(folder / "full_occlusion.txt").any() and not read_flags(folder / "out_of_view.txt").any()
+        area = boxes[0, 2] * boxes[0, 3] / (width * height)
+        assert 0.5 * TARGET_AREA["fair"][0] < area < 2 * TARGET_AREA["fair"][1]
+        steps = np.hypot(*np.diff(boxes[:, :2] + boxes[:, 2:] / 2, axis=0).T)
+        assert 0.3 * FAIR_SPEED[0] < np.median(steps) < 3 * FAIR_SPEED[1]
+        first_box_iou.append(_iou(np.repeat(boxes[:1], len(boxes), axis=0), boxes)[-1])
+    assert np.median(first_box_iou) < 0.2  # a tracker that keeps the first box has lost the target by the last frame

@@ -133,3 +133,29 @@ def test_plots_are_written_atomically(toy, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == names  # nothing else (no temp files)
     for path in written:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+
+
+def test_first_box_score_is_the_score_of_repeating_the_first_box(make_seq, make_dataset, results_folder, tmp_path):
+    from compresstracker.evaluation.report import first_box_score
+
+    moving = [[10, 10, 20, 20], [14, 10, 20, 20], [30, 10, 20, 20], [60, 10, 20, 20]]
+    dataset = make_dataset([make_seq("a", moving), make_seq("b", [BOX] * 3)])
+    repeated = results_folder(tmp_path / "first", {"a": [moving[0]] * 4, "b": [BOX] * 3})
+    baseline = first_box_score(dataset)
+    assert baseline.metrics() == score_trackers(dataset, [repeated])[0].metrics()
+    assert 50 < baseline.metrics()["auc"] < 100  # perfect on the still sequence, lost on the moving one
+
+
+def test_kept_standard_error_follows_the_paired_per_sequence_scores(make_seq, make_dataset, results_folder, tmp_path):
+    from compresstracker.evaluation.compare import kept_standard_error
+
+    seqs = [make_seq(name, [BOX] * 4) for name in "abcd"]
+    dataset = make_dataset(seqs)
+    teacher = results_folder(tmp_path / "teacher", {"a": [BOX] * 4, "b": [BOX] * 4, "c": [BOX, BOX, FAR, FAR], "d": [BOX, BOX, FAR, FAR]})
+    same = results_folder(tmp_path / "same", {"a": [BOX] * 4, "b": [BOX] * 4, "c": [BOX, BOX, FAR, FAR], "d": [BOX, BOX, FAR, FAR]})
+    swapped = results_folder(tmp_path / "swapped", {"a": [BOX, BOX, FAR, FAR], "b": [BOX] * 4, "c": [BOX] * 4, "d": [BOX, BOX, FAR, FAR]})
+    t, s, w = score_trackers(dataset, [teacher, same, swapped])
+    assert kept_standard_error(t, s) == pytest.approx(0.0, abs=1e-9)  # the same on every sequence: no spread
+    # per-sequence AUCs 100/100/50/50 vs 50/100/100/50: kept = 100 %, residuals -50, 0, 50, 0 over mean 75
+    expected = 100 * np.sqrt((50 ** 2 + 50 ** 2) / (4 * 3)) / 75
+    assert kept_standard_error(t, w) == pytest.approx(expected, rel=1e-5)
