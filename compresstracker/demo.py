@@ -56,8 +56,9 @@ def run_demo(
 
     out = Path(out)
     train_root, test_root = out / "data" / "train", out / "data" / f"test-{test_sequences}x{TEST_FRAMES}"
-    generate("lasot", train_root, sequences=40, frames=120, seed=TRAIN_SEED)
-    generate("lasot", test_root, sequences=test_sequences, frames=TEST_FRAMES, seed=TEST_SEED, difficulty="fair")
+    generate("lasot", train_root, sequences=40, frames=120, seed=TRAIN_SEED, workers=EVAL_WORKERS)
+    generate("lasot", test_root, sequences=test_sequences, frames=TEST_FRAMES, seed=TEST_SEED, difficulty="fair",
+             workers=EVAL_WORKERS)
     teacher = builtin_teacher()
     overrides = [f"compress.teacher={teacher}", f"compress.stages={stages}", f"data.train.0.root={train_root}"]
     if epochs is not None:

@@ -26,6 +26,7 @@ any reader accepts as a split (``get_dataset("lasot", out, split=f"{out}/split_t
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -616,6 +617,14 @@ def _is_done(out: Path, item: _Planned) -> bool:
     return (out / item.folder).is_dir() and all((out / s).is_file() for s in item.sidecars)
 
 
+def _render_sequence(out: Path, layout: _Layout, frames: int, seed: int, width: int, height: int, difficulty: str,
+                     item: _Planned, progress=None) -> None:
+    """Draw sequence ``item`` from ``[seed, index]`` and write it (in a worker process or here)."""
+    rng = np.random.default_rng([seed, item.index])
+    scene = _Scene(rng, frames, width, height, SHAPES[item.index % len(SHAPES)], fair=difficulty == "fair")
+    _write_sequence(out, layout, item, scene, frames, progress)
+
+
 def _write_sequence(out: Path, layout: _Layout, item: _Planned, scene: _Scene, frames: int, progress) -> None:
     temporary = out / PARTIAL_DIR / item.folder.replace("/", "__")
     shutil.rmtree(temporary, ignore_errors=True)
@@ -644,6 +653,7 @@ def generate(
     image_size: tuple[int, int] = (320, 240),
     progress: Optional[Callable[[int], None]] = None,
     difficulty: str = "hard",
+    workers: int = 1,
 ) -> dict:
     """Write ``sequences`` synthetic sequences of ``frames`` frames in ``layout`` under ``out``.
 
@@ -651,7 +661,9 @@ def generate(
     ``difficulty`` is hard (distractors, full occlusion, out-of-view) or fair (a steady drift over a calm
     background, none of those; see the module's docstring).
     ``progress`` is called with the number of frames finished (also for sequences already on
-    disk from an interrupted run with the same settings, which are skipped). Returns a summary.
+    disk from an interrupted run with the same settings, which are skipped). ``workers`` > 1
+    renders sequences in that many processes; a sequence depends only on the seed and its index,
+    so the files are the same. Returns a summary.
     """
     if layout not in LAYOUTS:
         raise DatasetError(f"unknown synthetic layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
@@ -676,16 +688,29 @@ def generate(
 
     start = time.perf_counter()
     written = skipped = 0
+    todo = []
     for item in planned:
         if _is_done(out, item):
             skipped += 1
             if progress is not None:
                 progress(frames)
-            continue
-        rng = np.random.default_rng([seed, item.index])
-        scene = _Scene(rng, frames, width, height, SHAPES[item.index % len(SHAPES)], fair=difficulty == "fair")
-        _write_sequence(out, writer, item, scene, frames, progress)
-        written += 1
+        else:
+            todo.append(item)
+    render = functools.partial(_render_sequence, out, writer, frames, seed, width, height, difficulty)
+    if workers > 1 and len(todo) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn: the caller may hold OpenMP threads (torch) that a forked child must not inherit
+        with ProcessPoolExecutor(min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn")) as pool:
+            for _ in pool.map(render, todo, chunksize=max(1, len(todo) // (8 * workers))):
+                written += 1
+                if progress is not None:
+                    progress(frames)
+    else:
+        for item in todo:
+            render(item, progress)
+            written += 1
     seconds = time.perf_counter() - start
 
     writer.finish(out, planned)

@@ -196,3 +196,16 @@ def test_fair_split_is_a_plain_tracking_task(tmp_path):
         assert 0.3 * FAIR_SPEED[0] < np.median(steps) < 3 * FAIR_SPEED[1]
         first_box_iou.append(_iou(np.repeat(boxes[:1], len(boxes), axis=0), boxes)[-1])
     assert np.median(first_box_iou) < 0.2  # a tracker that keeps the first box has lost the target by the last frame
+
+
+def test_worker_processes_write_the_same_files(tmp_path):
+    from compresstracker.data.synthetic import generate
+
+    def digests(root):
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    generate("lasot", tmp_path / "one", sequences=6, frames=4, seed=5, difficulty="fair")
+    summary = generate("lasot", tmp_path / "two", sequences=6, frames=4, seed=5, difficulty="fair", workers=2)
+    assert summary["written"] == 6
+    one, two = digests(tmp_path / "one"), digests(tmp_path / "two")
+    assert len(one) > 6 and one == two
