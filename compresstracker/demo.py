@@ -50,7 +50,7 @@ def run_demo(
     from compresstracker.data.synthetic import generate
     from compresstracker.evaluation.plots import write_plots
     from compresstracker.evaluation.report import first_box_score, score_trackers
-    from compresstracker.progress import progress_mode
+    from compresstracker.progress import resolve_progress
     from compresstracker.training.recipe import load_recipe
     from compresstracker.training.resume import check_resume, saved_run
 
@@ -74,18 +74,19 @@ def run_demo(
     summary = compress_tracker(recipe, run_dir, resume=resume, progress=progress, threads=DEMO_THREADS)
     spec = f"lasot={test_root}:all"
     reports = compare_on([spec], str(teacher), summary["student"], run_dir, workers=EVAL_WORKERS, threads=DEMO_THREADS,
-                         progress=(progress if isinstance(progress, str) else progress_mode()) if progress else None)
+                         progress=resolve_progress(progress))
     dataset = get_dataset("lasot", test_root, split="all")
     results = run_dir / "results" / dataset.name
     scores = score_trackers(dataset, [results / "teacher", results / "student"])
     first_box = first_box_score(dataset)
+    first_box_auc = first_box.metrics()["auc"]
     summary["plots"] = [str(p) for p in write_plots([*scores, first_box], out / "plots", dataset.sequences)]
     summary["eval"] = reports
     teacher_auc = reports[0]["teacher"]["metrics"]["auc"]
     summary["test_split"] = {
         "root": str(test_root), "sequences": test_sequences, "frames": TEST_FRAMES, "seed": TEST_SEED, "difficulty": "fair",
         "kept_standard_error": kept_standard_error(*scores),
-        "first_box_auc": first_box.metrics()["auc"],
-        "teacher_over_first_box": teacher_auc / first_box.metrics()["auc"],
+        "first_box_auc": first_box_auc,
+        "teacher_over_first_box": teacher_auc / first_box_auc,
     }
     return summary

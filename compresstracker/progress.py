@@ -20,6 +20,13 @@ def progress_mode(quiet: bool = False) -> Optional[str]:
     return "bar" if sys.stderr.isatty() else "lines"
 
 
+def resolve_progress(progress: bool | str | None) -> Optional[str]:
+    """A ``progress`` argument as the API takes it -> a mode: 'bar'/'lines' as given, True -> :func:`progress_mode`, falsy -> None."""
+    if not progress:
+        return None
+    return progress if isinstance(progress, str) else progress_mode()
+
+
 def _clock(seconds: float) -> str:
     seconds = int(max(0.0, seconds))
     hours, rest = divmod(seconds, 3600)

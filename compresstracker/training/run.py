@@ -39,11 +39,10 @@ def write_if_changed(path: Path, text: str) -> None:
 
 def make_progress(progress: bool | str | None):
     """The engine's progress reporter: True/'bar'/'lines' -> a TrainingProgress, False/None -> none."""
-    from compresstracker.progress import TrainingProgress, progress_mode
+    from compresstracker.progress import TrainingProgress, resolve_progress
 
-    if not progress:
-        return None
-    return TrainingProgress(progress if isinstance(progress, str) else progress_mode())
+    mode = resolve_progress(progress)
+    return TrainingProgress(mode) if mode else None
 
 
 @dataclass
