@@ -176,7 +176,12 @@ def export_openvino(
 
 
 class OpenVinoBackend(Backend):
-    """OpenVINO on the CPU: OpenVINO IR files from ``ctrack export --format openvino``, or checkpoints."""
+    """OpenVINO on the CPU: OpenVINO IR files from ``ctrack export --format openvino``, or checkpoints.
+
+    Known issue (OpenVINO 2026.4 on an AVX-512 BF16 CPU without AMX): a Python process that trained
+    with torch and then ran fp32 and bf16 OpenVINO networks side by side crashed later (SIGSEGV, heap
+    corruption); each ctrack command is a process of its own, so in scripts keep OpenVINO runs apart
+    from training runs as the CLI does."""
 
     name = "openvino"
     precisions = ("fp32", "bf16", "int8")

@@ -1,10 +1,12 @@
 """The OpenVINO backend's tests (openvino_cases.py), run in a pytest process of their own.
 
-With OpenVINO's runtime (its TBB thread pool) loaded into the long-lived suite process, that
-process died with SIGSEGV hundreds of tests later, in a test that only waits on a subprocess
-(tests/training/test_engine.py's torchrun run); forking children off the suite process instead
-deadlocks in OpenMP. A ctrack process loads one backend and exits, so a process of their own is
-also the faithful setting for these tests.
+A process that trained with torch and then ran OpenVINO fp32 and bf16 networks side by side
+(OpenVINO 2026.4, this CPU: AVX-512 BF16 without AMX) died with SIGSEGV later, while it only
+waited on a subprocess: a heap corruption (Python's allocator faulting on its own arena map).
+Reproduced outside pytest in ~40 s with `ctrack train` + `ctrack bench --backend openvino
+--precision fp32 --precision bf16` in-process + a torchrun child; either part alone does not
+crash. A ctrack command loads one backend and exits, so a process of their own is also the
+faithful setting for these tests (tests/test_examples.py runs its OpenVINO examples the same way).
 """
 from __future__ import annotations
 
