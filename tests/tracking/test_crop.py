@@ -92,3 +92,43 @@ def test_hann_window_values():
 )
 def test_clip_box_margin(box, expected):
     assert clip_box(box, 100, 100, margin=10) == pytest.approx(expected)
+
+
+def _reference_crop(image, box, factor, size, context_amount, pad_mean):
+    """An independent formulation: OpenCV pads the whole image (its last column/row turned to padding
+    when the crop reaches past it, the reference's +1), the crop is sliced out and resized."""
+    import cv2
+
+    x1, y1, crop_sz = crop_window(box, factor, context_amount)
+    height, width = image.shape[:2]
+    colour = tuple(int(v) for v in image.reshape(-1, 3).mean(axis=0).astype(np.uint8)) if pad_mean else (0, 0, 0)
+    outside = x1 < 0 or y1 < 0 or x1 + crop_sz >= width or y1 + crop_sz >= height
+    if not pad_mean or not outside:
+        colour = (0, 0, 0)
+    marked = image.copy()
+    if x1 + crop_sz >= width:
+        marked[:, width - 1] = colour
+    if y1 + crop_sz >= height:
+        marked[height - 1] = colour
+    big = cv2.copyMakeBorder(marked, crop_sz, crop_sz, crop_sz, crop_sz, cv2.BORDER_CONSTANT, value=colour)
+    window = big[y1 + crop_sz : y1 + 2 * crop_sz, x1 + crop_sz : x1 + 2 * crop_sz]
+    return cv2.resize(window, (size, size)), size / crop_sz
+
+
+def test_crop_on_a_reused_canvas_equals_opencv_padding():
+    rng = np.random.default_rng(3)
+    padded_cases = 0
+    for _ in range(400):
+        h, w = (int(v) for v in rng.integers(12, 160, 2))
+        image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        bw, bh = rng.uniform(2, w), rng.uniform(2, h)
+        box = [rng.uniform(-bw / 2, w - bw / 2), rng.uniform(-bh / 2, h - bh / 2), bw, bh]
+        args = (float(rng.choice([2.0, 4.0, 5.0])), int(rng.choice([16, 64, 128])), float(rng.choice([0.0, 0.5])),
+                bool(rng.integers(2)))
+        x1, y1, crop_sz = crop_window(box, args[0], args[2])
+        padded_cases += x1 < 0 or y1 < 0 or x1 + crop_sz >= w or y1 + crop_sz >= h
+        expected, expected_factor = _reference_crop(image, box, *args)
+        patch, factor = sample_target(image, box, *args)
+        np.testing.assert_array_equal(patch, expected)
+        assert factor == expected_factor
+    assert padded_cases > 100  # the canvas path was exercised, across sizes that grow and shrink
