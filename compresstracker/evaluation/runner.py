@@ -245,8 +245,9 @@ def _init_worker(spec: ModelSpec, threads: int, cores: list[list[int]], counter,
 def track_sequence(tracker, seq: Sequence) -> tuple[np.ndarray, list[float]]:
     """Run ``tracker`` over one sequence from its first ground-truth box."""
     from compresstracker.tracking import read_rgb, run_sequence
+    from compresstracker.tracking.video import read_ahead
 
-    frames = (read_rgb(path) for path in seq.frames)
+    frames = read_ahead(read_rgb(path) for path in seq.frames)
     return run_sequence(tracker, frames, seq.ground_truth[0])
 
 

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import os
+import queue
+import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Callable, Iterable, Iterator, Optional, Sequence, TypeVar
 
 import cv2
 import numpy as np
@@ -21,6 +23,50 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
     if image is None:
         raise TrackingError(f"cannot read frame {path}")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+T = TypeVar("T")
+_END = object()
+
+
+def read_ahead(items: Iterable[T], depth: int = 2) -> Iterator[T]:
+    """``items``, produced up to ``depth`` ahead in a background thread: frame decoding (which
+    releases the GIL) overlaps the network's forward instead of adding to it. Errors of the source
+    are raised here, in order; closing the generator early stops the thread."""
+    ahead: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(entry: tuple) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not offer((item, None)):
+                    return
+            offer((_END, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            offer((_END, exc))
+
+    worker = threading.Thread(target=produce, name="ctrack-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = ahead.get()
+            if item is _END:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def list_frames(folder: str | os.PathLike) -> list[Path]:
@@ -59,6 +105,10 @@ class FrameSource:
             capture.release()
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        """RGB frames, decoded one or two ahead of the consumer (:func:`read_ahead`)."""
+        return read_ahead(self._decode())
+
+    def _decode(self) -> Iterator[np.ndarray]:
         if self.frames is not None:
             for path in self.frames:
                 yield read_rgb(path)

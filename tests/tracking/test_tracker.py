@@ -150,3 +150,36 @@ def test_from_checkpoint_and_confidence(make_model, tmp_path):
     with torch.no_grad():
         out = model(crop_tracker.template, crop_tracker.normalize(patch), crop_tracker.template_mask)
     assert box.confidence == pytest.approx(float(out["score_map"].max()), abs=1e-6)
+
+
+def test_read_ahead_keeps_order_raises_source_errors_and_stops_early():
+    import threading
+
+    from compresstracker.tracking.video import read_ahead
+
+    assert list(read_ahead(iter(range(50)))) == list(range(50))
+
+    def failing():
+        yield 1
+        raise TrackingError("video x has no readable frames")
+
+    got = []
+    with pytest.raises(TrackingError, match="no readable frames"):
+        for item in read_ahead(failing()):
+            got.append(item)
+    assert got == [1]
+
+    produced = []
+
+    def endless():
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+
+    stream = read_ahead(endless(), depth=2)
+    assert [next(stream) for _ in range(3)] == [0, 1, 2]
+    stream.close()  # the reader thread ends instead of reading on
+    assert not any(t.name == "ctrack-read-ahead" for t in threading.enumerate())
+    assert len(produced) <= 3 + 2 + 1
