@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compresstracker.data.annotations import count_tokens, parse_table
+from compresstracker.data.annotations import parse_table
 from compresstracker.errors import ResultsError
 
 TIME_SUFFIX = "_time"
@@ -112,18 +112,7 @@ def _fast_boxes(raw: bytes) -> np.ndarray | None:
     Well-formed: 4 numbers on every line, no blank line before the last; comma files with exactly
     3 commas on every line (the rule of the reader below: commas when the file has any).
     """
-    if b"," not in raw:
-        return parse_table(raw, 4, blank_inside=False)
-    spaced = raw.replace(b",", b" ")
-    table = parse_table(spaced, 4, blank_inside=False)
-    if table is None:
-        return None
-    data = np.frombuffer(raw, dtype=np.uint8)
-    newline = data == 10
-    line_of = np.cumsum(newline) - newline
-    commas = np.bincount(line_of[data == 44], minlength=int(line_of[-1]) + 1)
-    per_line, _ = count_tokens(spaced)
-    return table if np.all(commas[per_line > 0] == 3) else None
+    return parse_table(raw, 4, blank_inside=False, delimiter=b"," if b"," in raw else None)
 
 
 def read_result_file(path: str | Path) -> np.ndarray:

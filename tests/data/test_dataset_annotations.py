@@ -91,3 +91,29 @@ def test_training_visibility_rules():
     assert training_visibility(lasot).tolist() == [True, False, False, False, True]
     got = _sequence(boxes, absent=np.array([0, 0, 0, 0, 1], bool), cover=np.array([8, 8, 0, 8, 8]))
     assert training_visibility(got).tolist() == [True, False, False, False, False]
+
+
+@pytest.mark.parametrize("text, columns, blank_inside, delimiter, expected", [
+    (b"1 2 3 4\r\n5 6 7 8\r\n", 4, True, None, [[1, 2, 3, 4], [5, 6, 7, 8]]),
+    (b"\n1 2\n\n3 4\n  \n", 2, True, None, [[1, 2], [3, 4]]),
+    (b"\n1 2\n3 4\n", 2, False, None, None),  # a blank line before the last row: the careful reader decides
+    (b"1 2\n \n3 4\n", 2, False, None, None),
+    (b"1 2\n3 4\n\n\n", 2, False, None, [[1, 2], [3, 4]]),  # trailing blank lines are fine
+    (b"1 2 3\n4 5\n", 3, True, None, None),  # ragged
+    (b"1 2 3 4\n", 2, True, None, None),  # wrong width
+    (b"1 2 x 4\n", 4, True, None, None),
+    (b"1 2 # 3\n", 3, True, None, None),  # no comment syntax in annotation files
+    (b"   \n", 4, True, None, None),
+    (b"1, 2,nan ,4\n", 4, True, b",", [[1, 2, np.nan, 4]]),
+    (b"1,2,3 4\n", 4, True, b",", None),  # two numbers in one comma field
+    (b"1,2,,3,4\n", 4, True, b",", None),
+    (b"1,2,3,4,\n", 4, True, b",", None),
+])
+def test_parse_table_fast_path(text, columns, blank_inside, delimiter, expected):
+    from compresstracker.data.annotations import parse_table
+
+    table = parse_table(text, columns, blank_inside, delimiter)
+    if expected is None:
+        assert table is None
+    else:
+        np.testing.assert_array_equal(table, np.array(expected, dtype=np.float64))
