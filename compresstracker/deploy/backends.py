@@ -228,6 +228,11 @@ def ort_runner(path: str | Path, device: str | torch.device = "cpu", threads: Op
     options.intra_op_num_threads = threads or torch.get_num_threads()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # warnings and below stay quiet
+    # Workers spin between the operators of one run (fast hand-offs) but stop when it returns: left
+    # spinning they took the cores from everything else in the process (the crop and decode of the
+    # next frame, LightTrack's other graph, the other rows of an interleaved bench: torch ran 3x
+    # slower beside a spinning session). Tracking FPS alone is unchanged (docs/speed.md).
+    options.add_session_config_entry("session.force_spinning_stop", "1")
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as exc:  # onnxruntime's pybind errors (InvalidProtobuf, Fail, ...) share no useful base

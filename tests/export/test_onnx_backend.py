@@ -83,3 +83,23 @@ def test_onnx_files_need_the_onnxruntime_backend(teacher, tmp_path, run_cli, dat
     result = run_cli("eval", "-c", path, "-d", "synthetic", "--root", dataset_root, "--out", tmp_path / "r")
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert result.stderr.strip().splitlines() == ["Error: teacher.onnx is a deployed model: run it with --backend onnxruntime"]
+
+
+def test_sessions_stop_spinning_when_a_run_returns(teacher, tmp_path, monkeypatch):
+    """Spinning workers left behind by a run took the cores from the rest of the process."""
+    import onnxruntime as ort
+
+    from compresstracker.deploy.backends import ort_runner
+
+    export_onnx(teacher, tmp_path / "t.onnx")
+    seen = []
+    real = ort.InferenceSession
+
+    def capture(path, sess_options=None, providers=None):
+        seen.append(sess_options)
+        return real(path, sess_options=sess_options, providers=providers)
+
+    monkeypatch.setattr(ort, "InferenceSession", capture)
+    ort_runner(tmp_path / "t.onnx", "cpu", threads=1)
+    assert seen and seen[0].get_session_config_entry("session.force_spinning_stop") == "1"
+    assert seen[0].intra_op_num_threads == 1
