@@ -98,4 +98,5 @@ def bench(checkpoints, device, backends, precisions, threads, no_ce, compile_, c
     for skip in report["skipped"]:
         err_console.print(f"skipped {Path(skip['path']).name} on {skip['backend']} {skip['precision'] or ''}: {skip['reason']}")
     load = report["load"]
-    err_console.print(f"load average {load['load_before']:.2f} before, {load['load_after']:.2f} after, on {load['cores']} core(s)")
+    others = "" if load["other_cores"] is None else f"; other processes used {load['other_cores']:.2f} core(s) while timing"
+    err_console.print(f"load average {load['load_before']:.2f} before, {load['load_after']:.2f} after, on {load['cores']} core(s){others}")

@@ -27,7 +27,7 @@ from compresstracker.devices import available_cores
 from compresstracker.errors import ConfigError
 from compresstracker.tracking import Tracker, make_tracker, sample_target
 
-__all__ = ["BENCH_BOX", "MIN_RUNS", "ModelBench", "bench_models", "load_report", "synthetic_frame"]
+__all__ = ["BENCH_BOX", "MIN_RUNS", "ModelBench", "bench_models", "busy_seconds", "load_report", "synthetic_frame"]
 
 MIN_RUNS = 3  # fewer than 50 is a quick look; the report says so
 QUICK_RUNS = 50
@@ -35,6 +35,8 @@ FRAME_SIZE = (480, 640)  # height, width
 BENCH_BOX = (270.0, 200.0, 100.0, 80.0)  # x, y, w, h of the target in the synthetic frame
 MAPS = ("score_map", "size_map", "offset_map")
 DISTURBED_LOAD = 0.5  # runnable processes beyond this bench's own threads, per the load average
+OTHERS_CORES = 0.25  # CPU time of other processes while timing, in cores, that counts as competition
+IDLE_CORES = 0.5  # ... when the machine had less than this idle
 
 
 @dataclass
@@ -115,18 +117,53 @@ def _spread(values: list[float]) -> float:
     return q3 - q1
 
 
-def load_report(before: float, after: float, threads: int) -> dict:
-    """The load seen around the run, and a warning line when other processes competed for the cores."""
+def busy_seconds() -> Optional[float]:
+    """CPU seconds every process of the machine has run so far (Linux ``/proc/stat``: user, nice,
+    system, irq, softirq and steal, the last being time the hypervisor gave to other machines), or
+    None where that is not readable."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()
+        ticks = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if len(fields) < 9 or fields[0] != "cpu":
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
+    return (user + nice + system + irq + softirq + steal) / ticks
+
+
+def load_report(
+    before: float, after: float, threads: int, others: Optional[float] = None, machine_cpus: Optional[int] = None,
+) -> dict:
+    """The load seen around the run, and a warning line when other processes competed for the cores.
+
+    ``others``: cores' worth of CPU time that other processes (and other virtual machines, as steal)
+    took while the rows were timed: the machine's busy time over that span minus this process's
+    own, per second. It warns when they took more than a quarter core while the machine had less
+    than half a core idle. Without it (no ``/proc/stat``) the 1-minute load average decides, which
+    also counts this process's own recent work (loading and converting the networks).
+    """
     cores = available_cores()
-    others = max(before, after - threads)
     warning = None
-    if others > DISTURBED_LOAD:
+    if others is not None:
+        idle = (machine_cpus or cores) - threads - others
+        if others > OTHERS_CORES and idle < IDLE_CORES:
+            warning = (
+                f"other processes took {others:.1f} of the {machine_cpus or cores} core(s) while timing with "
+                f"{threads} thread(s), so absolute times are inflated and noisy; rows of this run were "
+                "interleaved and compare fairly with each other"
+            )
+    elif max(before, after - threads) > DISTURBED_LOAD:
         warning = (
             f"load average {max(before, after):.1f} on {cores} core(s) while timing with {threads} thread(s): other "
             "processes competed for the cores, so absolute times are inflated and noisy; rows of this run were "
             "interleaved and compare fairly with each other"
         )
-    return {"cores": cores, "load_before": round(before, 2), "load_after": round(after, 2), "warning": warning}
+    return {
+        "cores": cores, "load_before": round(before, 2), "load_after": round(after, 2),
+        "other_cores": None if others is None else round(others, 2), "warning": warning,
+    }
 
 
 def _rows_of(path: str, backends: Sequence[str], precisions: Sequence[str], device: torch.device) -> tuple[list, list]:
@@ -209,10 +246,15 @@ def bench_models(
             sizes[path] = (count_params(counted), *count_family_macs(counted), bool(getattr(network, "ce_enabled", False)))
         warmup = max(2, min(10, runs // 5))
         before = os.getloadavg()[0]
+        busy_start, own_start, wall_start = busy_seconds(), time.process_time(), time.perf_counter()
         for i in range(warmup + runs):
             for row in rows:
                 row.step(record=i >= warmup)
         after = os.getloadavg()[0]
+        busy_end, own_end, wall = busy_seconds(), time.process_time(), time.perf_counter() - wall_start
+        others = None
+        if busy_start is not None and busy_end is not None and wall > 0:
+            others = max(0.0, (busy_end - busy_start) - (own_end - own_start)) / wall
     finally:
         torch.set_num_threads(previous_threads)
     report_rows = []
@@ -230,7 +272,7 @@ def bench_models(
     return {
         "models": report_rows,
         "skipped": skipped,
-        "load": load_report(before, after, threads),
+        "load": load_report(before, after, threads, others, os.cpu_count()),
         "device": str(device),
         "threads": threads,
         "runs": runs,

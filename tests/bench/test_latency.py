@@ -101,3 +101,25 @@ def test_the_load_line_warns_only_when_others_compete():
     assert quiet["warning"] is None and quiet["load_before"] == 0.2
     busy = load_report(before=3.5, after=4.0, threads=2)
     assert "load average 4.0" in busy["warning"] and "interleaved" in busy["warning"]
+    # Measured CPU time of other processes decides where it is known, not the sluggish average:
+    own_setup = load_report(before=2.8, after=2.8, threads=2, others=0.05, machine_cpus=2)
+    assert own_setup["warning"] is None and own_setup["other_cores"] == 0.05
+    shared = load_report(before=0.1, after=2.5, threads=2, others=1.2, machine_cpus=2)
+    assert "took 1.2 of the 2 core(s)" in shared["warning"]
+    big_host = load_report(before=9.0, after=9.0, threads=2, others=10.0, machine_cpus=64)  # cores to spare
+    assert big_host["warning"] is None
+
+
+def test_busy_seconds_counts_this_process_work():
+    import time
+
+    from compresstracker.bench.latency import busy_seconds
+
+    start = busy_seconds()
+    if start is None:
+        pytest.skip("no /proc/stat on this system")
+    own, spin_until = time.process_time(), time.perf_counter() + 0.3
+    while time.perf_counter() < spin_until:
+        pass
+    spent = time.process_time() - own
+    assert busy_seconds() - start >= 0.8 * spent - 0.05  # machine-wide busy time includes ours
