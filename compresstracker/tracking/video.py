@@ -66,7 +66,7 @@ def read_ahead(items: Iterable[T], depth: int = 2) -> Iterator[T]:
             yield item
     finally:
         stop.set()
-        worker.join()
+        worker.join(timeout=5.0)  # a source stuck in a read (a camera) is left to its daemon thread
 
 
 def list_frames(folder: str | os.PathLike) -> list[Path]:

@@ -132,3 +132,8 @@ def test_crop_on_a_reused_canvas_equals_opencv_padding():
         np.testing.assert_array_equal(patch, expected)
         assert factor == expected_factor
     assert padded_cases > 100  # the canvas path was exercised, across sizes that grow and shrink
+    image = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    first, _ = sample_target(image, [-5, -5, 10, 10], 4.0, 40)  # crop 40 = output 40: no resampling
+    kept = first.copy()
+    sample_target(255 - image, [-5, -5, 10, 10], 4.0, 40)
+    np.testing.assert_array_equal(first, kept)  # a patch handed out does not share the reused buffer
