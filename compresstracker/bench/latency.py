@@ -37,6 +37,7 @@ MAPS = ("score_map", "size_map", "offset_map")
 DISTURBED_LOAD = 0.5  # runnable processes beyond this bench's own threads, per the load average
 OTHERS_CORES = 0.25  # CPU time of other processes while timing, in cores, that counts as competition
 IDLE_CORES = 0.5  # ... when the machine had less than this idle
+DISTURBED = "so absolute times are inflated and noisy; rows of this run were interleaved and compare fairly with each other"
 
 
 @dataclass
@@ -117,12 +118,12 @@ def _spread(values: list[float]) -> float:
     return q3 - q1
 
 
-def busy_seconds() -> Optional[float]:
+def busy_seconds(stat_path: str | Path = "/proc/stat") -> Optional[float]:
     """CPU seconds every process of the machine has run so far (Linux ``/proc/stat``: user, nice,
     system, irq, softirq and steal, the last being time the hypervisor gave to other machines), or
     None where that is not readable."""
     try:
-        with open("/proc/stat") as stat:
+        with open(stat_path) as stat:
             fields = stat.readline().split()
         ticks = os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, AttributeError):
@@ -149,17 +150,11 @@ def load_report(
     if others is not None:
         idle = (machine_cpus or cores) - threads - others
         if others > OTHERS_CORES and idle < IDLE_CORES:
-            warning = (
-                f"other processes took {others:.1f} of the {machine_cpus or cores} core(s) while timing with "
-                f"{threads} thread(s), so absolute times are inflated and noisy; rows of this run were "
-                "interleaved and compare fairly with each other"
-            )
+            warning = (f"other processes took {others:.1f} of the {machine_cpus or cores} core(s) while timing with "
+                       f"{threads} thread(s), {DISTURBED}")
     elif max(before, after - threads) > DISTURBED_LOAD:
-        warning = (
-            f"load average {max(before, after):.1f} on {cores} core(s) while timing with {threads} thread(s): other "
-            "processes competed for the cores, so absolute times are inflated and noisy; rows of this run were "
-            "interleaved and compare fairly with each other"
-        )
+        warning = (f"load average {max(before, after):.1f} on {cores} core(s) while timing with {threads} thread(s): other "
+                   f"processes competed for the cores, {DISTURBED}")
     return {
         "cores": cores, "load_before": round(before, 2), "load_after": round(after, 2),
         "other_cores": None if others is None else round(others, 2), "warning": warning,

@@ -110,16 +110,24 @@ def test_the_load_line_warns_only_when_others_compete():
     assert big_host["warning"] is None
 
 
-def test_busy_seconds_counts_this_process_work():
+def test_busy_seconds_reads_the_busy_fields_of_proc_stat(tmp_path):
+    import os
     import time
+    from pathlib import Path
 
     from compresstracker.bench.latency import busy_seconds
 
-    start = busy_seconds()
-    if start is None:
-        pytest.skip("no /proc/stat on this system")
-    own, spin_until = time.process_time(), time.perf_counter() + 0.3
-    while time.perf_counter() < spin_until:
-        pass
-    spent = time.process_time() - own
-    assert busy_seconds() - start >= 0.8 * spent - 0.05  # machine-wide busy time includes ours
+    ticks = os.sysconf("SC_CLK_TCK")
+    stat = tmp_path / "stat"
+    # user nice system idle iowait irq softirq steal guest guest_nice: idle and iowait are not busy
+    stat.write_text(f"cpu  {ticks} {ticks} {ticks} {50 * ticks} {7 * ticks} {ticks} {ticks} {ticks} 0 0\ncpu0 1 2 3\n")
+    assert busy_seconds(stat) == 6.0
+    assert busy_seconds(tmp_path / "absent") is None
+    stat.write_text("intr 1 2 3\n")
+    assert busy_seconds(stat) is None
+    if Path("/proc/stat").is_file():  # Linux, as CI: the machine-wide busy time includes this process's work
+        start, own = busy_seconds(), time.process_time()
+        spin_until = time.perf_counter() + 0.3
+        while time.perf_counter() < spin_until:
+            pass
+        assert busy_seconds() - start >= 0.8 * (time.process_time() - own) - 0.05
