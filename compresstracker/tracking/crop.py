@@ -48,11 +48,11 @@ def sample_target(
     left, top = max(0, -x1), max(0, -y1)
     right, bottom = max(x2 - width + 1, 0), max(y2 - height + 1, 0)
     inside = image[y1 + top : y2 - bottom, x1 + left : x2 - right]
-    colour = 0
-    if pad_mean and max(top, bottom, left, right) > 0:
-        colour = tuple(int(v) for v in image.reshape(-1, image.shape[-1]).mean(axis=0).astype(np.uint8))
     if max(top, bottom, left, right) == 0:
         return cv2.resize(inside, (output_size, output_size)), output_size / crop_sz
+    colour = 0
+    if pad_mean:
+        colour = tuple(int(v) for v in image.reshape(-1, image.shape[-1]).mean(axis=0).astype(np.uint8))
     rows, cols = inside.shape[:2]
     padded = _canvas((top + rows + bottom, left + cols + right, *image.shape[2:]), image.dtype)
     padded[:top] = colour
