@@ -140,6 +140,8 @@ class GraphNetwork:
     outputs are put on (the backend keeps its own).
     """
 
+    host_threads = 1  # the runtime has its own pool; torch's share of a step runs on one thread (threads.host_threads)
+
     def __init__(self, runners: dict[str, Runner], deployed: DeployedFile, device: torch.device):
         self.runners = runners
         self.deployed = deployed

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from compresstracker.errors import ConfigError, TrackingError
+from compresstracker.threads import on_host_threads
 from compresstracker.tracking.crop import round_half_away, siamese_crop
 from compresstracker.tracking.tracker import Normalizer, Timing, validate_init_box
 
@@ -126,6 +127,7 @@ class LightTrackTracker:
         """The preset and every parameter in effect (for run records and JSON output)."""
         return {"preset": self.preset, **dataclasses.asdict(self.params)}
 
+    @on_host_threads
     @torch.inference_mode()
     def initialize(self, image: np.ndarray, box: Sequence[float]) -> list[float]:
         height, width = image.shape[:2]
@@ -148,6 +150,7 @@ class LightTrackTracker:
         self.timing = Timing()
         return [x, y, w, h]
 
+    @on_host_threads
     @torch.inference_mode()
     def track(self, image: np.ndarray) -> list[float]:
         if self.zf is None:

@@ -10,6 +10,7 @@ import torch
 
 from compresstracker.errors import TrackingError
 from compresstracker.models import TrackerNet, ctr_point_mask, decode_boxes
+from compresstracker.threads import on_host_threads
 from compresstracker.tracking.crop import clip_box, hann2d, sample_target
 
 MEAN = (0.485, 0.456, 0.406)
@@ -105,6 +106,7 @@ class Tracker:
         """Tracker hyper-parameters a run records: OSTrack's loop has none beyond the checkpoint's config."""
         return {}
 
+    @on_host_threads
     @torch.inference_mode()
     def initialize(self, image: np.ndarray, box: Sequence[float]) -> TrackedBox:
         """Crop the template around ``box`` (x, y, w, h) in the RGB uint8 ``image``; returns the box (confidence 1)."""
@@ -116,6 +118,7 @@ class Tracker:
         self.timing = Timing()
         return TrackedBox(box, 1.0)
 
+    @on_host_threads
     @torch.inference_mode()
     def track(self, image: np.ndarray) -> TrackedBox:
         """Track the target into ``image`` (RGB uint8); returns and keeps the new box (x, y, w, h).

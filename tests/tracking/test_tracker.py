@@ -109,6 +109,37 @@ def test_tracker_keeps_constant_tensors():
     assert tracker.template_mask is not None and int(tracker.template_mask.sum()) == 1
 
 
+
+class _RuntimeLike(torch.nn.Module):
+    """The tiny model behind the attribute a graph-runtime network carries: torch runs its share on one thread."""
+
+    host_threads = 1
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.config, self.ce_enabled, self.seen = model, model.config, model.ce_enabled, []
+
+    def forward(self, *args):
+        self.seen.append(torch.get_num_threads())
+        return self.model(*args)
+
+
+def test_a_runtime_network_steps_with_torch_on_one_thread_and_the_count_comes_back():
+    model = build_model("tiny_64_ce").eval()
+    frames, box = _frames(), [40, 30, 24, 20]
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        plain, runtime = Tracker(model), Tracker(_RuntimeLike(model))
+        plain.initialize(frames[0], box)
+        runtime.initialize(frames[0], box)
+        for frame in frames[1:]:
+            assert runtime.track(frame) == plain.track(frame)
+            assert torch.get_num_threads() == 2
+        assert runtime.network.seen == [1] * (len(frames) - 1)
+    finally:
+        torch.set_num_threads(before)
+
 def test_tracker_without_ce_has_no_mask():
     model = build_model("tiny_64_ce").eval()
     model.ce_enabled = False
