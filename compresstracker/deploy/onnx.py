@@ -19,11 +19,11 @@ from torch import nn
 
 from compresstracker import __version__
 from compresstracker.deploy.family import DeployedFile, family_named, family_of, graph_differences
-from compresstracker.errors import CheckpointError, CTrackError
+from compresstracker.errors import CheckpointError, ConfigError, CTrackError
 from compresstracker.fileio import atomic_path
 
 __all__ = [
-    "DEFAULT_OPSET", "MAX_ABS_DIFF", "MIN_OPSET", "export_onnx", "graph_paths", "graph_summary", "read_onnx",
+    "DEFAULT_OPSET", "MAX_ABS_DIFF", "MIN_OPSET", "check_graph_file", "export_onnx", "graph_paths", "graph_summary", "read_onnx",
     "require_onnx", "write_metadata", "write_onnx",
 ]
 
@@ -77,8 +77,41 @@ def parse_metadata(metadata: dict[str, str], path: Path) -> DeployedFile:
     config = family_named(name, path.name).config_from_dict(data, f"{path.name} metadata {KEY}config")
     return DeployedFile(
         path=path, family=name, config=config, ce=metadata.get(f"{KEY}ce") == "true",
-        precision=metadata.get(f"{KEY}precision", "fp32"), graphs={g: path.with_name(f) for g, f in graphs.items()},
+        precision=metadata.get(f"{KEY}precision", "fp32"), graphs=_graph_files(metadata, path, list(graphs)),
     )
+
+
+def _graph_files(metadata: dict[str, str], path: Path, names: list[str]) -> dict[str, Path]:
+    """Each graph's file, found from the name ``path`` has now (not the names stored at export time).
+
+    A renamed or copied export then runs its own graphs: the stored names would point at whatever
+    file holds the old name, possibly another export (another precision) under this file's label.
+    """
+    own = metadata.get(f"{KEY}graph", names[-1])
+    if own not in names:
+        raise CheckpointError(f"{path.name}: its ctrack metadata names graph {own!r}, not one of {', '.join(names)}")
+    main = path
+    if own != names[-1]:
+        tail = f".{own}"
+        if not path.stem.endswith(tail):
+            raise CheckpointError(f"{path.name} holds the {own!r} graph of an export whose main file is named STEM{path.suffix} "
+                                  f"beside STEM{tail}{path.suffix}; keep those names")
+        main = path.with_name(path.stem[: -len(tail)] + path.suffix)
+    return graph_paths(main, names)
+
+
+def check_graph_file(deployed: DeployedFile, metadata: dict[str, str], graph: str, path: Path, first: dict[str, str]) -> None:
+    """An error unless ``path`` (graph ``graph`` of ``deployed``) came from the same export as the file named.
+
+    ``metadata`` is that graph file's ``ctrack.*`` entries, ``first`` those of the file named.
+    """
+    if metadata.get(f"{KEY}graph", graph) != graph:
+        raise CheckpointError(f"{path.name} holds graph {metadata.get(f'{KEY}graph')!r}, not the {graph!r} graph {deployed.path.name} needs")
+    differ = [k for k in ("family", "config", "ce", "precision") if metadata.get(f"{KEY}{k}") != first.get(f"{KEY}{k}")]
+    if differ:
+        raise CheckpointError(
+            f"{path.name} is not from the same export as {deployed.path.name} (its {', '.join(differ)} {'differs' if len(differ) == 1 else 'differ'})"
+        )
 
 
 def read_onnx(path: str | Path) -> DeployedFile:
@@ -91,10 +124,18 @@ def read_onnx(path: str | Path) -> DeployedFile:
         proto = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf's DecodeError and friends share no useful base
         raise CheckpointError(f"{path.name} is not a readable ONNX model ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
-    deployed = parse_metadata({p.key: p.value for p in proto.metadata_props}, path)
+    first = {p.key: p.value for p in proto.metadata_props}
+    deployed = parse_metadata(first, path)
     missing = [str(p.name) for p in deployed.graphs.values() if not p.is_file()]
     if missing:
         raise CheckpointError(f"{path.name} needs its other graph file(s) beside it: {', '.join(missing)}")
+    for graph, other in deployed.graphs.items():
+        if other != path:
+            try:
+                metadata = {p.key: p.value for p in onnx.load(str(other), load_external_data=False).metadata_props}
+            except Exception as exc:  # as above
+                raise CheckpointError(f"{other.name} is not a readable ONNX model ({type(exc).__name__})") from None
+            check_graph_file(deployed, metadata, graph, other, first)
     return deployed
 
 
@@ -161,6 +202,8 @@ def export_onnx(model: nn.Module, path: str | Path, opset: int = DEFAULT_OPSET, 
     from compresstracker.deploy.backends import ort_runner
 
     require_onnx()
+    if Path(path).suffix.lower() != ".onnx":  # the onnxruntime backend picks its files by suffix
+        raise ConfigError(f"{Path(path).name}: ONNX models are written as NAME.onnx")
     family, ce = _resolve(model, ce)
     graphs = family.graphs(model, ce)
     paths = graph_paths(path, [g.name for g in graphs])

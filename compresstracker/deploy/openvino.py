@@ -27,7 +27,7 @@ from torch import nn
 from compresstracker.deploy.backends import Backend, register_backend
 from compresstracker.deploy.calibration import CALIB_SAMPLES, calibration_sequences
 from compresstracker.deploy.family import DeployedFile, Graph, GraphNetwork, Runner, family_named, family_of, graph_differences
-from compresstracker.deploy.onnx import KEY, deployed_metadata, graph_paths, graph_summary, parse_metadata, write_onnx
+from compresstracker.deploy.onnx import KEY, check_graph_file, deployed_metadata, graph_paths, graph_summary, parse_metadata, write_onnx
 from compresstracker.errors import CheckpointError, ConfigError
 
 __all__ = ["OpenVinoBackend", "cpu_supports", "export_openvino"]
@@ -151,19 +151,22 @@ def export_openvino(
     graphs, deployed, models, note = convert(model, precision, ce, calib)
     paths = graph_paths(path, list(models))
     deployed = dataclasses.replace(deployed, path=path, graphs=paths)
-    diffs = graph_differences(graphs, {name: _compile(m, precision, threads) for name, m in models.items()})
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as tmp:
         for name, ov_model in models.items():
             _set_metadata(ov_model, deployed_metadata(deployed, name))
             ov.save_model(ov_model, str(Path(tmp) / paths[name].name), compress_to_fp16=False)
+        core = _core()  # the files as written, read back: the difference is theirs, not the in-memory graphs'
+        written = {name: _compile(_read(core, Path(tmp) / p.name), precision, threads) for name, p in paths.items()}
+        diffs = graph_differences(graphs, written)
+        del written
         for name, target in paths.items():  # the .bin first: an .xml present means its weights are there
             os.replace(Path(tmp) / paths[name].with_suffix(".bin").name, target.with_suffix(".bin"))
             os.replace(Path(tmp) / paths[name].name, target)
     return {
         "path": str(path),
         "family": deployed.family,
-        "arch": model.config.arch,
+        "arch": family_of(model).config_name(model.config),
         "ce": deployed.ce,
         "precision": precision,
         "graphs": graph_summary(graphs, paths),
@@ -173,6 +176,21 @@ def export_openvino(
         **({"quantization": note} if note else {}),
         "seconds": round(time.perf_counter() - start, 3),
     }
+
+
+def _read(core, path: Path):
+    """An OpenVINO IR file read (not compiled); one-line errors for a missing, foreign or broken file."""
+    if not path.is_file() or not path.with_suffix(".bin").is_file():
+        raise CheckpointError(f"OpenVINO model not found: {path} (with {path.with_suffix('.bin').name} beside it)")
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if b"<net" not in head:  # else OpenVINO tries every frontend on it and prints their parse errors
+        raise CheckpointError(f"{path.name} is not an OpenVINO IR model (no <net> element)")
+    try:
+        return core.read_model(str(path))
+    except RuntimeError as exc:  # OpenVINO's message: 'Exception from FILE:LINE:' lines, then the reason
+        lines = [ln for ln in str(exc).splitlines() if ln.strip() and not ln.startswith("Exception from ")]
+        raise CheckpointError(f"openvino cannot read {path.name}: {lines[0].strip() if lines else type(exc).__name__}") from None
 
 
 class OpenVinoBackend(Backend):
@@ -188,6 +206,7 @@ class OpenVinoBackend(Backend):
     suffixes = (".xml",)
     modules = ("openvino", "nncf", "onnx")
     install = 'pip install "ctrack[openvino]"'
+    calibrated = ("int8",)  # NNCF static quantisation
 
     def supports(self, precision: str, device: torch.device) -> bool:
         return device.type == "cpu" and precision in self.precisions and cpu_supports(precision)
@@ -199,20 +218,20 @@ class OpenVinoBackend(Backend):
     def from_file(self, path: Path, device: torch.device, threads: Optional[int]) -> GraphNetwork:
         self._device(device)
         core = _core()
-        if not path.is_file() or not path.with_suffix(".bin").is_file():
-            raise CheckpointError(f"OpenVINO model not found: {path} (with {path.with_suffix('.bin').name} beside it)")
-        try:
-            first = core.read_model(str(path))
-        except RuntimeError as exc:
-            raise CheckpointError(f"openvino cannot read {path.name}: {str(exc).splitlines()[0]}") from None
-        deployed = parse_metadata(_read_metadata(first), path)
-        missing = [p.name for p in deployed.graphs.values() if not p.is_file()]
+        first = _read(core, path)
+        metadata = _read_metadata(first)
+        deployed = parse_metadata(metadata, path)
+        if not cpu_supports(deployed.precision):  # else the CPU plugin would quietly run it in fp32
+            raise ConfigError(f"{path.name} is a {deployed.precision} model and this CPU has no native {deployed.precision} "
+                              "support that OpenVINO uses; export it in fp32")
+        missing = [p.name for p in deployed.graphs.values() if not (p.is_file() and p.with_suffix(".bin").is_file())]
         if missing:
             raise CheckpointError(f"{path.name} needs its other graph file(s) beside it: {', '.join(missing)}")
-        runners = {
-            name: _compile(first if p == path else core.read_model(str(p)), deployed.precision, threads)
-            for name, p in deployed.graphs.items()
-        }
+        models = {name: first if p == path else _read(core, p) for name, p in deployed.graphs.items()}
+        for name, p in deployed.graphs.items():
+            if p != path:
+                check_graph_file(deployed, _read_metadata(models[name]), name, p, metadata)
+        runners = {name: _compile(m, deployed.precision, threads) for name, m in models.items()}
         return family_named(deployed.family, path.name).network(runners, deployed, device)
 
     def from_model(

@@ -14,6 +14,7 @@ import torch
 from compresstracker.data import get_dataset
 from compresstracker.data.synthetic import generate
 from compresstracker.deploy import GraphNetwork, load_network
+from compresstracker.deploy.family import deployed_differences
 from compresstracker.deploy.calibration import calibration_sequences
 from compresstracker.deploy.ostrack import OstrackFamily
 from compresstracker.errors import ConfigError
@@ -40,6 +41,8 @@ def test_fp32_ir_file_tracks_like_torch(teacher, save, dataset_root, tmp_path, r
     info = result.json()
     assert info["precision"] == "fp32" and info["ce"] is True and info["max_abs_diff"] < 1e-4
     assert sorted(p.name for p in tmp_path.iterdir()) == ["teacher.bin", "teacher.safetensors", "teacher.xml"]
+    # The figure printed is the written file's, read back: measured again here, it is the same number.
+    assert info["max_abs_diff"] == pytest.approx(max(deployed_differences(teacher, load_network(out, "openvino")).values()), abs=1e-7)
     sequence = get_dataset("synthetic", dataset_root, split="all").sequences[0]
     torch_boxes, _ = track_sequence(build_tracker(ModelSpec(str(ckpt))), sequence)
     tracker = build_tracker(ModelSpec(str(out), backend="openvino"))
@@ -89,9 +92,46 @@ def test_bf16_runs_where_the_cpu_has_it(student, save, monkeypatch):
             expected = student(template, search)["score_map"]
         assert network.precision == "bf16"
         assert (network(template, search)["score_map"] - expected).abs().max() < 0.05
+    bf16_file = None
+    if openvino.cpu_supports("bf16"):
+        bf16_file = ckpt.with_suffix(".bf16.xml")
+        openvino.export_openvino(student, bf16_file, "bf16")
     monkeypatch.setattr(openvino, "cpu_supports", lambda precision: precision == "fp32")
     with pytest.raises(ConfigError, match="no native bf16"):
         load_network(ckpt, backend="openvino", precision="bf16")
+    if bf16_file is not None:  # a bf16 file on a CPU without bf16 is refused, not quietly run in fp32
+        with pytest.raises(ConfigError, match=r"student.bf16.xml is a bf16 model and this CPU has no native bf16"):
+            load_network(bf16_file, backend="openvino")
+
+
+def test_copies_run_themselves_and_foreign_files_are_one_line_errors(teacher, student, save, tmp_path, run_cli):
+    import shutil
+
+    from compresstracker.deploy.openvino import export_openvino
+    from compresstracker.errors import CheckpointError
+
+    export_openvino(teacher, tmp_path / "m.xml")
+    for suffix in (".xml", ".bin"):
+        shutil.copy(tmp_path / f"m{suffix}", tmp_path / f"copy{suffix}")
+    export_openvino(student, tmp_path / "m.xml")  # the name stored in copy.xml now holds the student
+    network = load_network(tmp_path / "copy.xml", backend="openvino")
+    assert network.deployed.graphs == {"maps": tmp_path / "copy.xml"} and network.config == teacher.config
+    assert max(deployed_differences(teacher, network).values()) < 1e-4
+    (tmp_path / "notes.xml").write_text("<?xml version='1.0'?><notes/>")
+    (tmp_path / "notes.bin").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="notes.xml is not an OpenVINO IR model"):
+        load_network(tmp_path / "notes.xml", backend="openvino")
+    result = run_cli("export", save(student, "student"), "--format", "onnx", "--out", tmp_path / "s.xml")
+    assert result.exit_code == 2 and "named NAME.onnx" in result.stderr and not (tmp_path / "s.xml").exists()
+
+
+def test_lighttrack_ir_export_reports_in_json(make_model, save, tmp_path, run_cli):
+    model = make_model("lighttrack_tiny", seed=0, template_size=128, search_size=256).eval()
+    result = run_cli("export", save(model, "lt"), "--format", "openvino", "--out", tmp_path / "lt.xml", "--json")
+    assert result.exit_code == 0, result.output
+    info = result.json()
+    assert info["arch"] == "lighttrack_tiny" and set(info["graphs"]) == {"template", "search"} and info["max_abs_diff"] < 1e-4
+    assert load_network(tmp_path / "lt.xml", backend="openvino").deployed.graphs["template"] == tmp_path / "lt.template.xml"
 
 
 def test_missing_openvino_says_how_to_install(student, save, tmp_path, run_cli, monkeypatch):

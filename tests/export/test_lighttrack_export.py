@@ -119,3 +119,31 @@ def test_bench_reports_lighttrack_rows_with_their_mac_convention(lighttrack, sav
         assert row["params"] == count_params(lighttrack) and row["macs"] == count_lighttrack_macs(lighttrack)
         assert row["macs_counted"].startswith("search branch, thop's rules") and "correlation" in row["macs_counted"]
         assert row["latency_ms"] > 0 and row["track_ms"] > 0 and row["ce"] is False
+
+
+def test_a_renamed_copy_runs_its_own_graphs_and_a_foreign_sibling_is_refused(lighttrack, make_model, tmp_path):
+    import shutil
+
+    from compresstracker.errors import CheckpointError
+
+    export_onnx(lighttrack, tmp_path / "lt.onnx")
+    for name in ("lt.onnx", "lt.template.onnx"):
+        shutil.copy(tmp_path / name, tmp_path / name.replace("lt.", "copy.", 1))
+    other = make_model("lighttrack_tiny", seed=5, **MOBILE_SIZES).eval()
+    export_onnx(other, tmp_path / "lt.onnx")  # the names stored in copy.onnx now hold another network
+    copy = load_network(tmp_path / "copy.onnx", backend="onnxruntime")
+    assert copy.deployed.graphs == {"template": tmp_path / "copy.template.onnx", "search": tmp_path / "copy.onnx"}
+    z, x = torch.randn(1, 3, 128, 128), torch.randn(1, 3, 256, 256)
+    with torch.no_grad():
+        expected = lighttrack.track(x, lighttrack.template(z))["cls"]
+    assert (copy.track(x, copy.template(z))["cls"] - expected).abs().max() < 1e-4
+    quantize_onnx_int8(tmp_path / "lt.onnx", tmp_path / "q.onnx")
+    shutil.copy(tmp_path / "q.template.onnx", tmp_path / "copy.template.onnx")  # an int8 template graph beside fp32
+    with pytest.raises(CheckpointError, match=r"not from the same export as copy.onnx \(its precision differs\)"):
+        load_network(tmp_path / "copy.onnx", backend="onnxruntime")
+    shutil.copy(tmp_path / "lt.onnx", tmp_path / "copy.template.onnx")  # the search graph where the template belongs
+    with pytest.raises(CheckpointError, match="holds graph 'search', not the 'template' graph"):
+        load_network(tmp_path / "copy.onnx", backend="onnxruntime")
+    shutil.copy(tmp_path / "lt.template.onnx", tmp_path / "alone.onnx")  # a template graph under a main file's name
+    with pytest.raises(CheckpointError, match="holds the 'template' graph of an export"):
+        load_network(tmp_path / "alone.onnx", backend="onnxruntime")
