@@ -60,7 +60,8 @@ def bench(checkpoints, device, backends, precisions, threads, no_ce, compile_, c
     branch by thop's rules, Mobile 544.5 M; deployed files, int8 too, on their architecture).
     "model ms" times the network alone; "track ms" a full tracking step on a synthetic 640x480 frame (crop + resize,
     normalisation, forward, Hann window, decoding); FPS = 1000 / track ms; speed-up is against
-    the first row; max abs diff compares the maps with the checkpoint's torch fp32 network on the
+    the first checkpoint's torch fp32 row (named under the table; the first row when no row is torch
+    fp32); max abs diff compares the maps with the checkpoint's torch fp32 network on the
     same inputs. Rows run interleaved (one call of each per round) so that load on a shared machine
     hits them alike; each time is the median over --runs rounds after warm-up, with its
     interquartile range. A line warns when the load average says other processes competed.
@@ -95,6 +96,8 @@ def bench(checkpoints, device, backends, precisions, threads, no_ce, compile_, c
     for rules in dict.fromkeys(row["macs_counted"] for row in report["models"]):
         names = dict.fromkeys(Path(r["path"]).name for r in report["models"] if r["macs_counted"] == rules)
         console.print(f"MACs of {', '.join(names)}: {rules}")
+    base = report["baseline"]
+    console.print(f"speed-up against {Path(base['path']).name} on {base['backend']} {base['precision']}")
     for skip in report["skipped"]:
         err_console.print(f"skipped {Path(skip['path']).name} on {skip['backend']} {skip['precision'] or ''}: {skip['reason']}")
     load = report["load"]

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from compresstracker.bench.flops import count_family_macs, count_params
-from compresstracker.deploy import Network, deployed_backend, get_backend, load_network
+from compresstracker.deploy import Network, calib_applies, deployed_backend, get_backend, load_network
+from compresstracker.deploy.backends import CALIB_ONLY
 from compresstracker.devices import available_cores
 from compresstracker.errors import ConfigError
 from compresstracker.tracking import Tracker, make_tracker, sample_target
@@ -111,6 +112,14 @@ class _Row:
             self.latency.append(1000 * self.tracker.timing.model_s)
 
 
+def _baseline(rows: list[_Row]) -> _Row:
+    """The row speed-ups are against: the first model's torch fp32 row (the first torch fp32 row of any
+    model when the first has none), else the first row."""
+    torch_fp32 = [r for r in rows if (r.backend, r.precision) == ("torch", "fp32")]
+    first = [r for r in torch_fp32 if r.path == rows[0].path]
+    return (first or torch_fp32 or rows)[0]
+
+
 def _spread(values: list[float]) -> float:
     if len(values) < 2:
         return 0.0
@@ -195,7 +204,7 @@ def bench_models(
     calib: Optional[str] = None,
     on_row: Optional[Callable[[str], None]] = None,
 ) -> dict:
-    """Benchmark every (path, backend, precision) row, interleaved; speed-ups are against the first row.
+    """Benchmark every (path, backend, precision) row, interleaved; speed-ups are against :func:`_baseline`.
 
     ``threads`` sets PyTorch's intra-op threads (restored afterwards) and the graph runtimes' pools
     alike (default: the cores this process may use). Unsupported (backend, precision) pairs are
@@ -217,13 +226,16 @@ def bench_models(
     sizes: dict[str, tuple[int, int, bool]] = {}
     references: dict[str, dict[str, torch.Tensor]] = {}  # deployed files have none: no torch network to compare
     skipped: list[dict] = []
+    plans = {path: _rows_of(path, backends, precisions, device) for path in map(str, paths)}
+    if calib is not None and not any(calib_applies(p, b, r) for p, (todo, _) in plans.items() for b, r in todo):
+        raise ConfigError(f"{CALIB_ONLY}, and no row here is one")
     try:
-        for path in map(str, paths):
-            todo, skip = _rows_of(path, backends, precisions, device)
+        for path, (todo, skip) in plans.items():
             skipped += skip
             for backend, precision in todo:
+                row_calib = calib if calib_applies(path, backend, precision) else None
                 try:
-                    network = load_network(path, backend, ce, device, threads, precision, calib, compile and backend == "torch")
+                    network = load_network(path, backend, ce, device, threads, precision, row_calib, compile and backend == "torch")
                 except ConfigError as exc:  # a family this backend or precision does not run yet (bad files still fail)
                     skipped.append({"path": path, "backend": backend, "precision": precision, "reason": str(exc)})
                     continue
@@ -239,6 +251,10 @@ def bench_models(
             else:
                 counted = network.architecture()
             sizes[path] = (count_params(counted), *count_family_macs(counted), bool(getattr(network, "ce_enabled", False)))
+        if not rows:
+            raise ConfigError("nothing to time: " + "; ".join(
+                f"{Path(s['path']).name} on {s['backend']}{' ' + s['precision'] if s['precision'] else ''}: {s['reason']}" for s in skipped
+            ))
         warmup = max(2, min(10, runs // 5))
         before = os.getloadavg()[0]
         busy_start, own_start, wall_start = busy_seconds(), time.process_time(), time.perf_counter()
@@ -252,6 +268,7 @@ def bench_models(
             others = max(0.0, (busy_end - busy_start) - (own_end - own_start)) / wall
     finally:
         torch.set_num_threads(previous_threads)
+    baseline = _baseline(rows)
     report_rows = []
     for row in rows:
         params, macs, macs_counted, row_ce = sizes[row.path]
@@ -261,11 +278,12 @@ def bench_models(
         report_rows.append(ModelBench(
             path=row.path, backend=row.backend, precision=row.precision, ce=row_ce, params=params, macs=macs, macs_counted=macs_counted,
             latency_ms=statistics.median(row.latency), track_ms=track, fps=1000.0 / track,
-            speedup=statistics.median(rows[0].track) / track, max_abs_diff=diff,
+            speedup=statistics.median(baseline.track) / track, max_abs_diff=diff,
             latency_spread_ms=_spread(row.latency), track_spread_ms=_spread(row.track),
         ).to_dict())
     return {
         "models": report_rows,
+        "baseline": {"path": baseline.path, "backend": baseline.backend, "precision": baseline.precision},
         "skipped": skipped,
         "load": load_report(before, after, threads, others, os.cpu_count()),
         "device": str(device),

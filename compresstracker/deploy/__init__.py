@@ -12,6 +12,7 @@ from compresstracker.deploy.backends import (
     Backend,
     Network,
     backend_names,
+    calib_applies,
     check_backend,
     deployed_backend,
     get_backend,
@@ -21,6 +22,6 @@ from compresstracker.deploy.backends import (
 from compresstracker.deploy.family import DeployedFile, DeployFamily, Graph, GraphNetwork, family_of, register_family
 
 __all__ = [
-    "Backend", "DeployFamily", "DeployedFile", "Graph", "GraphNetwork", "Network", "backend_names", "check_backend",
+    "Backend", "DeployFamily", "DeployedFile", "Graph", "GraphNetwork", "Network", "backend_names", "calib_applies", "check_backend",
     "deployed_backend", "family_of", "get_backend", "load_network", "register_backend", "register_family",
 ]

@@ -38,6 +38,7 @@ class Backend(ABC):
     suffixes: tuple[str, ...] = ()  # deployed files this backend runs as they are
     modules: tuple[str, ...] = ()  # what must be importable
     install: str = ""
+    calibrated: tuple[str, ...] = ()  # precisions whose conversion from a checkpoint calibrates on data (--calib)
 
     def available(self) -> bool:
         try:
@@ -109,6 +110,15 @@ def check_backend(path: str | Path, backend: str, precision: Optional[str] = Non
     chosen.require()
 
 
+CALIB_ONLY = "--calib applies where a checkpoint is quantised with calibration: --backend openvino --precision int8"
+
+
+def calib_applies(path: str | Path, backend: str, precision: Optional[str]) -> bool:
+    """Whether running ``path`` on ``backend`` at ``precision`` calibrates on data (uses ``--calib``)."""
+    chosen = get_backend(backend)
+    return not chosen.runs_file(Path(path)) and (precision or "fp32") in chosen.calibrated
+
+
 def load_network(
     path: str | Path,
     backend: str = "torch",
@@ -129,6 +139,12 @@ def load_network(
     from compresstracker.checkpoints import load_model
 
     check_backend(path, backend, precision)
+    if calib is not None:
+        from compresstracker.deploy.calibration import parse_calib
+
+        parse_calib(calib)
+        if not calib_applies(path, backend, precision):
+            raise ConfigError(CALIB_ONLY)
     chosen, path, device = get_backend(backend), Path(path), torch.device(device)
     if compile and backend != "torch":
         raise ConfigError("--compile applies to the torch backend")
@@ -175,9 +191,12 @@ def torch_compile(network: nn.Module, device: torch.device) -> nn.Module:
     """torch.compile: CUDA graphs on a GPU (reduce-overhead); on a CPU Inductor with freezing (weights
     folded into the kernels as constants, which inference allows)."""
     if device.type == "cpu":
+        import logging
+
         import torch._inductor.config as inductor
 
         inductor.freezing = True
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # "No CUDA runtime is found" on a CPU host
     return torch.compile(network, mode="reduce-overhead" if device.type == "cuda" else None)
 
 

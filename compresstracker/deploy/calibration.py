@@ -14,23 +14,30 @@ from typing import Iterator, Optional
 from compresstracker.data.sequence import Sequence
 from compresstracker.errors import ConfigError
 
-__all__ = ["CALIB_SAMPLES", "calibration_sequences"]
+__all__ = ["CALIB_SAMPLES", "calibration_sequences", "parse_calib"]
 
 CALIB_SAMPLES = 64  # crops per graph; NNCF's statistics settle well before this on these graphs
 GENERATED = {"sequences": 8, "frames": 12, "seed": 101}  # not the seeds of the demo or test splits
+
+
+def parse_calib(spec: str) -> tuple[str, str, Optional[str]]:
+    """(dataset name, root, split) of a ``--calib NAME=ROOT[:SPLIT]``; a one-line error when malformed."""
+    from compresstracker.data.registry import split_root
+
+    name, sep, rest = spec.partition("=")
+    if not sep or not name.strip() or not rest:
+        raise ConfigError(f"--calib {spec!r} must look like NAME=ROOT[:SPLIT]")
+    root, split = split_root(rest)
+    return name.strip(), root, split
 
 
 @contextlib.contextmanager
 def calibration_sequences(spec: Optional[str] = None) -> Iterator[tuple[str, list[Sequence]]]:
     """(description, sequences) to calibrate on; generated ones live only inside the block."""
     from compresstracker.data import get_dataset
-    from compresstracker.data.registry import split_root
 
     if spec:
-        name, sep, rest = spec.partition("=")
-        if not sep or not name or not rest:
-            raise ConfigError(f"--calib {spec!r} must look like NAME=ROOT[:SPLIT]")
-        root, split = split_root(rest)
+        name, root, split = parse_calib(spec)
         dataset = get_dataset(name, root, split=split)
         yield f"{dataset.name} ({len(dataset.sequences)} sequences)", dataset.sequences
         return

@@ -57,10 +57,20 @@ RECORD_FORMAT = "ctrack-results/2"
 
 
 def run_record(spec: ModelSpec) -> dict:
-    """What identifies the tracker behind a results folder (the device does not change the boxes' meaning)."""
+    """What identifies the tracker behind a results folder (the device does not change the boxes' meaning).
+
+    Defaults are recorded as None, however they were asked for: ``--precision fp32`` on a checkpoint
+    is the default, a deployed file's precision is its own (its sha256 says it), and ``--calib`` is
+    kept only where it calibrates (see :func:`~compresstracker.deploy.calib_applies`).
+    """
+    from compresstracker.deploy import calib_applies, deployed_backend
+
+    deployed = deployed_backend(spec.checkpoint) is not None
+    precision = None if deployed or spec.precision in (None, "fp32") else spec.precision
+    calib = spec.calib if spec.calib is not None and calib_applies(spec.checkpoint, spec.backend, spec.precision) else None
     return {
         "checkpoint": Path(spec.checkpoint).name, "sha256": file_sha256(spec.checkpoint), "ce": spec.ce,
-        "backend": spec.backend, "precision": spec.precision, "calib": spec.calib, "preset": spec.preset, "params": dict(spec.params) or None,
+        "backend": spec.backend, "precision": precision, "calib": calib, "preset": spec.preset, "params": dict(spec.params) or None,
     }
 
 

@@ -131,3 +131,19 @@ def test_busy_seconds_reads_the_busy_fields_of_proc_stat(tmp_path):
         while time.perf_counter() < spin_until:
             pass
         assert busy_seconds() - start >= 0.8 * (time.process_time() - own) - 0.05
+
+
+def test_speedups_are_against_torch_fp32_wherever_it_is_listed_and_an_empty_bench_is_an_error(checkpoints, run_cli):
+    pytest.importorskip("onnxruntime")
+    _, paths = checkpoints
+    report = bench_models(paths[:1], backends=["onnxruntime", "torch"], threads=1, runs=3)
+    assert [r["backend"] for r in report["models"]] == ["onnxruntime", "torch"]
+    assert report["baseline"] == {"path": str(paths[0]), "backend": "torch", "precision": "fp32"}
+    onnx_row, torch_row = report["models"]
+    assert torch_row["speedup"] == 1.0
+    assert onnx_row["speedup"] == pytest.approx(torch_row["track_ms"] / onnx_row["track_ms"])
+    with pytest.raises(ConfigError, match=r"nothing to time: .* on torch fp16: no native fp16 on this cpu"):
+        bench_models(paths[:1], precisions=["fp16"], threads=1, runs=3)
+    result = run_cli("bench", paths[0], "--calib", "synthetic=/nowhere", "--runs", "3")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "--calib applies where a checkpoint is quantised" in result.stderr and "no row here is one" in result.stderr

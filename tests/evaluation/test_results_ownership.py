@@ -130,3 +130,14 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_default_asked_for_explicitly_is_the_same_tracker(checkpoints, tmp_path):
+    from compresstracker.evaluation.runner import run_record
+
+    ckpt = str(checkpoints[0])
+    plain = run_record(ModelSpec(ckpt))
+    assert run_record(ModelSpec(ckpt, precision="fp32")) == plain and plain["precision"] is None
+    assert run_record(ModelSpec(ckpt, precision="bf16"))["precision"] == "bf16"
+    openvino_int8 = ModelSpec(ckpt, backend="openvino", precision="int8", calib=f"synthetic={tmp_path}")
+    assert run_record(openvino_int8)["calib"] == f"synthetic={tmp_path}"  # it decides what the int8 network is

@@ -103,3 +103,26 @@ def test_sessions_stop_spinning_when_a_run_returns(teacher, tmp_path, monkeypatc
     ort_runner(tmp_path / "t.onnx", "cpu", threads=1)
     assert seen and seen[0].get_session_config_entry("session.force_spinning_stop") == "1"
     assert seen[0].intra_op_num_threads == 1
+
+
+def test_a_copied_file_runs_itself_and_calib_is_refused_where_it_does_nothing(teacher, student, save, tmp_path):
+    import shutil
+
+    import torch
+
+    path = tmp_path / "model.onnx"
+    export_onnx(student, path)
+    shutil.copy(path, tmp_path / "copy.onnx")
+    export_onnx(teacher, path)  # the name stored in copy.onnx now holds the teacher
+    network = load_network(tmp_path / "copy.onnx", backend="onnxruntime")
+    assert network.deployed.graphs == {"maps": tmp_path / "copy.onnx"}
+    template, search = torch.randn(1, 3, 32, 32), torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = student(template, search)["score_map"]
+    assert (network(template, search)["score_map"] - expected).abs().max() < 1e-4
+    ckpt = save(teacher, "teacher")
+    for backend, precision, source in [("torch", None, ckpt), ("onnxruntime", "int8", ckpt), ("onnxruntime", None, path)]:
+        with pytest.raises(ConfigError, match="--calib applies where a checkpoint is quantised"):
+            load_network(source, backend=backend, precision=precision, calib=f"synthetic={tmp_path}")
+    with pytest.raises(ConfigError, match="must look like NAME=ROOT"):
+        load_network(ckpt, calib="bogus")
