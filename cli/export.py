@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
 FORMATS = ("onnx", "openvino", "ostrack", "safetensors")
 GRAPH_FORMATS = {"onnx": ("onnxruntime", ("fp32", "int8")), "openvino": ("openvino", ("fp32", "bf16", "int8"))}
+SUFFIXES = {"onnx": ".onnx", "openvino": ".xml"}
 
 
 @click.command("export")
@@ -75,6 +77,8 @@ def export(checkpoint, fmt, out, opset, no_ce, precision, quantize, calib, eval_
         )
     if fmt in GRAPH_FORMATS:
         backend, precisions = GRAPH_FORMATS[fmt]
+        if Path(out).suffix.lower() != SUFFIXES[fmt]:  # the backends pick deployed files by suffix
+            raise ConfigError(f"--out {Path(out).name}: --format {fmt} files are named NAME{SUFFIXES[fmt]}")
         precision = precision or "fp32"
         if precision not in precisions:
             raise ConfigError(f"--format {fmt} writes {' or '.join(precisions)}, not {precision}")
@@ -85,7 +89,7 @@ def export(checkpoint, fmt, out, opset, no_ce, precision, quantize, calib, eval_
     if fmt in GRAPH_FORMATS:
         info = _export_graphs(loaded.model, fmt, out, opset, False if no_ce else None, precision, calib)
         if precision != "fp32":
-            info["accuracy"] = _accuracy(checkpoint, out, GRAPH_FORMATS[fmt][0], precision, no_ce, eval_sequences, eval_frames)
+            info["accuracy"] = _accuracy(loaded, out, GRAPH_FORMATS[fmt][0], precision, no_ce, eval_sequences, eval_frames)
     else:
         info = _export_weights(loaded, fmt, out)
     info = {"source": str(checkpoint), "source_format": loaded.format, "format": fmt, **info}
@@ -125,25 +129,33 @@ def _export_graphs(model: nn.Module, fmt: str, out: str, opset: int, ce: Optiona
             return export_openvino(model, out, precision, ce, calib)
     if precision == "fp32":
         return export_onnx(model, out, opset=opset, ce=ce)
+    start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ctrack-export-") as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
         info = export_onnx(model, fp32, opset=opset, ce=ce)
         info.update(quantize_onnx_int8(fp32, out))
         info.pop("source")
     diffs = deployed_differences(model, load_network(out, "onnxruntime"))
-    info.update(max_abs_diff=max(diffs.values()), max_abs_diff_per_output=diffs)
+    info.update(max_abs_diff=max(diffs.values()), max_abs_diff_per_output=diffs, seconds=round(time.perf_counter() - start, 3))
     return info
 
 
-def _accuracy(checkpoint: str, out: str, backend: str, precision: str, no_ce: bool, sequences: int, frames: int) -> dict:
-    """AUC of the written file against the checkpoint in PyTorch fp32, same generated frames."""
+def _accuracy(loaded: LoadedCheckpoint, out: str, backend: str, precision: str, no_ce: bool, sequences: int, frames: int) -> dict:
+    """AUC of the written file against the exported network in PyTorch fp32, same generated frames.
+
+    The reference is the model as loaded (with --num-heads / --config applied), saved natively for
+    the evaluation's workers: the checkpoint file alone may not say how to build it.
+    """
+    from compresstracker.checkpoints import save_native
     from compresstracker.evaluation.accuracy import accuracy_change
     from compresstracker.evaluation.runner import ModelSpec
 
     ce = False if no_ce else None
-    with console.status(f"measuring the {precision} accuracy change on generated sequences", spinner="dots"):
+    with tempfile.TemporaryDirectory(prefix="ctrack-export-ref-") as tmp, \
+            console.status(f"measuring the {precision} accuracy change on generated sequences", spinner="dots"):
+        reference = save_native(loaded.model, loaded.config, Path(tmp) / "reference.safetensors")
         return accuracy_change(
-            ModelSpec(str(checkpoint), ce=ce), {precision: ModelSpec(str(out), backend=backend)}, sequences=sequences, frames=frames,
+            ModelSpec(str(reference), ce=ce), {precision: ModelSpec(str(out), backend=backend)}, sequences=sequences, frames=frames,
         )
 
 

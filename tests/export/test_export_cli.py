@@ -68,18 +68,21 @@ def test_weights_export_round_trips(fmt, name, student, save, tmp_path, run_cli)
         ("model.onnx", ["--format", "safetensors"], "already a deployed model"),
         ("student", ["--format", "ostrack", "--quantize", "int8"], "apply to --format onnx"),
         ("student", ["--format", "onnx", "--opset", "13"], "13 is not in the range x>=14"),
+        ("student", ["--format", "onnx"], "--format onnx files are named NAME.onnx"),
+        ("student", ["--format", "openvino"], "--format openvino files are named NAME.xml"),
     ],
 )
 def test_export_errors_are_one_line(name, extra, message, student, save, tmp_path, run_cli):
     path = save(student, "student") if name == "student" else tmp_path / name
     if name in ("notes.txt", "model.onnx"):
         path.write_bytes(b"hello\n")
-    result = run_cli("export", path, *extra, "--out", tmp_path / "out.bin")
+    out = tmp_path / ("out.bin" if name == "student" else "out.onnx")  # an unreadable source, not the name, is the fault
+    result = run_cli("export", path, *extra, "--out", out)
     if "--opset" in extra:  # a click usage error: exit 2, no traceback, the reason on its own line
         assert result.exit_code == 2 and "Traceback" not in result.output and message in result.stderr
     else:
         _one_line_error(result, message)
-    assert not (tmp_path / "out.bin").exists()
+    assert not out.exists()
 
 
 def test_unknown_format_is_a_usage_error(student, save, tmp_path, run_cli):
@@ -101,3 +104,23 @@ def test_missing_onnxruntime_says_how_to_install(command, student, save, tmp_pat
         args = ["track", "-c", ckpt, "--backend", "onnxruntime", "--frames", frames, "--init-box", "1,1,5,5", "-o", tmp_path / "o.txt"]
     _one_line_error(run_cli(*args), 'pip install "ctrack[onnx]"')
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_the_accuracy_reference_is_the_network_exported_with_its_overrides(student, save, tmp_path, run_cli, monkeypatch):
+    """--config / --num-heads build the exported network; the AUC change is against that network, not the bare file."""
+    import compresstracker.evaluation.accuracy as accuracy
+
+    seen = {}
+
+    def capture(reference, candidates, **kwargs):
+        seen["config"] = load_checkpoint(reference.checkpoint).config
+        return {"dataset": "x", "auc_reference": 50.0, "auc": {"int8": 49.0}, "auc_change": {"int8": -1.0}}
+
+    monkeypatch.setattr(accuracy, "accuracy_change", capture)
+    result = run_cli(
+        "export", save(student, "student"), "--format", "onnx", "--precision", "int8", "--config", "search_factor=5.0",
+        "--out", tmp_path / "s.int8.onnx", "--json",
+    )
+    assert result.exit_code == 0, result.output
+    assert student.config.search_factor != 5.0 and seen["config"].search_factor == 5.0
+    assert result.json()["accuracy"]["auc_change"] == {"int8": -1.0}
