@@ -87,11 +87,27 @@ def _content_lines(path: Path, text: str) -> list[str]:
     return lines
 
 
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ResultsError(f"cannot read results file {path}: {exc.strerror or exc}") from None
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    """``raw`` as UTF-8 text; a ResultsError naming the line of the first byte that is not."""
+    try:
+        return raw.decode()
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ResultsError(f"{path}:{line}: not text (byte 0x{raw[exc.start]:02x} is not UTF-8)") from None
+
+
 def read_result_tokens(path: str | Path, columns: int = 4) -> list[list[str]]:
     """The fields of every line as written (for packing 'values as given'), each checked to be a number."""
     path = Path(path)
     rows = []
-    for number, line in enumerate(_content_lines(path, path.read_text()), start=1):
+    for number, line in enumerate(_content_lines(path, _decode(path, _read_bytes(path))), start=1):
         fields = _split_fields(line)
         if len(fields) != columns:
             raise ResultsError(
@@ -120,11 +136,11 @@ def read_result_file(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise ResultsError(f"results file {path} does not exist")
-    raw = path.read_bytes()
+    raw = _read_bytes(path)
     fast = _fast_boxes(raw)
     if fast is not None:
         return fast
-    text = raw.decode()
+    text = _decode(path, raw)
     lines = _content_lines(path, text)
     delimiter = "," if "," in text else None
     try:

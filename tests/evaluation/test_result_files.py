@@ -85,3 +85,11 @@ def test_both_layouts_and_listing(tmp_path):
     assert time_path(tracker, "got") == tracker / "got" / "got_time.txt"
     assert time_path(tracker, "plain") == tracker / "plain_time.txt"
     assert tracker_name(tracker) == "OSTrack-256"
+
+
+def test_a_file_that_is_not_text_names_its_line(tmp_path):
+    path = tmp_path / "box-1.txt"
+    path.write_bytes(b"1 2 3 4\n\xff\xfe 6 7 8\n")
+    for read in (read_result_file, read_result_tokens):
+        with pytest.raises(ResultsError, match=r"box-1.txt:2: not text \(byte 0xff is not UTF-8\)"):
+            read(path)
