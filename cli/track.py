@@ -10,6 +10,8 @@ from compresstracker.cli.common import (
     precision_option, prefer, preset_option, threads_option,
 )
 
+COMPILE_WARMUP = 3  # tracking steps on the first frame before timing a compiled network (dynamo may compile twice)
+
 
 @click.command("track")
 @click.option("--checkpoint", "-c", required=True, type=click.Path(dir_okay=False), help="Any checkpoint ctrack reads.")
@@ -82,6 +84,16 @@ def track(
         checkpoint, backend, ce=False if no_ce else None, device=torch_device, precision=precision, calib=calib, compile=compile_,
     )
     tracker = make_tracker(network, torch_device, preset, dict(params))
+    if compile_:  # torch.compile compiles on the first calls: make them on the first frame, before the clock starts
+        first = next(images, None)
+        if first is not None:
+            import itertools
+
+            images = itertools.chain([first], images)
+            with console.status("compiling the network (torch.compile)", spinner="dots"):
+                tracker.initialize(first, box)
+                for _ in range(COMPILE_WARMUP):
+                    tracker.track(first)
     renderer = VideoRenderer(render, fps=source.fps) if render else None
     start = time.perf_counter()
     boxes, _ = run_sequence(tracker, images, box, on_frame=renderer)

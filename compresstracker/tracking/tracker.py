@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from compresstracker.errors import TrackingError
-from compresstracker.models import TrackerNet, ctr_point_mask, decode_boxes
+from compresstracker.models import TrackerNet, ctr_point_rows, decode_boxes
 from compresstracker.threads import on_host_threads
 from compresstracker.tracking.crop import clip_box, hann2d, sample_target
 
@@ -96,7 +96,9 @@ class Tracker:
         self.config = cfg
         self.normalize = Normalizer(self.device)
         self.window = hann2d(cfg.search_feat).to(self.device)
-        self.template_mask = ctr_point_mask(cfg, 1, self.device) if network.ce_enabled else None
+        # CE's template row as an int64 index: the same values as OSTrack's boolean mask, with static
+        # shapes (a boolean index broke torch.compile's graph in every CE block)
+        self.template_mask = ctr_point_rows(cfg, self.device) if network.ce_enabled else None
         self.template: Optional[torch.Tensor] = None
         self.state: Optional[list[float]] = None
         self.timing = Timing()
