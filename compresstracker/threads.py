@@ -61,8 +61,8 @@ def host_threads(network: Any) -> Iterator[None]:
     A network run by a graph runtime (OpenVINO, ONNX Runtime) has its own thread pool; the step's
     torch work beside it (normalising the crop, decoding the maps) is a few hundred microseconds.
     With PyTorch's OpenMP team of 2 on 2 cores, that team's workers keep spinning after each small
-    op while the runtime's pool starts, and the whole step ran 8 % slower (ViT-B student, OpenVINO
-    int8, interleaved bench). Networks without the attribute (torch ones) leave the count alone.
+    op while the runtime's pool starts, and the whole step ran 7-16 % slower (ViT-B 4-block student,
+    OpenVINO int8, interleaved with a torch row; docs/speed.md). Networks without the attribute (torch ones) leave the count alone.
     """
     wanted = getattr(network, "host_threads", None)
     if wanted is None:
