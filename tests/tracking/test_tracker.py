@@ -214,3 +214,16 @@ def test_read_ahead_keeps_order_raises_source_errors_and_stops_early():
     stream.close()  # the reader thread ends instead of reading on
     assert not any(t.name == "ctrack-read-ahead" for t in threading.enumerate())
     assert len(produced) <= 3 + 2 + 1
+
+
+def test_normaliser_is_the_reference_formula_bit_for_bit_and_contiguous():
+    from compresstracker.tracking.tracker import MEAN, STD, Normalizer
+
+    rng = np.random.default_rng(3)
+    normalize = Normalizer(torch.device("cpu"))
+    mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
+    for size in (32, 64, 256):
+        patch = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        expected = (torch.from_numpy(patch).float().permute(2, 0, 1).unsqueeze(0) / 255.0 - mean) / std
+        got = normalize(patch)
+        assert torch.equal(got, expected) and got.is_contiguous() and got.shape == (1, 3, size, size)
