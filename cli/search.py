@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from compresstracker.cli.common import console, emit_json, json_option
+from compresstracker.cli.common import console, emit_json, err_console, json_option
 
 
 def _count(what: str):
@@ -82,7 +82,7 @@ def search(supernet, data, calib, max_macs, max_params, max_latency_ms, backend,
 
     def progress(report: dict) -> None:
         eta = report["eta_s"]
-        console.print(
+        err_console.print(  # stderr: with --json, stdout holds the JSON document alone
             f"generation {report['generation']}/{report['generations']}: best {report['best_fitness']:.2f}, "
             f"mean {report['mean_fitness'] if report['mean_fitness'] is not None else float('nan'):.2f}, "
             f"{report['evaluated']} evaluated ({report['evaluated_total']} total, {report['rejected_total']} over budget), "

@@ -238,8 +238,11 @@ def cached_cost_table(supernet, supernet_file: Path, latency: dict[str, Any] | N
     path = table_path(supernet_file, *(latency["backend"], latency["threads"]) if latency else ())
     key = {"version": TABLE_VERSION, "supernet": supernet.config.to_dict(), "latency": latency}
     if path.is_file():
-        data = json.loads(path.read_text())
-        if data.get("key") == key:
+        try:
+            data = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError):  # a damaged cache is a miss: rebuilt below
+            data = None
+        if isinstance(data, dict) and data.get("key") == key and isinstance(data.get("units"), dict):
             return CostTable(space_for(supernet.config), data["units"], data.get("latency"))
     table = build_cost_table(supernet, latency)
     atomic_write_json(path, {"key": key, "units": table.units, "latency": table.latency})

@@ -115,8 +115,14 @@ class Evolution:
         if self.state_path.exists():
             if not resume:
                 raise ConfigError(f"{self.out_dir} already holds a search; pass --resume to continue it or choose another --out")
-            state = SearchState(**json.loads(self.state_path.read_text()))
+            try:
+                state = SearchState(**json.loads(self.state_path.read_text()))
+                if not isinstance(state.settings, dict) or not isinstance(state.rng, dict):
+                    raise TypeError
+            except (ValueError, TypeError, UnicodeDecodeError):
+                raise ConfigError(f"{self.state_path} is not a readable search state; choose another --out") from None
             labels = {f"search.{key}": "--" + key.replace("_", "-") for key in self.identity}
+            labels["search.supernet_sha256"] = "--supernet's contents (sha256)"
             check_resume({"search": state.settings}, {"search": self.identity}, labels, sections=("search",),
                          no_effect=frozenset(), growable=frozenset())
             rng.bit_generator.state = state.rng

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from compresstracker.errors import ConfigError
-from compresstracker.fileio import atomic_write_json
+from compresstracker.fileio import atomic_write_json, file_sha256
 from compresstracker.search.costs import CostTable, cached_cost_table, check_latency
 from compresstracker.search.evolution import Budget, Evolution, EvolutionSettings, pareto_front, ranked
 
@@ -91,7 +91,8 @@ def run_search(opts: SearchOptions, resume: bool = False, on_generation: Callabl
         opts = SearchOptions(**{**opts.__dict__, "calib_batches": default_calib_batches(supernet.config)})
     fitness = fitness_fn or CandidateScorer(supernet, space, opts, file)
     identity = {
-        "supernet": str(file.resolve()), "data": opts.data, "calib": opts.calib, "calib_batches": opts.calib_batches,
+        # the file's contents too: a supernet trained further under the same name must not meet old fitness scores
+        "supernet": str(file.resolve()), "supernet_sha256": file_sha256(file), "data": opts.data, "calib": opts.calib, "calib_batches": opts.calib_batches,
         "calib_batch_size": opts.calib_batch_size, "latency_backend": opts.latency_backend if table.latency else None,
         "threads": opts.threads if table.latency else None,
     }
@@ -161,14 +162,18 @@ def load_supernet(path: Path):
     from compresstracker.checkpoints.formats import NATIVE_KEYS
     from compresstracker.models import SupernetConfig, build_model
 
-    with safetensors.safe_open(str(path), framework="pt") as f:
-        metadata = f.metadata() or {}
+    try:
+        with safetensors.safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        state = load_file(str(path))
+    except (safetensors.SafetensorError, OSError) as exc:
+        raise ConfigError(f"{path} is not a readable safetensors file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     try:
         config = SupernetConfig.from_dict(json.loads(metadata[NATIVE_KEYS["config"]]))
     except (KeyError, ValueError):
         raise ConfigError(f"{path} is not a LightTrack supernet (train one with `ctrack train -r lighttrack_supernet_tiny`)") from None
     supernet = build_model(config)
-    missing, unexpected = supernet.load_state_dict(load_file(str(path)), strict=False)
+    missing, unexpected = supernet.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ConfigError(f"{path} does not fit a {config.name} supernet: missing {missing[:3]}, unexpected {unexpected[:3]}")
     return supernet.eval()

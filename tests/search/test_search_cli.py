@@ -33,6 +33,7 @@ def test_dry_run_search_outputs_and_same_seed(run_cli, supernet_run, synth_searc
     first = _search(run_cli, supernet_run, synth_search, tmp_path / "s1", budget)
     assert first.exit_code == 0, first.output
     out = tmp_path / "s1"
+    assert first.json()["best"]["arch"] == json.loads((out / "best.json").read_text())["arch"]  # stdout is the JSON alone
     records = [json.loads(line) for line in (out / "search.jsonl").read_text().splitlines()]
     assert len(records) == 8 and len({r["arch"] for r in records}) == 8
     assert all(r["macs"] <= int(budget) for r in records)
@@ -61,3 +62,33 @@ def test_bad_input_is_one_line(run_cli, tmp_path):
     assert missing.exit_code == 2 and "no supernet" in missing.stderr
     bad = run_cli("search", "--supernet", tmp_path, "--max-macs", "lots", "--dry-run")
     assert bad.exit_code == 2 and "lots" in bad.stderr
+
+
+def test_a_changed_supernet_or_damaged_files_are_refused_or_rebuilt(run_cli, supernet_run, synth_search, tmp_path):
+    import shutil
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    copy = tmp_path / "supernet"
+    shutil.copytree(supernet_run, copy)
+    weights = copy / "model.safetensors"
+    (copy / "model.costs.json").write_text('{"key": ')  # a damaged cost cache is rebuilt
+    dry = run_cli("search", "--supernet", copy, "--max-macs", "20M", "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.output
+    budget = str(int(sum(dry.json()["macs_range"]) / 2))
+    assert _search(run_cli, copy, synth_search, tmp_path / "s", budget).exit_code == 0
+    with safe_open(str(weights), framework="pt") as f:
+        metadata = f.metadata()
+    tensors = load_file(str(weights))
+    name = next(k for k, v in tensors.items() if v.is_floating_point())
+    tensors[name] = tensors[name] + 0.01  # trained further under the same name
+    save_file(tensors, str(weights), metadata=metadata)
+    changed = _search(run_cli, copy, synth_search, tmp_path / "s", budget, "--resume")
+    assert changed.exit_code == 2 and "contents (sha256)" in changed.stderr and "Traceback" not in changed.output
+    (tmp_path / "s" / "search_state.json").write_text('{"settings": {}')
+    torn = _search(run_cli, copy, synth_search, tmp_path / "s", budget, "--resume")
+    assert torn.exit_code == 2 and "not a readable search state" in torn.stderr and torn.stderr.count("\n") == 1
+    weights.write_bytes(weights.read_bytes()[:1000])
+    damaged = run_cli("search", "--supernet", weights, "--dry-run")
+    assert damaged.exit_code == 2 and "not a readable safetensors file" in damaged.stderr and "Traceback" not in damaged.output
