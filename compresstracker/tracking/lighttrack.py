@@ -12,6 +12,7 @@ The network contract: ``network.template(z) -> zf`` and ``network.track(x, zf) -
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
@@ -44,6 +45,11 @@ class LightTrackParams:
 
     def __post_init__(self) -> None:
         problems = []
+        floats = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.type in ("float", float)}
+        if not all(math.isfinite(v) for v in floats.values()):
+            problems.append(f"{', '.join(k for k, v in floats.items() if not math.isfinite(v))} must be finite")
+        if not 0 <= self.lr <= 1:
+            problems.append("lr must lie in [0, 1]")
         if min(self.exemplar_size, self.small_sz, self.big_sz) <= 0:
             problems.append("exemplar_size, small_sz and big_sz must be positive")
         if not 0 <= self.window_influence <= 1:

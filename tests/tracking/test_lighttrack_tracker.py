@@ -203,6 +203,10 @@ def test_presets_and_parameters():
         lighttrack_params(None, {"alpha": "1"})
     with pytest.raises(ConfigError, match="exemplar_size='12.5' is not an integer"):
         lighttrack_params(None, {"exemplar_size": "12.5"})
+    with pytest.raises(ConfigError, match="penalty_k must be finite"):  # NaN tracked junk boxes with exit 0
+        lighttrack_params(None, {"penalty_k": "nan"})
+    with pytest.raises(ConfigError, match=r"lr must lie in \[0, 1\]"):
+        lighttrack_params(None, {"lr": "1.5"})
 
 
 def test_the_family_picks_the_tracker():
