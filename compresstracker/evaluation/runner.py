@@ -121,7 +121,11 @@ def _folder_problem(previous: dict | None, tracker: dict, data: dict, results_di
     if not previous:
         return f"{results_dir} has an unreadable run record ({RUN_RECORD}, corrupt or from an older ctrack)"
     if {k: previous["tracker"].get(k) for k in tracker} != tracker:
-        return f"{results_dir} holds results of another tracker, {_describe_tracker(previous['tracker'])}"
+        old_tracker = previous["tracker"]
+        if old_tracker.get("sha256") == tracker["sha256"]:  # the same file: say which option differs
+            changed = ", ".join(f"{k} {old_tracker.get(k)!r} there, {tracker[k]!r} now" for k in tracker if old_tracker.get(k) != tracker[k])
+            return f"{results_dir} holds results of the same checkpoint run with other options ({changed})"
+        return f"{results_dir} holds results of another tracker, {_describe_tracker(old_tracker)}"
     old = previous["dataset"]
     if (old.get("name"), old.get("root")) != (data["name"], data["root"]):
         return f"{results_dir} holds results on other data ({old.get('name')} at {old.get('root')})"

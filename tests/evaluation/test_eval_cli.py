@@ -76,7 +76,8 @@ def test_another_checkpoint_under_the_same_name_is_refused(run_cli, make_model, 
     refused = _eval(run_cli, other, synth, results)
     assert refused.exit_code == 2 and refused.stderr.count("\n") == 1
     assert "holds results of another tracker" in refused.stderr and "--name" in refused.stderr
-    assert _eval(run_cli, checkpoint, synth, results, "--no-ce").exit_code == 2  # options are part of the identity
+    same_file = _eval(run_cli, checkpoint, synth, results, "--no-ce")  # options are part of the identity
+    assert same_file.exit_code == 2 and "the same checkpoint run with other options (ce None there, False now)" in " ".join(same_file.stderr.split())
     # Folders ctrack owns (a compression run's evaluation) are re-tracked instead.
     dataset = get_dataset("lasot", synth, split="all")
     run = run_tracker(ModelSpec(checkpoint=str(other)), dataset, results / "tiny", replace_stale=True)
