@@ -14,7 +14,7 @@ from typing import Any, Iterator, Optional
 
 import torch
 
-from compresstracker.errors import ConfigError, CTrackWarning
+from compresstracker.errors import ConfigError, CTrackError, CTrackWarning
 from compresstracker.fileio import atomic_write_text
 from compresstracker.training.distributed import DistInfo, barrier, init_distributed, local_device, shutdown
 from compresstracker.training.engine import CHECKPOINT_DIR, LAST, Trainer
@@ -91,6 +91,7 @@ def run_context(recipe: dict, out_dir: Path, device_name: str, resume: bool, thr
     device = resolve_device(device_name)
     dist = init_distributed(device)
     device = local_device(device, dist)
+    created = not Path(out_dir).exists()
     try:
         threads = configure_threads(recipe, dist, threads)
         saved, notes = check_saved_run(recipe, Path(out_dir), dist, threads) if resume else (None, [])
@@ -101,6 +102,11 @@ def run_context(recipe: dict, out_dir: Path, device_name: str, resume: bool, thr
         barrier(dist)
         torch.manual_seed(int(recipe["train"]["seed"]) + dist.rank)
         yield RunSetup(dist, device, threads, saved, notes)
+    except CTrackError:
+        # bad input found while setting up (a teacher, data or --init that does not fit): leave no empty --out behind
+        if created and dist.is_main and Path(out_dir).is_dir() and not any(Path(out_dir).iterdir()):
+            Path(out_dir).rmdir()
+        raise
     finally:
         shutdown(dist)
 
@@ -130,6 +136,34 @@ def track_eval(recipe: dict, checkpoint: Path, results: Path, epoch: int) -> dic
     return {f"track_{name}": value for name, value in metrics.items()}
 
 
+def init_weights(model: torch.nn.Module, source: torch.nn.Module, path: str) -> None:
+    """Copy ``source``'s weights into the recipe's ``model``; an error when they are not the same network.
+
+    The recipe's ``model.arch`` decides what is trained (and is what config.yaml records); ``--init``
+    only supplies weights, so a checkpoint of another architecture or family is refused, not trained
+    in the recipe's place.
+    """
+    from compresstracker.deploy.family import family_of
+
+    ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    theirs = {k: tuple(v.shape) for k, v in source.state_dict().items()}
+    if ours != theirs or type(model) is not type(source):
+        differ = sorted(set(ours) ^ set(theirs)) or sorted(k for k in ours if ours[k] != theirs.get(k))
+        raise ConfigError(
+            f"--init {Path(path).name} holds a {_name(source, family_of)} network, not the recipe's {_name(model, family_of)} "
+            f"(first difference: {differ[0] if differ else type(source).__name__}); "
+            "give the matching model.arch (a search's best.json for its subnet)"
+        )
+    model.load_state_dict(source.state_dict(), strict=True)
+
+
+def _name(model: torch.nn.Module, family_of) -> str:
+    try:
+        return family_of(model).config_name(model.config)
+    except (CTrackError, AttributeError):  # a family without a deployable form still has a class name
+        return type(model).__name__
+
+
 def build_recipe_model(model: dict) -> torch.nn.Module:
     """The untrained network of a recipe's ``model`` section (``arch`` resolved by the model
     registry: a name, a LightTrack path string or JSON file), with the family's options applied."""
@@ -157,7 +191,9 @@ def train_tracker(
         if finished(setup, recipe, out_dir / "model.safetensors"):
             return {**summary, "complete": True}
         seed = int(recipe["train"]["seed"])
-        model = build_recipe_model(recipe["model"]) if not recipe["model"]["init"] else load_checkpoint(recipe["model"]["init"]).model
+        model = build_recipe_model(recipe["model"])
+        if recipe["model"]["init"]:
+            init_weights(model, load_checkpoint(recipe["model"]["init"]).model, recipe["model"]["init"])
         config = model.config
         family = training_family(config)
         task = family.task(model, recipe)

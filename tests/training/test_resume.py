@@ -106,3 +106,22 @@ def test_config_records_only_what_applies_and_the_thread_count_warns_on_resume(s
     messages = [str(w.message) for w in caught]
     assert any("2 threads but the run started with 1" in m for m in messages)
     assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["threads"] == 2
+
+
+def test_init_weights_go_into_the_recipes_network_and_another_network_is_refused(synth_lasot, make_model, tmp_path):
+    from safetensors.torch import load_file
+
+    from compresstracker.checkpoints import save_native
+
+    same = make_model("tiny_64_ce", seed=4)
+    init = save_native(same, same.config, tmp_path / "init.safetensors")
+    recipe = load_recipe("ostrack_tiny", tiny_overrides(synth_lasot, epochs=0, extra=(f"model.init={init}",)))
+    train_tracker(recipe, tmp_path / "run", progress=False, threads=1)
+    trained, expected = load_file(str(tmp_path / "run" / "model.safetensors")), load_file(str(init))
+    assert trained.keys() == expected.keys() and all(torch.equal(trained[k], expected[k]) for k in expected)
+    other = make_model("tiny_64_ce", seed=4, depth=4, ce_layers=(), ce_keep_ratios=())  # a 4-block student
+    wrong = save_native(other, other.config, tmp_path / "student.safetensors")
+    recipe = load_recipe("ostrack_tiny", tiny_overrides(synth_lasot, epochs=0, extra=(f"model.init={wrong}",)))
+    with pytest.raises(ConfigError, match="--init student.safetensors holds a .* network, not the recipe's"):
+        train_tracker(recipe, tmp_path / "wrong", progress=False, threads=1)
+    assert not (tmp_path / "wrong").exists()  # refused before anything was written: no empty folder left
