@@ -28,7 +28,7 @@ def parse_labelled(value: str) -> tuple[str | None, str]:
 
 @click.command("score")
 @dataset_spec_option
-@click.option("--dataset", "-d", "dataset_name", help="Dataset registry name (lasot, got10k, uav, ...).")
+@click.option("--dataset", "-d", "dataset_name", help="Dataset registry name (lasot, got10k, uav123, ...; `ctrack datasets list` shows them).")
 @click.option("--root", type=click.Path(file_okay=False), help="The dataset's root folder.")
 @click.option(
     "--results", "results_dirs", multiple=True, metavar="[LABEL=]PATH",

@@ -215,7 +215,7 @@ def _unit_params(supernet, paths: list, units: dict[str, dict[str, float]]) -> d
 
 @torch.no_grad()
 def measure_latency(supernet, arch, threads: int, repeats: int = 20) -> float:
-    """Median ms of the search branch of path ``arch`` (batch 1, template features precomputed)."""
+    """Fastest ms (see ``_time``) of the search branch of path ``arch`` (batch 1, template features precomputed)."""
     net = supernet.view(arch)
     was = net.training
     net.eval()
