@@ -6,9 +6,11 @@ import click
 from compresstracker.cli.common import console, emit_json, json_option, quiet_option
 from compresstracker.demo import TEST_FRAMES, TEST_SEQUENCES
 
+SEARCH_OUT = "demo-search-out"  # as `make demo-search`
+
 
 @click.command("demo")
-@click.option("--out", "-o", default="demo-out", show_default=True, type=click.Path(file_okay=False), help="Work folder.")
+@click.option("--out", "-o", default="demo-out", show_default=True, type=click.Path(file_okay=False), help=f"Work folder ({SEARCH_OUT} with --search).")
 @click.option("--stages", default=4, show_default=True, type=click.IntRange(1, 12), help="Student layers.")
 @click.option("--epochs", type=click.IntRange(0), help="Override the recipe's epochs (quicker runs).")
 @click.option("--samples-per-epoch", type=click.IntRange(1), help="Override the recipe's pairs per epoch.")
@@ -24,7 +26,9 @@ def demo(out, stages, epochs, samples_per_epoch, test_sequences, search, as_json
     under a MACs budget, retrain of the winner beside a random architecture of the same budget).
     Needs no data or weights: the data are generated, the teacher ships with ctrack.
     Rerunning resumes an interrupted run in --out or reuses a finished one, only when its
-    settings are the same (another --stages or --epochs needs another --out).
+    settings are the same (another --stages or --epochs needs another --out). --search works in
+    demo-search-out unless --out says otherwise.
+    --stages and --test-sequences apply to the compression demo only.
 
     \b
     Examples:
@@ -32,7 +36,14 @@ def demo(out, stages, epochs, samples_per_epoch, test_sequences, search, as_json
       ctrack demo --out demo-quick --epochs 1 --samples-per-epoch 64 --json
     """
     if search:
-        _search_demo(out, epochs, samples_per_epoch, as_json)
+        ctx = click.get_current_context()
+        ignored = [f"--{name.replace('_', '-')}" for name in ("stages", "test_sequences")
+                   if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
+        if ignored:
+            raise click.UsageError(f"{' and '.join(ignored)} appl{'y' if len(ignored) > 1 else 'ies'} to the compression demo, not to --search")
+        if ctx.get_parameter_source("out") is click.core.ParameterSource.DEFAULT:
+            out = SEARCH_OUT  # its own folder: the compression demo's default one holds other runs
+        _search_demo(out, epochs, samples_per_epoch, as_json, quiet)
         return
     from compresstracker.evaluation.compare import comparison_table
     from compresstracker.demo import run_demo
@@ -57,19 +68,19 @@ def demo(out, stages, epochs, samples_per_epoch, test_sequences, search, as_json
     )
 
 
-def _search_demo(out, epochs, samples_per_epoch, as_json) -> None:
+def _search_demo(out, epochs, samples_per_epoch, as_json, quiet=False) -> None:
     from rich.table import Table
 
     from compresstracker.cli.search import top_table
     from compresstracker.search.demo import run_search_demo
 
     def progress(report: dict) -> None:
-        if not as_json:
+        if not (as_json or quiet):
             console.print(f"search generation {report['generation']}/{report['generations']}: best {report['best_fitness']:.2f}, "
                           f"{report['seconds_per_candidate']:.1f} s/candidate")
 
     kwargs = {k: v for k, v in (("epochs", epochs), ("samples", samples_per_epoch)) if v is not None}
-    summary = run_search_demo(out, progress=not as_json, on_generation=progress, **kwargs)
+    summary = run_search_demo(out, progress=not (as_json or quiet), on_generation=progress, **kwargs)
     if as_json:
         emit_json(summary)
         return

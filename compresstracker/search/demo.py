@@ -26,6 +26,31 @@ def _train(recipe_name: str, out: Path, overrides: list[str], progress: bool) ->
     return train_tracker(recipe, out, resume=resume, progress=progress)
 
 
+SETTINGS_FILE = "demo_search.json"
+
+
+def _check_settings(out: Path, settings: dict[str, Any]) -> None:
+    """Record the run's settings in ``out``; a rerun with others is refused (its supernet, search and
+    retrains would mix with the earlier ones)."""
+    from compresstracker.errors import ConfigError
+    from compresstracker.fileio import atomic_write_json
+
+    path = out / SETTINGS_FILE
+    if path.is_file():
+        try:
+            saved = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError):
+            saved = None
+        if saved != settings:
+            changed = ", ".join(f"{k} {saved.get(k)!r} there, {v!r} now" for k, v in settings.items()
+                                if not isinstance(saved, dict) or saved.get(k) != v) or "unreadable record"
+            raise ConfigError(f"{out} holds a search demo run with other settings ({changed}); choose another --out")
+        return
+    if out.is_dir() and any(out.iterdir()):
+        raise ConfigError(f"{out} is not empty and holds no search demo run ({SETTINGS_FILE}); choose another --out")
+    atomic_write_json(path, settings)
+
+
 def run_search_demo(out: Path, epochs: int = 3, samples: int = 512, population: int = 6, generations: int = 3,
                     retrain_epochs: int = 3, progress: bool = True, on_generation=None) -> dict[str, Any]:
     """The whole loop on the tiny space; returns the top candidates and both retrained models' scores."""
@@ -41,6 +66,8 @@ def run_search_demo(out: Path, epochs: int = 3, samples: int = 512, population: 
     from compresstracker.search.space import space_for
 
     out = Path(out)
+    _check_settings(out, {"epochs": epochs, "samples": samples, "population": population, "generations": generations,
+                          "retrain_epochs": retrain_epochs})
     train_root, val_root, test_root = out / "data" / "train", out / "data" / "val", out / "data" / "test"
     generate("lasot", train_root, sequences=24, frames=80, seed=TRAIN_SEED, image_size=IMAGE_SIZE)
     generate("got10k", val_root, sequences=20, frames=40, seed=VAL_SEED, image_size=IMAGE_SIZE)

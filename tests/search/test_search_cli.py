@@ -92,3 +92,21 @@ def test_a_changed_supernet_or_damaged_files_are_refused_or_rebuilt(run_cli, sup
     weights.write_bytes(weights.read_bytes()[:1000])
     damaged = run_cli("search", "--supernet", weights, "--dry-run")
     assert damaged.exit_code == 2 and "not a readable safetensors file" in damaged.stderr and "Traceback" not in damaged.output
+
+
+def test_the_search_demo_refuses_other_settings_and_flags_it_ignores(run_cli, tmp_path):
+    from compresstracker.errors import ConfigError
+    from compresstracker.search.demo import _check_settings
+
+    settings = {"epochs": 1, "samples": 32, "population": 6, "generations": 3, "retrain_epochs": 3}
+    _check_settings(tmp_path / "d", settings)
+    _check_settings(tmp_path / "d", settings)  # a rerun with the same settings resumes
+    with pytest.raises(ConfigError, match="other settings .epochs 1 there, 2 now.; choose another --out"):
+        _check_settings(tmp_path / "d", {**settings, "epochs": 2})
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="not empty and holds no search demo run"):
+        _check_settings(tmp_path / "other", settings)
+    flags = run_cli("demo", "--search", "--stages", "3", "--out", tmp_path / "x")
+    assert flags.exit_code == 2 and "--stages applies to the compression demo, not to --search" in flags.stderr
+    assert not (tmp_path / "x").exists()
