@@ -102,10 +102,11 @@ def top_table(records: list[dict]):
     """The best candidates: arch, MACs, params, latency, fitness."""
     from rich.table import Table
 
-    table = Table(title="top candidates")
+    table = Table(title="top candidates", caption="latency: m = measured on this machine, p = predicted from the cost table")
     for column in ("arch", "MMACs", "params K", "latency ms", "fitness"):
         table.add_column(column, justify="left" if column == "arch" else "right")
     for r in records:
-        latency = r.get("measured_latency_ms") or r.get("latency_ms")
-        table.add_row(r["arch"], f"{r['macs'] / 1e6:.2f}", f"{r['params'] / 1e3:.1f}", f"{latency:.2f}" if latency else "-", f"{r['fitness']:.2f}")
+        measured, predicted = r.get("measured_latency_ms"), r.get("latency_ms")
+        latency = f"{measured:.2f} m" if measured else f"{predicted:.2f} p" if predicted else "-"
+        table.add_row(r["arch"], f"{r['macs'] / 1e6:.2f}", f"{r['params'] / 1e3:.1f}", latency, f"{r['fitness']:.2f}")
     return table

@@ -110,3 +110,17 @@ def test_the_search_demo_refuses_other_settings_and_flags_it_ignores(run_cli, tm
     flags = run_cli("demo", "--search", "--stages", "3", "--out", tmp_path / "x")
     assert flags.exit_code == 2 and "--stages applies to the compression demo, not to --search" in flags.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_the_top_table_says_which_latencies_were_measured():
+    from rich.console import Console
+
+    from compresstracker.cli.search import top_table
+
+    records = [{"arch": "a", "macs": 2e6, "params": 3e3, "latency_ms": 1.5, "measured_latency_ms": 2.25, "fitness": 1.0},
+               {"arch": "b", "macs": 2e6, "params": 3e3, "latency_ms": 1.75, "fitness": 0.5},
+               {"arch": "c", "macs": 2e6, "params": 3e3, "fitness": 0.25}]
+    console = Console(record=True, width=120)
+    console.print(top_table(records))
+    text = console.export_text()
+    assert "2.25 m" in text and "1.75 p" in text and "1.50" not in text and "m = measured" in text
