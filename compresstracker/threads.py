@@ -38,6 +38,14 @@ def resolve_threads(requested: int | None, processes: int = 1, reserved: int = 0
     if requested is not None:
         if requested < 1:
             raise ConfigError(f"--threads must be >= 1, got {requested}")
+        cores = available_cores()
+        if requested > cores:  # honoured (an explicit count wins), but said: such threads only compete
+            import warnings
+
+            from compresstracker.errors import CTrackWarning
+
+            warnings.warn(CTrackWarning(f"--threads {requested} is more than the {cores} core(s) this process may use; "
+                                        "the extra threads compete for them"), stacklevel=2)
         return int(requested)
     env = os.environ.get("OMP_NUM_THREADS", "").strip()
     if env.isdigit() and int(env) >= 1:

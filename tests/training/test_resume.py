@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from compresstracker.errors import ConfigError
+from compresstracker.errors import ConfigError, CTrackWarning
 from compresstracker.threads import available_cores, default_threads, resolve_threads
 from compresstracker.training.engine import Trainer
 from compresstracker.training.recipe import load_recipe
@@ -42,9 +42,11 @@ def test_thread_policy(monkeypatch):
     cores = available_cores()
     assert 1 <= default_threads() <= cores
     assert default_threads(processes=cores * 4) == 1 and default_threads(reserved=cores + 5) == 1
-    assert resolve_threads(3) == 3
+    assert resolve_threads(cores) == cores
+    with pytest.warns(CTrackWarning, match=f"--threads {cores + 1} is more than the {cores} core"):
+        assert resolve_threads(cores + 1) == cores + 1
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    assert resolve_threads(None) == 2 and resolve_threads(5) == 5
+    assert resolve_threads(None) == 2  # the environment's count, as asked
     with pytest.raises(ConfigError):
         resolve_threads(0)
 
