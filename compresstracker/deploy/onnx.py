@@ -13,7 +13,7 @@ import json
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from torch import nn
 
@@ -23,7 +23,7 @@ from compresstracker.errors import CheckpointError, ConfigError, CTrackError
 from compresstracker.fileio import atomic_path
 
 __all__ = [
-    "DEFAULT_OPSET", "MAX_ABS_DIFF", "MIN_OPSET", "check_graph_file", "export_onnx", "graph_paths", "graph_summary", "read_onnx",
+    "DEFAULT_OPSET", "MAX_ABS_DIFF", "MIN_OPSET", "check_graph_files", "export_onnx", "graph_paths", "graph_summary", "read_onnx",
     "require_onnx", "write_metadata", "write_onnx",
 ]
 
@@ -100,18 +100,29 @@ def _graph_files(metadata: dict[str, str], path: Path, names: list[str]) -> dict
     return graph_paths(main, names)
 
 
-def check_graph_file(deployed: DeployedFile, metadata: dict[str, str], graph: str, path: Path, first: dict[str, str]) -> None:
-    """An error unless ``path`` (graph ``graph`` of ``deployed``) came from the same export as the file named.
+def check_graph_files(
+    deployed: DeployedFile, first: dict[str, str], read_metadata: Callable[[str, Path], dict[str, str]],
+    present: Callable[[Path], bool] = Path.is_file,
+) -> None:
+    """An error unless every other graph file of ``deployed`` is beside it and came from the same export.
 
-    ``metadata`` is that graph file's ``ctrack.*`` entries, ``first`` those of the file named.
+    ``first`` is the named file's ``ctrack.*`` entries; ``read_metadata(graph, path)`` reads those of
+    another graph's file (a backend reads its own format); ``present`` says whether a file is whole.
     """
-    if metadata.get(f"{KEY}graph", graph) != graph:
-        raise CheckpointError(f"{path.name} holds graph {metadata.get(f'{KEY}graph')!r}, not the {graph!r} graph {deployed.path.name} needs")
-    differ = [k for k in ("family", "config", "ce", "precision") if metadata.get(f"{KEY}{k}") != first.get(f"{KEY}{k}")]
-    if differ:
-        raise CheckpointError(
-            f"{path.name} is not from the same export as {deployed.path.name} (its {', '.join(differ)} {'differs' if len(differ) == 1 else 'differ'})"
-        )
+    missing = [p.name for p in deployed.graphs.values() if not present(p)]
+    if missing:
+        raise CheckpointError(f"{deployed.path.name} needs its other graph file(s) beside it: {', '.join(missing)}")
+    for graph, path in deployed.graphs.items():
+        if path == deployed.path:
+            continue
+        metadata = read_metadata(graph, path)
+        if metadata.get(f"{KEY}graph", graph) != graph:
+            raise CheckpointError(f"{path.name} holds graph {metadata.get(f'{KEY}graph')!r}, not the {graph!r} graph {deployed.path.name} needs")
+        differ = [k for k in ("family", "config", "ce", "precision") if metadata.get(f"{KEY}{k}") != first.get(f"{KEY}{k}")]
+        if differ:
+            raise CheckpointError(
+                f"{path.name} is not from the same export as {deployed.path.name} (its {', '.join(differ)} {'differs' if len(differ) == 1 else 'differ'})"
+            )
 
 
 def read_onnx(path: str | Path) -> DeployedFile:
@@ -126,16 +137,14 @@ def read_onnx(path: str | Path) -> DeployedFile:
         raise CheckpointError(f"{path.name} is not a readable ONNX model ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     first = {p.key: p.value for p in proto.metadata_props}
     deployed = parse_metadata(first, path)
-    missing = [str(p.name) for p in deployed.graphs.values() if not p.is_file()]
-    if missing:
-        raise CheckpointError(f"{path.name} needs its other graph file(s) beside it: {', '.join(missing)}")
-    for graph, other in deployed.graphs.items():
-        if other != path:
-            try:
-                metadata = {p.key: p.value for p in onnx.load(str(other), load_external_data=False).metadata_props}
-            except Exception as exc:  # as above
-                raise CheckpointError(f"{other.name} is not a readable ONNX model ({type(exc).__name__})") from None
-            check_graph_file(deployed, metadata, graph, other, first)
+
+    def read_metadata(graph: str, other: Path) -> dict[str, str]:
+        try:
+            return {p.key: p.value for p in onnx.load(str(other), load_external_data=False).metadata_props}
+        except Exception as exc:  # as above
+            raise CheckpointError(f"{other.name} is not a readable ONNX model ({type(exc).__name__})") from None
+
+    check_graph_files(deployed, first, read_metadata)
     return deployed
 
 

@@ -27,7 +27,7 @@ from torch import nn
 from compresstracker.deploy.backends import Backend, register_backend
 from compresstracker.deploy.calibration import CALIB_SAMPLES, calibration_sequences
 from compresstracker.deploy.family import DeployedFile, Graph, GraphNetwork, Runner, family_named, family_of, graph_differences
-from compresstracker.deploy.onnx import KEY, check_graph_file, deployed_metadata, graph_paths, graph_summary, parse_metadata, write_onnx
+from compresstracker.deploy.onnx import KEY, check_graph_files, deployed_metadata, graph_paths, graph_summary, parse_metadata, write_onnx
 from compresstracker.errors import CheckpointError, ConfigError
 
 __all__ = ["OpenVinoBackend", "cpu_supports", "export_openvino"]
@@ -224,14 +224,14 @@ class OpenVinoBackend(Backend):
         if not cpu_supports(deployed.precision):  # else the CPU plugin would quietly run it in fp32
             raise ConfigError(f"{path.name} is a {deployed.precision} model and this CPU has no native {deployed.precision} "
                               "support that OpenVINO uses; export it in fp32")
-        missing = [p.name for p in deployed.graphs.values() if not (p.is_file() and p.with_suffix(".bin").is_file())]
-        if missing:
-            raise CheckpointError(f"{path.name} needs its other graph file(s) beside it: {', '.join(missing)}")
-        models = {name: first if p == path else _read(core, p) for name, p in deployed.graphs.items()}
-        for name, p in deployed.graphs.items():
-            if p != path:
-                check_graph_file(deployed, _read_metadata(models[name]), name, p, metadata)
-        runners = {name: _compile(m, deployed.precision, threads) for name, m in models.items()}
+        models = {name: first for name, p in deployed.graphs.items() if p == path}
+
+        def read_metadata(graph: str, other: Path) -> dict[str, str]:
+            models[graph] = _read(core, other)  # read once: checked here, compiled below
+            return _read_metadata(models[graph])
+
+        check_graph_files(deployed, metadata, read_metadata, present=lambda p: p.is_file() and p.with_suffix(".bin").is_file())
+        runners = {name: _compile(models[name], deployed.precision, threads) for name in deployed.graphs}
         return family_named(deployed.family, path.name).network(runners, deployed, device)
 
     def from_model(
