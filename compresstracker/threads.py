@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import warnings
 from typing import Any, Callable, Iterator, TypeVar
 
-from compresstracker.errors import ConfigError
+from compresstracker.errors import ConfigError, CTrackWarning
 
 Method = TypeVar("Method", bound=Callable[..., Any])
 
@@ -40,10 +41,6 @@ def resolve_threads(requested: int | None, processes: int = 1, reserved: int = 0
             raise ConfigError(f"--threads must be >= 1, got {requested}")
         cores = available_cores()
         if requested > cores:  # honoured (an explicit count wins), but said: such threads only compete
-            import warnings
-
-            from compresstracker.errors import CTrackWarning
-
             warnings.warn(CTrackWarning(f"--threads {requested} is more than the {cores} core(s) this process may use; "
                                         "the extra threads compete for them"), stacklevel=2)
         return int(requested)
@@ -70,7 +67,8 @@ def host_threads(network: Any) -> Iterator[None]:
     torch work beside it (normalising the crop, decoding the maps) is a few hundred microseconds.
     With PyTorch's OpenMP team of 2 on 2 cores, that team's workers keep spinning after each small
     op while the runtime's pool starts, and the whole step ran 7-16 % slower (ViT-B 4-block student,
-    OpenVINO int8, interleaved with a torch row; docs/speed.md). Networks without the attribute (torch ones) leave the count alone.
+    OpenVINO int8, interleaved with a torch row; docs/speed.md). Networks without the attribute
+    (torch ones) leave the count alone.
     """
     wanted = getattr(network, "host_threads", None)
     if wanted is None:
@@ -79,14 +77,11 @@ def host_threads(network: Any) -> Iterator[None]:
     import torch
 
     before = torch.get_num_threads()
-    if before == wanted:
-        yield
-        return
-    torch.set_num_threads(wanted)
+    set_threads(wanted)
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        set_threads(before)
 
 
 def on_host_threads(method: Method) -> Method:
