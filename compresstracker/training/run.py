@@ -143,25 +143,16 @@ def init_weights(model: torch.nn.Module, source: torch.nn.Module, path: str) -> 
     only supplies weights, so a checkpoint of another architecture or family is refused, not trained
     in the recipe's place.
     """
-    from compresstracker.deploy.family import family_of
-
     ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     theirs = {k: tuple(v.shape) for k, v in source.state_dict().items()}
     if ours != theirs or type(model) is not type(source):
         differ = sorted(set(ours) ^ set(theirs)) or sorted(k for k in ours if ours[k] != theirs.get(k))
         raise ConfigError(
-            f"--init {Path(path).name} holds a {_name(source, family_of)} network, not the recipe's {_name(model, family_of)} "
+            f"--init {Path(path).name} holds a {source.config.name} network, not the recipe's {model.config.name} "
             f"(first difference: {differ[0] if differ else type(source).__name__}); "
             "give the matching model.arch (a search's best.json for its subnet)"
         )
     model.load_state_dict(source.state_dict(), strict=True)
-
-
-def _name(model: torch.nn.Module, family_of) -> str:
-    try:
-        return family_of(model).config_name(model.config)
-    except (CTrackError, AttributeError):  # a family without a deployable form still has a class name
-        return type(model).__name__
 
 
 def build_recipe_model(model: dict) -> torch.nn.Module:
