@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 
 FORMATS = ("onnx", "openvino", "ostrack", "safetensors")
 GRAPH_FORMATS = {"onnx": ("onnxruntime", ("fp32", "int8")), "openvino": ("openvino", ("fp32", "bf16", "int8"))}
-SUFFIXES = {"onnx": ".onnx", "openvino": ".xml"}
 
 
 @click.command("export")
@@ -77,8 +76,9 @@ def export(checkpoint, fmt, out, opset, no_ce, precision, quantize, calib, eval_
         )
     if fmt in GRAPH_FORMATS:
         backend, precisions = GRAPH_FORMATS[fmt]
-        if Path(out).suffix.lower() != SUFFIXES[fmt]:  # the backends pick deployed files by suffix
-            raise ConfigError(f"--out {Path(out).name}: --format {fmt} files are named NAME{SUFFIXES[fmt]}")
+        suffix = get_backend(backend).suffixes[0]  # the backends pick their deployed files by suffix
+        if Path(out).suffix.lower() != suffix:
+            raise ConfigError(f"--out {Path(out).name}: --format {fmt} files are named NAME{suffix}")
         precision = precision or "fp32"
         if precision not in precisions:
             raise ConfigError(f"--format {fmt} writes {' or '.join(precisions)}, not {precision}")

@@ -34,6 +34,7 @@ def _check_settings(out: Path, settings: dict[str, Any]) -> None:
     retrains would mix with the earlier ones)."""
     from compresstracker.errors import ConfigError
     from compresstracker.fileio import atomic_write_json
+    from compresstracker.training.resume import differences
 
     path = out / SETTINGS_FILE
     if path.is_file():
@@ -41,9 +42,10 @@ def _check_settings(out: Path, settings: dict[str, Any]) -> None:
             saved = json.loads(path.read_text())
         except (ValueError, UnicodeDecodeError):
             saved = None
-        if saved != settings:
-            changed = ", ".join(f"{k} {saved.get(k)!r} there, {v!r} now" for k, v in settings.items()
-                                if not isinstance(saved, dict) or saved.get(k) != v) or "unreadable record"
+        if not isinstance(saved, dict):
+            raise ConfigError(f"{out} holds an unreadable search demo record ({SETTINGS_FILE}); choose another --out")
+        changed = ", ".join(f"{key} {old!r} there, {new!r} now" for key, old, new in differences(saved, settings))
+        if changed:
             raise ConfigError(f"{out} holds a search demo run with other settings ({changed}); choose another --out")
         return
     if out.is_dir() and any(out.iterdir()):
