@@ -74,6 +74,10 @@ class FamilyPlugin:
     adapter: Optional[TeacherAdapter] = None
     release: Optional[ReleaseLayout] = None
     supernet: Optional[SupernetPlugin] = None
+    # for the conformance test and examples: a registered architecture that runs every code path on a
+    # CPU in milliseconds, and a recipe that trains it on generated data
+    tiny: str = ""
+    recipe: str = ""
 
     @property
     def name(self) -> str:

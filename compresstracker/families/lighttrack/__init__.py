@@ -120,4 +120,6 @@ PLUGIN = register_plugin(FamilyPlugin(
         space=LightTrackSpace,
         space_description="LightTrack: 14 MBConv blocks x 6, output block, two heads (width, 8 layers)",
     ),
+    tiny="lighttrack_tiny",
+    recipe="lighttrack_tiny",
 ))

@@ -77,4 +77,6 @@ PLUGIN = register_plugin(FamilyPlugin(
     training=TRAINING,
     adapter=OneStreamViTAdapter(),
     release=RELEASE,
+    tiny="tiny_64_ce",
+    recipe="ostrack_tiny",
 ))
