@@ -5,7 +5,16 @@ from pathlib import Path
 
 import click
 
-from compresstracker.cli.common import console, device_option, emit_json, err_console, json_option, make_table, threads_option
+from compresstracker.cli.common import (
+    RegistryChoice, backend_metavar, console, device_option, emit_json, err_console, json_option, make_table, precisions, registry_option,
+    threads_option,
+)
+
+
+def _backend_attributes() -> dict:
+    from compresstracker.deploy import default_backend
+
+    return {"default": (default_backend(),), "metavar": backend_metavar()}
 
 
 def _table(report: dict):
@@ -37,13 +46,12 @@ def _table(report: dict):
 @click.command("bench")
 @click.argument("checkpoints", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @device_option
-@click.option(
-    "--backend", "backends", multiple=True, default=("torch",), show_default=True, metavar="torch|onnxruntime|openvino",
+@registry_option(
+    "--backend", "backends", multiple=True, show_default=True, read=_backend_attributes,
     help="Backend(s) to time; repeat to compare. Graph backends take their deployed files or convert checkpoints on the fly.",
 )
 @click.option(
-    "--precision", "--dtype", "precisions", multiple=True, default=("fp32",), show_default=True,
-    type=click.Choice(["fp32", "bf16", "fp16", "int8"]),
+    "--precision", "--dtype", "precisions", multiple=True, default=("fp32",), show_default=True, type=RegistryChoice(precisions),
     help="Precision(s) to time; repeat to compare. One row per supported (backend, precision); --dtype is an alias.",
 )
 @threads_option

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import click
 
@@ -18,22 +18,99 @@ device_option = click.option(
     "--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto (CUDA when present)."
 )
 
-# The library checks the names (compresstracker.deploy.backend_names()); no torch import here.
-backend_option = click.option(
-    "--backend", default="torch", show_default=True, metavar="torch|onnxruntime|openvino",
-    help="Run the network with PyTorch, ONNX Runtime or OpenVINO: a file from `ctrack export` for that "
-    "backend, or any checkpoint converted on the fly.",
-)
-precision_option = click.option(
-    "--precision", type=click.Choice(["fp32", "bf16", "fp16", "int8"]),
-    help="torch: fp32, bf16 (weights cast once; CPUs with bf16 support), fp16 (CUDA); onnxruntime: fp32, int8; "
-    "openvino: fp32, bf16, int8. Default fp32 (a deployed file: its own).",
-)
-calib_option = click.option(
-    "--calib", metavar="NAME=ROOT[:SPLIT]",
-    help="Static int8 (openvino): calibrate on tracking crops of this dataset (default: generated sequences).",
-)
+class RegistryChoice(click.Choice):
+    """A choice whose values ``read()`` returns when the command line is parsed or --help drawn, not at
+    import: a runtime registered later (a plug-in, a test) is offered too."""
 
+    def __init__(self, read: Callable[[], Sequence[str]]):  # Choice.__init__ would freeze the values
+        self.read = read
+        self.case_sensitive = True
+
+    @property
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]
+        return tuple(self.read())
+
+
+class RegistryOption(click.Option):
+    """An option whose attributes (help, metavar, default) ``read()`` returns when they are used, for
+    the same reason as :class:`RegistryChoice`."""
+
+    def __init__(self, *args: Any, read: Callable[[], dict[str, Any]], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.read = read
+
+    def _refresh(self) -> None:
+        for key, value in self.read().items():
+            setattr(self, key, value)
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        self._refresh()
+        return super().get_help_record(ctx)
+
+    def get_default(self, ctx: click.Context, call: bool = True) -> Any:
+        self._refresh()
+        return super().get_default(ctx, call)
+
+
+def registry_option(*names: str, read: Callable[[], dict[str, Any]], **kwargs: Any) -> Callable:
+    """``click.option`` of a :class:`RegistryOption`."""
+    return click.option(*names, cls=RegistryOption, read=read, **kwargs)
+
+
+def backends() -> list:
+    """The registered runtimes (:mod:`compresstracker.deploy`, imported when first needed: --help stays light elsewhere)."""
+    from compresstracker.deploy import backend_names, get_backend
+
+    return [get_backend(name) for name in backend_names()]
+
+
+def precisions(deploying: bool = False) -> list[str]:
+    """Every precision a backend runs (``deploying``: exports)."""
+    from compresstracker.deploy import all_precisions
+
+    return all_precisions(deploying)
+
+
+def listing(words: Sequence[str], last: str = "or") -> str:
+    """'a, b or c'."""
+    return f"{', '.join(words[:-1])} {last} {words[-1]}" if len(words) > 1 else "".join(words)
+
+
+def precision_listing(backend: Any) -> str:
+    """A backend's precisions with their notes, e.g. 'fp32, bf16 (weights cast once), fp16 (CUDA)'."""
+    return ", ".join(f"{p} ({backend.precision_notes[p]})" if p in backend.precision_notes else p for p in backend.precisions)
+
+
+def backend_metavar() -> str:
+    """'torch|onnxruntime|...': every backend's name."""
+    return "|".join(b.name for b in backends())
+
+
+def _backend_attributes() -> dict[str, Any]:
+    from compresstracker.deploy import default_backend
+
+    return {
+        "default": default_backend(),
+        "metavar": backend_metavar(),
+        "help": f"Run the network with {listing([b.title for b in backends()])}: a file from `ctrack export` for that "
+        "backend, or any checkpoint converted on the fly.",
+    }
+
+
+def _precision_attributes() -> dict[str, Any]:
+    return {"help": "; ".join(f"{b.name}: {precision_listing(b)}" for b in backends()) + ". Default fp32 (a deployed file: its own)."}
+
+
+def _calib_attributes() -> dict[str, Any]:
+    pairs = [(p, b.name) for b in backends() for p in b.calibrated]
+    return {"help": f"Static {listing(list(dict.fromkeys(p for p, _ in pairs)))} ({listing([n for _, n in pairs])}): "
+            "calibrate on tracking crops of this dataset (default: generated sequences)."}
+
+
+# The library checks the backend's name (an unknown one is its one-line error), so it is no click choice.
+backend_option = registry_option("--backend", show_default=True, read=_backend_attributes)
+precision_option = registry_option("--precision", type=RegistryChoice(precisions), read=_precision_attributes)
+calib_option = registry_option("--calib", metavar="NAME=ROOT[:SPLIT]", read=_calib_attributes)
 
 def note(message: str) -> None:
     """One line on stderr (a note or a warning, never part of the output)."""

@@ -22,8 +22,7 @@ import numpy as np
 import torch
 
 from compresstracker.bench.flops import count_family_macs, count_params
-from compresstracker.deploy import Network, calib_applies, deployed_backend, get_backend, load_network
-from compresstracker.deploy.backends import CALIB_ONLY
+from compresstracker.deploy import Network, calib_applies, calib_only, deployed_backend, get_backend, load_network
 from compresstracker.devices import available_cores
 from compresstracker.errors import ConfigError
 from compresstracker.tracking import make_tracker
@@ -224,14 +223,14 @@ def bench_models(
     skipped: list[dict] = []
     plans = {path: _rows_of(path, backends, precisions, device) for path in map(str, paths)}
     if calib is not None and not any(calib_applies(p, b, r) for p, (todo, _) in plans.items() for b, r in todo):
-        raise ConfigError(f"{CALIB_ONLY}, and no row here is one")
+        raise ConfigError(f"{calib_only()}, and no row here is one")
     try:
         for path, (todo, skip) in plans.items():
             skipped += skip
             for backend, precision in todo:
                 row_calib = calib if calib_applies(path, backend, precision) else None
                 try:
-                    network = load_network(path, backend, ce, device, threads, precision, row_calib, compile and backend == "torch")
+                    network = load_network(path, backend, ce, device, threads, precision, row_calib, compile and get_backend(backend).compiles)
                 except ConfigError as exc:  # a family this backend or precision does not run yet (bad files still fail)
                     skipped.append({"path": path, "backend": backend, "precision": precision, "reason": str(exc)})
                     continue

@@ -1,44 +1,60 @@
-"""Runtime backends behind one registry: what runs a tracker network, at which precision.
+"""Runtime backends behind one registry: what runs a tracker network, at which precision, and what
+``ctrack export`` writes for it.
 
 A backend turns a checkpoint (any file ctrack reads) or a file deployed for it into the object the
-tracker calls. The torch backend returns the family's network itself; graph backends (ONNX Runtime,
-OpenVINO) compile the family's graphs (see :mod:`~compresstracker.deploy.family`) and return a
-:class:`~compresstracker.deploy.family.GraphNetwork`. A new runtime is one ``register_backend``.
+tracker calls, and writes the export formats it owns. The torch backend (:mod:`.pytorch`) returns
+the family's network itself; graph backends (:mod:`.onnxruntime`, :mod:`.openvino`) compile the family's
+graphs (see :mod:`~compresstracker.deploy.family`) and return a
+:class:`~compresstracker.deploy.family.GraphNetwork`. A new runtime is one module that subclasses
+:class:`Backend` and calls ``register_backend``; the commands build their choices from here.
 """
 from __future__ import annotations
 
 import importlib
-import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
-import numpy as np
 import torch
 from torch import nn
 
-from compresstracker.deploy.family import GraphNetwork, Runner, family_named, inference_form
-from compresstracker.deploy.family import family_of as deploy_family_of
-from compresstracker.devices import cpu_has_bf16
+from compresstracker.deploy.family import GraphNetwork
 from compresstracker.errors import CheckpointError, ConfigError, CTrackError
 
+if TYPE_CHECKING:
+    from compresstracker.checkpoints import LoadedCheckpoint
+
 __all__ = [
-    "DTYPES", "Backend", "CastNetwork", "Network", "backend_names", "check_backend", "deployed_backend",
-    "get_backend", "load_network", "ort_runner", "register_backend", "torch_compile",
+    "Backend", "Network", "all_precisions", "backend_names", "calib_applies", "calib_only", "check_backend", "default_backend",
+    "deployed_backend", "export_backend", "export_formats", "get_backend", "load_network", "register_backend", "unregister_backend",
 ]
 
 Network = Union[nn.Module, GraphNetwork]
 
 
 class Backend(ABC):
-    """A runtime: its name, the precisions it runs, the deployed files it reads and how to install it."""
+    """A runtime: its name, the precisions it runs, the deployed files it reads and writes, how to install it.
+
+    A backend with ``suffixes`` deploys: ``ctrack export`` writes it files that fix their precision
+    (one of ``precisions``) and CE setting, and it runs them as they are. One without writes weights
+    files (the torch backend), which carry neither.
+    """
 
     name: str = ""
+    title: str = ""  # the runtime's name in sentences ("ONNX Runtime")
     precisions: tuple[str, ...] = ("fp32",)
-    suffixes: tuple[str, ...] = ()  # deployed files this backend runs as they are
+    precision_notes: dict[str, str] = {}  # a word on a precision for --help ("fp16": "CUDA")
+    suffixes: tuple[str, ...] = ()  # deployed files this backend runs as they are; the first is what export writes
+    formats: tuple[str, ...] = ()  # the `ctrack export --format` names this backend writes
     modules: tuple[str, ...] = ()  # what must be importable
     install: str = ""
     calibrated: tuple[str, ...] = ()  # precisions whose conversion from a checkpoint calibrates on data (--calib)
+    compiles: bool = False  # whether --compile (torch.compile) applies
+
+    @property
+    def deploys(self) -> bool:
+        """Whether this backend's export formats are deployed files (precision and CE fixed in them)."""
+        return bool(self.suffixes)
 
     def available(self) -> bool:
         try:
@@ -74,17 +90,65 @@ class Backend(ABC):
         """The network of a file deployed for this backend (its precision is the file's)."""
         raise CheckpointError(f"the {self.name} backend reads checkpoints, not {path.name}")
 
+    def compile(self, network: Network, device: torch.device) -> Network:
+        """``network`` compiled for ``device`` (backends that set :attr:`compiles`)."""
+        raise ConfigError(f"--compile does not apply to the {self.name} backend")
+
+    def export(
+        self, loaded: LoadedCheckpoint, fmt: str, out: Path, precision: Optional[str], ce: Optional[bool], calib: Optional[str], opset: int,
+    ) -> dict[str, Any]:
+        """Write ``loaded`` as ``fmt`` (one of :attr:`formats`) at ``out``; what was written, for the report.
+
+        A deploying backend verifies the file it wrote against the torch fp32 network and reports
+        ``max_abs_diff``; ``opset`` is the ONNX opset of graphs traced through ONNX.
+        """
+        raise ConfigError(f"the {self.name} backend exports nothing")
+
+    def file_kind(self, info: dict[str, Any]) -> str:
+        """What an exported file is, in words, from its :meth:`export` report ("ONNX opset 17")."""
+        return f"{self.title} model"
+
 
 _BACKENDS: dict[str, Backend] = {}
 
 
 def register_backend(backend: Backend) -> Backend:
+    """Add (or replace) a runtime; every command offers it from then on."""
     _BACKENDS[backend.name] = backend
     return backend
 
 
+def unregister_backend(name: str) -> None:
+    """Remove a runtime (a test's, or one replaced by a plug-in); unknown names are ignored."""
+    _BACKENDS.pop(name, None)
+
+
 def backend_names() -> list[str]:
     return list(_BACKENDS)
+
+
+def all_precisions(deploying: bool = False) -> list[str]:
+    """Every precision some backend runs (``deploying``: some backend exports), in the order backends name them."""
+    every = dict.fromkeys(p for b in _BACKENDS.values() for p in b.precisions)
+    return [p for p in every if not deploying or any(b.deploys and p in b.precisions for b in _BACKENDS.values())]
+
+
+def default_backend() -> str:
+    """The backend a command runs unless told otherwise: the first registered (torch, the reference)."""
+    return next(iter(_BACKENDS))
+
+
+def export_formats(deploying: bool = False) -> list[str]:
+    """The ``ctrack export --format`` names, sorted (``deploying``: only those of deploying backends)."""
+    return sorted(f for b in _BACKENDS.values() if b.deploys or not deploying for f in b.formats)
+
+
+def export_backend(fmt: str) -> Backend:
+    """The backend that writes export format ``fmt``."""
+    found = next((b for b in _BACKENDS.values() if fmt in b.formats), None)
+    if found is None:
+        raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(export_formats())}")
+    return found
 
 
 def get_backend(name: str) -> Backend:
@@ -110,7 +174,10 @@ def check_backend(path: str | Path, backend: str, precision: Optional[str] = Non
     chosen.require()
 
 
-CALIB_ONLY = "--calib applies where a checkpoint is quantised with calibration: --backend openvino --precision int8"
+def calib_only() -> str:
+    """The refusal of a --calib that no conversion uses, naming the (backend, precision) pairs that do."""
+    pairs = " or ".join(f"--backend {b.name} --precision {p}" for b in _BACKENDS.values() for p in b.calibrated)
+    return f"--calib applies where a checkpoint is quantised with calibration: {pairs}"
 
 
 def calib_applies(path: str | Path, backend: str, precision: Optional[str]) -> bool:
@@ -144,10 +211,11 @@ def load_network(
 
         parse_calib(calib)
         if not calib_applies(path, backend, precision):
-            raise ConfigError(CALIB_ONLY)
+            raise ConfigError(calib_only())
     chosen, path, device = get_backend(backend), Path(path), torch.device(device)
-    if compile and backend != "torch":
-        raise ConfigError("--compile applies to the torch backend")
+    if compile and not chosen.compiles:
+        names = " or ".join(b.name for b in _BACKENDS.values() if b.compiles)
+        raise ConfigError(f"--compile applies to the {names} backend")
     if chosen.runs_file(path):
         network = chosen.from_file(path, device, threads)
         if ce is not None and ce != network.ce_enabled:
@@ -163,139 +231,4 @@ def load_network(
     if not chosen.supports(precision, device):
         raise ConfigError(f"the {backend} backend has no native {precision} on {device.type} here; choose fp32")
     network = chosen.from_model(load_model(path, ce=ce), precision, device, threads, calib)
-    return torch_compile(network, device) if compile else network
-
-
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-class CastNetwork(nn.Module):
-    """A torch network whose weights were cast once to ``dtype``: inputs are cast on the way in and
-    the maps back to fp32 on the way out, so the tracker's decoding is unchanged. Unlike autocast,
-    nothing is re-cast per call."""
-
-    def __init__(self, model: nn.Module, precision: str):
-        super().__init__()
-        self.model = model.to(DTYPES[precision])
-        self.dtype = DTYPES[precision]
-        self.precision = precision
-        self.config = model.config
-        self.ce_enabled = model.ce_enabled
-
-    def forward(self, template: torch.Tensor, search: torch.Tensor, template_mask: Optional[torch.Tensor] = None) -> dict:
-        out = self.model(template.to(self.dtype), search.to(self.dtype), template_mask)
-        return {k: v.float() if v.is_floating_point() else v for k, v in out.items()}
-
-
-def torch_compile(network: nn.Module, device: torch.device) -> nn.Module:
-    """torch.compile: CUDA graphs on a GPU (reduce-overhead); on a CPU Inductor with freezing (weights
-    folded into the kernels as constants, which inference allows)."""
-    if device.type == "cpu":
-        import logging
-
-        import torch._inductor.config as inductor
-
-        inductor.freezing = True
-        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # "No CUDA runtime is found" on a CPU host
-    return torch.compile(network, mode="reduce-overhead" if device.type == "cuda" else None)
-
-
-class TorchBackend(Backend):
-    """PyTorch eager on CPU or CUDA, the reference every other backend is compared with.
-
-    For inference the family's model is put in its inference form (OSTrack: BatchNorm folded into
-    the head, towers side by side); bf16/fp16 cast the weights once (:class:`CastNetwork`).
-    """
-
-    name = "torch"
-    precisions = ("fp32", "bf16", "fp16")
-    modules = ("torch",)
-
-    def supports(self, precision: str, device: torch.device) -> bool:
-        if precision == "fp32":
-            return True
-        if device.type == "cuda":
-            return precision == "fp16" or torch.cuda.is_bf16_supported()
-        return precision == "bf16" and cpu_has_bf16()
-
-    def from_model(
-        self, model: nn.Module, precision: str, device: torch.device, threads: Optional[int], calib: Optional[str] = None,
-    ) -> nn.Module:
-        model = inference_form(model.to(device).eval())
-        if precision == "fp32":
-            return model
-        if not deploy_family_of(model).casts:
-            raise ConfigError(f"torch {precision} does not run {type(model).__name__} networks; it runs fp32")
-        return CastNetwork(model, precision)
-
-
-def ort_runner(path: str | Path, device: str | torch.device = "cpu", threads: Optional[int] = None) -> Runner:
-    """An ONNX Runtime session on ``device`` (CPU, or CUDA with onnxruntime-gpu) as a graph runner.
-
-    ``threads`` (default: torch's intra-op thread count) bounds ORT's intra-op pool, so PyTorch and
-    ONNX Runtime are compared on the same number of cores.
-    """
-    import onnxruntime as ort
-
-    device = torch.device(device)
-    providers: list = ["CPUExecutionProvider"]
-    if device.type == "cuda":
-        if "CUDAExecutionProvider" not in ort.get_available_providers():
-            raise CTrackError("this onnxruntime has no CUDA provider: install onnxruntime-gpu, or use --device cpu")
-        providers.insert(0, ("CUDAExecutionProvider", {"device_id": device.index or 0}))
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or torch.get_num_threads()
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3  # warnings and below stay quiet
-    # Workers spin between the operators of one run (fast hand-offs) but stop when it returns: left
-    # spinning they took the cores from everything else in the process (the crop and decode of the
-    # next frame, LightTrack's other graph, the other rows of an interleaved bench: torch ran 3x
-    # slower beside a spinning session). Tracking FPS alone is unchanged (docs/speed.md).
-    options.add_session_config_entry("session.force_spinning_stop", "1")
-    try:
-        session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
-    except Exception as exc:  # onnxruntime's pybind errors (InvalidProtobuf, Fail, ...) share no useful base
-        raise CheckpointError(f"onnxruntime cannot load {Path(path).name}: {str(exc).splitlines()[0]}") from None
-    outputs = [o.name for o in session.get_outputs()]
-
-    def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return dict(zip(outputs, session.run(outputs, feeds)))
-
-    run.session = session  # type: ignore[attr-defined]
-    return run
-
-
-class OnnxRuntimeBackend(Backend):
-    """ONNX Runtime: .onnx files from ``ctrack export`` (fp32, or int8 with dynamic quantisation)."""
-
-    name = "onnxruntime"
-    precisions = ("fp32", "int8")
-    suffixes = (".onnx",)
-    modules = ("onnx", "onnxruntime")
-    install = 'pip install "ctrack[onnx]"'
-
-    def from_file(self, path: Path, device: torch.device, threads: Optional[int]) -> GraphNetwork:
-        from compresstracker.deploy.onnx import read_onnx
-
-        deployed = read_onnx(path)
-        runners = {name: ort_runner(p, device, threads) for name, p in deployed.graphs.items()}
-        return family_named(deployed.family, path.name).network(runners, deployed, device)
-
-    def from_model(
-        self, model: nn.Module, precision: str, device: torch.device, threads: Optional[int], calib: Optional[str] = None,
-    ) -> GraphNetwork:
-        """Exported (and verified) into a temporary folder; the sessions hold the graphs, the files go."""
-        from compresstracker.deploy.onnx import export_onnx
-        from compresstracker.deploy.quantize import quantize_onnx_int8
-
-        with tempfile.TemporaryDirectory(prefix="ctrack-onnx-") as tmp:
-            path = Path(tmp) / "model.onnx"
-            export_onnx(model, path)
-            if precision == "int8":
-                quantize_onnx_int8(path, Path(tmp) / "model.int8.onnx")
-                path = Path(tmp) / "model.int8.onnx"
-            return self.from_file(path, device, threads)
-
-
-register_backend(TorchBackend())
-register_backend(OnnxRuntimeBackend())
+    return chosen.compile(network, device) if compile else network

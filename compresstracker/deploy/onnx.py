@@ -1,6 +1,7 @@
 """ONNX export of any registered family's graphs, with the model's config in the file's metadata.
 
-Each graph becomes one ONNX file: a one-graph family writes exactly the path asked for; a family
+:func:`ort_runner` runs such a file with ONNX Runtime (the verification here and the onnxruntime
+backend). Each graph becomes one ONNX file: a one-graph family writes exactly the path asked for; a family
 with several graphs writes its per-frame (last) graph there and the others beside it as
 ``STEM.GRAPH.onnx``, listed in the metadata (``ctrack.graphs``). Family, config, CE setting and
 precision are stored in ``metadata_props``, so an exported file runs without flags. onnx and
@@ -15,17 +16,19 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import numpy as np
+import torch
 from torch import nn
 
 from compresstracker import __version__
-from compresstracker.deploy.family import DeployedFile, family_named, family_of, graph_differences
+from compresstracker.deploy.family import DeployedFile, Runner, family_named, family_of, graph_differences
 from compresstracker.models import default_family
 from compresstracker.errors import CheckpointError, ConfigError, CTrackError
 from compresstracker.fileio import atomic_path
 
 __all__ = [
-    "DEFAULT_OPSET", "MAX_ABS_DIFF", "MIN_OPSET", "check_graph_files", "export_onnx", "graph_paths", "graph_summary", "read_onnx",
-    "require_onnx", "write_metadata", "write_onnx",
+    "DEFAULT_OPSET", "MAX_ABS_DIFF", "MIN_OPSET", "check_graph_files", "export_onnx", "graph_paths", "graph_summary", "ort_runner",
+    "read_onnx", "require_onnx", "write_metadata", "write_onnx",
 ]
 
 DEFAULT_OPSET = 17  # LayerNormalization is a single op from 17 on
@@ -149,6 +152,42 @@ def read_onnx(path: str | Path) -> DeployedFile:
     return deployed
 
 
+def ort_runner(path: str | Path, device: str | torch.device = "cpu", threads: Optional[int] = None) -> Runner:
+    """An ONNX Runtime session on ``device`` (CPU, or CUDA with onnxruntime-gpu) as a graph runner.
+
+    ``threads`` (default: torch's intra-op thread count) bounds ORT's intra-op pool, so PyTorch and
+    ONNX Runtime are compared on the same number of cores.
+    """
+    import onnxruntime as ort
+
+    device = torch.device(device)
+    providers: list = ["CPUExecutionProvider"]
+    if device.type == "cuda":
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise CTrackError("this onnxruntime has no CUDA provider: install onnxruntime-gpu, or use --device cpu")
+        providers.insert(0, ("CUDAExecutionProvider", {"device_id": device.index or 0}))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # warnings and below stay quiet
+    # Workers spin between the operators of one run (fast hand-offs) but stop when it returns: left
+    # spinning they took the cores from everything else in the process (the crop and decode of the
+    # next frame, LightTrack's other graph, the other rows of an interleaved bench: torch ran 3x
+    # slower beside a spinning session). Tracking FPS alone is unchanged (docs/speed.md).
+    options.add_session_config_entry("session.force_spinning_stop", "1")
+    try:
+        session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    except Exception as exc:  # onnxruntime's pybind errors (InvalidProtobuf, Fail, ...) share no useful base
+        raise CheckpointError(f"onnxruntime cannot load {Path(path).name}: {str(exc).splitlines()[0]}") from None
+    outputs = [o.name for o in session.get_outputs()]
+
+    def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return dict(zip(outputs, session.run(outputs, feeds)))
+
+    run.session = session  # type: ignore[attr-defined]
+    return run
+
+
 def write_metadata(path: Path, entries: dict[str, str]) -> None:
     """Store ``entries`` in an ONNX file's metadata_props (other entries are kept)."""
     onnx, _ = require_onnx()
@@ -184,8 +223,6 @@ def _resolve(model: nn.Module, ce: Optional[bool]):
 
 def _trace(graph, path: Path, opset: int, deployed: DeployedFile) -> None:
     """One graph to ONNX at ``path``, with the deployed file's metadata, checked by the onnx checker."""
-    import torch
-
     onnx, _ = require_onnx()
     if opset < MIN_OPSET:
         raise CheckpointError(f"ONNX opset {opset} is too old; use {MIN_OPSET} or newer (default {DEFAULT_OPSET})")
@@ -209,8 +246,6 @@ def export_onnx(model: nn.Module, path: str | Path, opset: int = DEFAULT_OPSET, 
     compared with PyTorch on seeded random inputs; a max abs difference of ``MAX_ABS_DIFF`` or more
     is a CheckpointError and leaves no file behind. Returns what was written and the differences.
     """
-    from compresstracker.deploy.backends import ort_runner
-
     require_onnx()
     if Path(path).suffix.lower() != ".onnx":  # the onnxruntime backend picks its files by suffix
         raise ConfigError(f"{Path(path).name}: ONNX models are written as NAME.onnx")

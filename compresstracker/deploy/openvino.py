@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 import torch
@@ -29,6 +29,9 @@ from compresstracker.deploy.calibration import CALIB_SAMPLES, calibration_sequen
 from compresstracker.deploy.family import DeployedFile, Graph, GraphNetwork, Runner, family_named, family_of, graph_differences
 from compresstracker.deploy.onnx import KEY, check_graph_files, deployed_metadata, graph_paths, graph_summary, parse_metadata, write_onnx
 from compresstracker.errors import CheckpointError, ConfigError
+
+if TYPE_CHECKING:
+    from compresstracker.checkpoints import LoadedCheckpoint
 
 __all__ = ["OpenVinoBackend", "cpu_supports", "export_openvino"]
 
@@ -202,8 +205,11 @@ class OpenVinoBackend(Backend):
     from training runs as the CLI does."""
 
     name = "openvino"
+    title = "OpenVINO"
     precisions = ("fp32", "bf16", "int8")
+    precision_notes = {"int8": "NNCF static, calibrated"}
     suffixes = (".xml",)
+    formats = ("openvino",)
     modules = ("openvino", "nncf", "onnx")
     install = 'pip install "ctrack[openvino]"'
     calibrated = ("int8",)  # NNCF static quantisation
@@ -241,6 +247,14 @@ class OpenVinoBackend(Backend):
         _, deployed, models, _ = convert(model, precision, calib=calib)
         runners = {name: _compile(m, precision, threads) for name, m in models.items()}
         return family_named(deployed.family, deployed.path.name).network(runners, deployed, device)
+
+    def export(
+        self, loaded: LoadedCheckpoint, fmt: str, out: Path, precision: Optional[str], ce: Optional[bool], calib: Optional[str], opset: int,
+    ) -> dict[str, Any]:
+        return export_openvino(loaded.model, out, precision or "fp32", ce, calib)
+
+    def file_kind(self, info: dict[str, Any]) -> str:
+        return "OpenVINO IR"
 
 
 register_backend(OpenVinoBackend())

@@ -89,7 +89,7 @@ def test_sessions_stop_spinning_when_a_run_returns(teacher, tmp_path, monkeypatc
     """Spinning workers left behind by a run took the cores from the rest of the process."""
     import onnxruntime as ort
 
-    from compresstracker.deploy.backends import ort_runner
+    from compresstracker.deploy.onnx import ort_runner
 
     export_onnx(teacher, tmp_path / "t.onnx")
     seen = []

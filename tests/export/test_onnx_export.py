@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from compresstracker.deploy import onnx as onnx_export
-from compresstracker.deploy.backends import ort_runner
+from compresstracker.deploy.onnx import ort_runner
 from compresstracker.deploy.onnx import export_onnx
 from compresstracker.families.ostrack.deploy import OUTPUT_NAMES
 from compresstracker.errors import CheckpointError
