@@ -268,7 +268,7 @@ def bench_models(
     for row in rows:
         params, macs, macs_counted, row_ce = sizes[row.path]
         maps, ref = row.maps(), references.get(row.path)
-        diff = max(float((maps[m] - ref[m]).abs().max()) for m in MAPS) if ref and maps else None
+        diff = max(float((maps[m] - ref[m]).abs().max()) for m in ref) if ref and maps else None
         track = statistics.median(row.track)
         report_rows.append(ModelBench(
             path=row.path, backend=row.backend, precision=row.precision, ce=row_ce, params=params, macs=macs, macs_counted=macs_counted,
