@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from compresstracker.errors import ConfigError
-from compresstracker.models import TrackerNet
+from compresstracker.models import TrackerConfig, TrackerNet
 
 if TYPE_CHECKING:
     from compresstracker.compression.plan import StagePlan
@@ -79,6 +79,25 @@ class TeacherAdapter:
         return key
 
 
+def student_config(teacher: TrackerConfig, plan: StagePlan, ce: bool = False, drop_path: float = 0.0) -> TrackerConfig:
+    """A one-stream ViT teacher's config with the student's depth; no candidate elimination unless ``ce``.
+
+    With ``ce`` the student eliminates tokens in the student layer that stands in for each
+    teacher CE layer's stage (at that stage's first student layer).
+    """
+    depth = plan.student_depth
+    ce_layers: tuple[int, ...] = ()
+    ratios: tuple[float, ...] = ()
+    if ce and teacher.has_ce:
+        pairs = {}
+        for layer, ratio in zip(teacher.ce_layers, teacher.ce_keep_ratios):
+            stage = next(i for i, s in enumerate(plan.stages) if layer in s)
+            pairs.setdefault(plan.student_layers(stage)[0], ratio)
+        ce_layers, ratios = tuple(sorted(pairs)), tuple(pairs[k] for k in sorted(pairs))
+    arch = f"{teacher.arch}_student{depth}" if "_student" not in teacher.arch else teacher.arch
+    return teacher.replace(arch=arch, depth=depth, ce_layers=ce_layers, ce_keep_ratios=ratios, drop_path=drop_path)
+
+
 class OneStreamViTAdapter(TeacherAdapter):
     """OSTrack's one-stream ViT with the centre head (:class:`TrackerNet`), any width and depth."""
 
@@ -102,8 +121,6 @@ class OneStreamViTAdapter(TeacherAdapter):
         return model.config.num_template_tokens
 
     def build_student(self, teacher: TrackerNet, plan: "StagePlan", ce: bool = False, drop_path: float = 0.0) -> TrackerNet:
-        from compresstracker.compression.student import student_config
-
         return TrackerNet(student_config(teacher.config, plan, ce, drop_path))
 
     def macs(self, model: TrackerNet) -> int:

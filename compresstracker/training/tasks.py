@@ -3,19 +3,22 @@
 ``ctrack train`` resolves ``model.arch`` to a config, and the config's family picks its
 ``TrainingFamily``: the task that computes the loss, the recipe's model options for that family,
 and the pair crops the family's tracker sees. OSTrack: centre-head losses and the CE keep-rate
-ramp; LightTrack: balanced BCE and IoU loss on the Siamese score grid.
+ramp; LightTrack: balanced BCE and IoU loss on the Siamese score grid; LightTrack's supernet:
+the same loss on one random path per step (SPOS).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch import nn
 
 from compresstracker.data.pairs import PairCrops
 from compresstracker.errors import ConfigError
-from compresstracker.models import LightTrackConfig, TrackerNet, ctr_point_mask, family_of
+from compresstracker.models import LightTrackConfig, LightTrackSupernet, TrackerNet, ctr_point_mask, family_of
 from compresstracker.training.engine import Task, ce_keep_rate
 from compresstracker.training.lighttrack_loss import lighttrack_loss
 from compresstracker.training.losses import tracking_loss
@@ -136,6 +139,43 @@ class LightTrackTask(_BackboneSchedule):
         return None
 
 
+PATH_SEED_OFFSET = 7_919  # keeps the path stream apart from the data and init streams of the same seed
+
+
+class SupernetTask(LightTrackTask):
+    """SPOS supernet training: LightTrack's loss on one uniformly random path per step.
+
+    The path generator is part of the task's state, so the engine's exact resume continues the
+    same path sequence. Under DDP every process draws the same path at each step (the generator
+    is seeded from ``train.seed`` alone, not the rank): all processes then run the same modules,
+    gradients are averaged over the same parameters, and the engine's ``find_unused_parameters``
+    covers the modules the path skips. Backbone freezing and its lr multiplier are
+    LightTrackTask's (``train.freeze_backbone_epochs``, ``train.backbone_lr_mult``).
+    """
+
+    def __init__(self, model: LightTrackSupernet, recipe: dict):
+        super().__init__(model, recipe)
+        self.rng = np.random.default_rng(int(recipe["train"]["seed"]) + PATH_SEED_OFFSET)
+        self.last_path: str | None = None
+
+    def step(self, module: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, Any]]:
+        supernet: LightTrackSupernet = unwrap(module)
+        arch = supernet.sample_arch(self.rng)
+        self.last_path = arch.to_path()
+        out = module(batch["template"], batch["search"], arch)
+        return lighttrack_loss(
+            out, batch["search_box"], supernet.config.stride, batch["search"].shape[-1],
+            cls_weight=self.loss["cls"], iou_weight=self.loss["iou"], pos_radius=self.loss["pos_radius"],
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"path_rng": json.dumps(self.rng.bit_generator.state)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "path_rng" in state:
+            self.rng.bit_generator.state = json.loads(state["path_rng"])
+
+
 @dataclass(frozen=True)
 class TrainingFamily:
     """How ``ctrack train`` trains one model family.
@@ -178,11 +218,12 @@ register_training("ostrack", TrainingFamily(
 ))
 # model.drop_path is a ViT setting; LightTrack networks have none.
 register_training("lighttrack", TrainingFamily(LightTrackTask, lambda model: dict(model["overrides"]), lighttrack_crops))
+register_training("lighttrack_supernet", TrainingFamily(
+    SupernetTask, lambda model: dict(model["overrides"]), lambda config: lighttrack_crops(config.base),
+))
 
 __all__ = [
-    "LightTrackTask", "TrackingTask", "TrainingFamily", "backbone_param_groups", "freeze_backbone",
+    "LightTrackTask", "SupernetTask", "TrackingTask", "TrainingFamily", "backbone_param_groups", "freeze_backbone",
     "lighttrack_crops", "register_training", "training_family", "unwrap",
 ]
 
-# The supernet's SPOS task registers itself for the lighttrack_supernet family (it builds on LightTrackTask).
-from compresstracker.training import spos  # noqa: E402,F401
