@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from compresstracker.cli.common import console, emit_json, json_option, quiet_option
+from compresstracker.cli.common import console, emit_json, json_option, quiet_option, top_table
 from compresstracker.demo import TEST_FRAMES, TEST_SEQUENCES
 
 SEARCH_OUT = "demo-search-out"  # as `make demo-search`
@@ -71,7 +71,6 @@ def demo(out, stages, epochs, samples_per_epoch, test_sequences, search, as_json
 def _search_demo(out, epochs, samples_per_epoch, as_json, quiet=False) -> None:
     from rich.table import Table
 
-    from compresstracker.cli.search import top_table
     from compresstracker.search.demo import run_search_demo
 
     def progress(report: dict) -> None:

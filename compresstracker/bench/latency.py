@@ -24,8 +24,8 @@ import torch
 from compresstracker.bench.flops import count_family_macs, count_params
 from compresstracker.deploy import Network, calib_applies, deployed_backend, get_backend, load_network
 from compresstracker.deploy.backends import CALIB_ONLY
-from compresstracker.devices import available_cores
 from compresstracker.errors import ConfigError
+from compresstracker.threads import available_cores
 from compresstracker.tracking import Tracker, make_tracker, sample_target
 
 __all__ = ["BENCH_BOX", "MIN_RUNS", "ModelBench", "bench_models", "busy_seconds", "load_report", "synthetic_frame"]

@@ -19,9 +19,9 @@ from compresstracker.deploy.backends import (
     load_network,
     register_backend,
 )
-from compresstracker.deploy.family import DeployedFile, DeployFamily, Graph, GraphNetwork, family_of, register_family
+from compresstracker.deploy.family import DeployedFile, DeployFamily, Graph, GraphNetwork, deploy_family_of, register_deploy_family
 
 __all__ = [
     "Backend", "DeployFamily", "DeployedFile", "Graph", "GraphNetwork", "Network", "backend_names", "calib_applies", "check_backend",
-    "deployed_backend", "family_of", "get_backend", "load_network", "register_backend", "register_family",
+    "deployed_backend", "deploy_family_of", "get_backend", "load_network", "register_backend", "register_deploy_family",
 ]

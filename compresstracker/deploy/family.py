@@ -4,7 +4,7 @@ A family says which graphs its network exports (OSTrack: one graph ``maps``, tem
 score, size and offset maps; a two-branch tracker such as LightTrack: a template graph run once per
 target and a search graph run per frame), how its config is written into and read back from a
 deployed file, and what object the tracker calls when those graphs run on a runtime backend.
-Exporters, quantisers and backends see only graphs, so a new family is one ``register_family``.
+Exporters, quantisers and backends see only graphs, so a new family is one ``register_deploy_family``.
 """
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from torch import nn
 from compresstracker.errors import CheckpointError, ConfigError
 
 __all__ = [
-    "DeployFamily", "DeployedFile", "Graph", "GraphNetwork", "Runner", "family_named", "family_of", "deployed_differences", "graph_differences",
-    "inference_form", "register_family",
+    "DeployFamily", "DeployedFile", "Graph", "GraphNetwork", "Runner", "deploy_family_of", "deployed_differences", "family_named", "graph_differences",
+    "inference_form", "register_deploy_family",
 ]
 
 # A graph compiled by a backend: named numpy inputs in, named numpy outputs out.
@@ -106,18 +106,18 @@ class DeployFamily(ABC):
 _FAMILIES: dict[str, DeployFamily] = {}
 
 
-def register_family(family: DeployFamily) -> DeployFamily:
+def register_deploy_family(family: DeployFamily) -> DeployFamily:
     """Make ``family`` exportable and runnable on every backend."""
     _FAMILIES[family.name] = family
     return family
 
 
-def family_of(model: nn.Module) -> DeployFamily:
+def deploy_family_of(model: nn.Module) -> DeployFamily:
     """The family whose model type ``model`` is."""
     family = next((f for f in _FAMILIES.values() if isinstance(model, f.model_type)), None)
     if family is not None:
         return family
-    raise ConfigError(f"no deployment family handles {type(model).__name__}; register one with register_family")
+    raise ConfigError(f"no deployment family handles {type(model).__name__}; register one with register_deploy_family")
 
 
 def inference_form(model: nn.Module) -> nn.Module:
@@ -169,7 +169,7 @@ class GraphNetwork:
 
 def deployed_differences(model: nn.Module, network: GraphNetwork) -> dict[str, float]:
     """:func:`graph_differences` of a deployed network (any backend, any precision) against ``model`` in fp32."""
-    return graph_differences(family_of(model).graphs(model, network.ce_enabled), network.runners)
+    return graph_differences(deploy_family_of(model).graphs(model, network.ce_enabled), network.runners)
 
 
 def graph_differences(graphs: list[Graph], runners: dict[str, Runner], seed: int = 1) -> dict[str, float]:

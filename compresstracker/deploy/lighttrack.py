@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from compresstracker.deploy.family import DeployedFile, DeployFamily, Graph, GraphNetwork, Runner, register_family
+from compresstracker.deploy.family import DeployedFile, DeployFamily, Graph, GraphNetwork, Runner, register_deploy_family
 from compresstracker.models import LightTrackConfig, LightTrackNet
 
 __all__ = ["LightTrackFamily", "LightTrackGraphNetwork", "SearchBranch", "TemplateBranch"]
@@ -130,4 +130,4 @@ class LightTrackFamily(DeployFamily):
         return LightTrackNet(deployed.config).eval()
 
 
-register_family(LightTrackFamily())
+register_deploy_family(LightTrackFamily())

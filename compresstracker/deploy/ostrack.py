@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from compresstracker.deploy.family import DeployedFile, DeployFamily, Graph, GraphNetwork, Runner, register_family
+from compresstracker.deploy.family import DeployedFile, DeployFamily, Graph, GraphNetwork, Runner, register_deploy_family
 from compresstracker.errors import CheckpointError
 from compresstracker.models import TrackerConfig, TrackerNet, ctr_point_rows
 
@@ -123,4 +123,4 @@ class OstrackFamily(DeployFamily):
         return model
 
 
-register_family(OstrackFamily())
+register_deploy_family(OstrackFamily())

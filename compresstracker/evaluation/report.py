@@ -11,7 +11,7 @@ from rich.table import Table
 from compresstracker.data.sequence import Sequence
 from compresstracker.errors import DatasetError, ResultsError
 from compresstracker.evaluation import got10k, ope
-from compresstracker.evaluation.results import check_results_dir, read_result_file, result_path, tracker_name
+from compresstracker.evaluation.results import existing_results_dir, read_result_file, result_path, tracker_name
 
 GOT10K_PROTOCOL = "got10k"
 COLUMN_TITLES = {
@@ -109,7 +109,7 @@ def score_trackers(
     skip_missing_seq does, only the sequences every folder has are scored.
     """
     seqs = select_sequences(dataset, sequences)
-    dirs = [check_results_dir(d) for d in results_dirs]
+    dirs = [existing_results_dir(d) for d in results_dirs]
     if not dirs:
         raise ResultsError("no results folder given")
     paths = [{seq.name: result_path(d, seq.name) for seq in seqs} for d in dirs]
