@@ -28,7 +28,8 @@ def _table(report: dict):
          "-" if row["max_abs_diff"] is None else f"{row['max_abs_diff']:.1e}")
         for row in report["models"]
     ]
-    # Figures keep their width (header words wrap above them); only the model name folds at 80 columns.
+    # Figures keep their width (header words wrap above them); the model name never folds (make_table
+    # shortens it from the left, or prints one block per row where the figures leave it too little room).
     options = [{"justify": "left"}] + [
         {"justify": "left" if i < 3 else "right",
          "width": max([*(len(word) for word in column.split()), *(len(r[i]) for r in rows)])}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import click
@@ -211,3 +212,24 @@ def parse_box(text: str) -> list[float]:
     if len(values) != 4:
         raise click.BadParameter(f"{text!r} has {len(values)} numbers; expected x,y,w,h")
     return values
+
+
+def parse_sequence_names(value: str | None) -> list[str] | None:
+    """``a,b,c`` or the path of a text file with one sequence name per line (blank lines skipped)."""
+    if value is None:
+        return None
+    path = Path(value)
+    if path.is_file():
+        return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
+def top_table(records: list[dict]):
+    """The best search candidates (``ctrack search``, ``ctrack demo --search``): arch, MACs, params, latency, fitness."""
+    table = make_table("top candidates", "arch", *[(column, {"justify": "right"}) for column in ("MMACs", "params K", "latency ms", "fitness")],
+                       caption="latency: m = measured on this machine, p = predicted from the cost table")
+    for r in records:
+        measured, predicted = r.get("measured_latency_ms"), r.get("latency_ms")
+        latency = f"{measured:.2f} m" if measured else f"{predicted:.2f} p" if predicted else "-"
+        table.add_row(r["arch"], f"{r['macs'] / 1e6:.2f}", f"{r['params'] / 1e3:.1f}", latency, f"{r['fitness']:.2f}")
+    return table

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from compresstracker.cli.common import console, emit_json, json_option, quiet_option
+from compresstracker.cli.common import console, emit_json, json_option, make_table, quiet_option, top_table
 from compresstracker.demo import TEST_FRAMES, TEST_SEQUENCES
 
 SEARCH_OUT = "demo-search-out"  # as `make demo-search`
@@ -69,9 +69,6 @@ def demo(out, stages, epochs, samples_per_epoch, test_sequences, search, as_json
 
 
 def _search_demo(out, epochs, samples_per_epoch, as_json, quiet=False) -> None:
-    from rich.table import Table
-
-    from compresstracker.cli.search import top_table
     from compresstracker.search.demo import run_search_demo
 
     def progress(report: dict) -> None:
@@ -85,9 +82,8 @@ def _search_demo(out, epochs, samples_per_epoch, as_json, quiet=False) -> None:
         emit_json(summary)
         return
     console.print(top_table(summary["search"]["records"][:5]))
-    table = Table(title=f"retrained at the same budget ({summary['budget'] / 1e6:.2f}M MACs)")
-    for column in ("model", "arch", "MMACs", "params K", "AUC"):
-        table.add_column(column, justify="left" if column in ("model", "arch") else "right")
+    table = make_table(f"retrained at the same budget ({summary['budget'] / 1e6:.2f}M MACs)", "model", "arch",
+                       *[(column, {"justify": "right"}) for column in ("MMACs", "params K", "AUC")])
     for row in summary["retrained"]:
         table.add_row(row["model"], row["arch"], f"{row['macs'] / 1e6:.2f}", f"{row['params'] / 1e3:.1f}", f"{row['auc']:.2f}")
     console.print(table)

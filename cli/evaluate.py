@@ -7,7 +7,7 @@ import click
 
 from compresstracker.cli.common import (
     backend_option, calib_option, console, dataset_args, dataset_spec_option, deprecated, device_option, emit_json, json_option,
-    param_option, plot_format_option, precision_option, prefer, preset_option, quiet_option, threads_option,
+    param_option, parse_sequence_names, plot_format_option, precision_option, prefer, preset_option, quiet_option, threads_option,
 )
 
 
@@ -55,7 +55,6 @@ def eval_cmd(checkpoint, data_spec, dataset_name, root, split, sequences, allow_
       ctrack eval -c student.int8.onnx --backend onnxruntime -d lasot --root /data/lasot
       ctrack eval -c LightTrackM.pth --preset vot2019 -d got10k --root /data/got10k --split val
     """
-    from compresstracker.cli.score import parse_sequence_names
     from compresstracker.data import get_dataset
     from compresstracker.deploy import check_backend
     from compresstracker.devices import resolve_device

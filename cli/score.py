@@ -5,17 +5,7 @@ from pathlib import Path
 
 import click
 
-from compresstracker.cli.common import console, dataset_args, dataset_spec_option, deprecated, emit_json, json_option, plot_format_option, prefer
-
-
-def parse_sequence_names(value: str | None) -> list[str] | None:
-    """``a,b,c`` or the path of a text file with one sequence name per line (blank lines skipped)."""
-    if value is None:
-        return None
-    path = Path(value)
-    if path.is_file():
-        return [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    return [name.strip() for name in value.split(",") if name.strip()]
+from compresstracker.cli.common import console, dataset_args, dataset_spec_option, deprecated, emit_json, json_option, parse_sequence_names, plot_format_option, prefer
 
 
 def parse_labelled(value: str) -> tuple[str | None, str]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from compresstracker.cli.common import console, emit_json, err_console, json_option
+from compresstracker.cli.common import console, emit_json, err_console, json_option, top_table
 
 
 def _count(what: str):
@@ -96,17 +96,3 @@ def search(supernet, data, calib, max_macs, max_params, max_latency_ms, backend,
     console.print(top_table(summary["records"][:10]))
     best = summary["best"]
     console.print(f"best {best['arch']} fitness {best['fitness']:.2f}, {best['macs'] / 1e6:.2f}M MACs -> {summary['subnet']}")
-
-
-def top_table(records: list[dict]):
-    """The best candidates: arch, MACs, params, latency, fitness."""
-    from rich.table import Table
-
-    table = Table(title="top candidates", caption="latency: m = measured on this machine, p = predicted from the cost table")
-    for column in ("arch", "MMACs", "params K", "latency ms", "fitness"):
-        table.add_column(column, justify="left" if column == "arch" else "right")
-    for r in records:
-        measured, predicted = r.get("measured_latency_ms"), r.get("latency_ms")
-        latency = f"{measured:.2f} m" if measured else f"{predicted:.2f} p" if predicted else "-"
-        table.add_row(r["arch"], f"{r['macs'] / 1e6:.2f}", f"{r['params'] / 1e3:.1f}", latency, f"{r['fitness']:.2f}")
-    return table

@@ -1,8 +1,6 @@
 """Device selection: CPU by default, CUDA when asked for and present."""
 from __future__ import annotations
 
-import os
-
 import torch
 
 from compresstracker.errors import CTrackError
@@ -25,11 +23,6 @@ def resolve_device(name: str | None) -> torch.device:
     elif device.type != "cpu":
         raise CTrackError(f"device {name!r} is not supported; use cpu or cuda")
     return device
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask; the machine's count where there is none)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def cpu_has_bf16() -> bool:

@@ -64,3 +64,86 @@ def test_no_room_imports_a_higher_one():
             if RANK[target] > RANK[room] or (RANK[target] == RANK[room] and target != room):
                 wrong.append(f"{path.relative_to(ROOT.parent)} ({room}) imports {module} ({target})")
     assert wrong == []
+
+
+def _module_files() -> dict[str, Path]:
+    """Every module of the package and of cli/ (installed as compresstracker.cli) by dotted name."""
+    named = [(ROOT, "compresstracker", ROOT.rglob("*.py")), (CLI, "compresstracker.cli", CLI.rglob("*.py"))]
+    modules = {}
+    for base, prefix, paths in named:
+        for path in paths:
+            parts = path.relative_to(base).with_suffix("").parts
+            modules[".".join((prefix, *(parts[:-1] if parts[-1] == "__init__" else parts)))] = path
+    return modules
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """module -> the package modules it imports (``from package import submodule`` names the submodule)."""
+    modules = _module_files()
+    graph = {}
+    for name, path in modules.items():
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets.update(f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                               for a in node.names)
+            elif isinstance(node, ast.Import):
+                targets.update(a.name for a in node.names)
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in graph[node]:
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while not component or component[-1] != node:
+                component.append(stack.pop())
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_cycles_finder_sees_a_circle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycle_inside_a_room():
+    """Modules of one room import each other one way (function-level imports count too)."""
+    graph = _module_graph()
+    inside = {name: {t for t in targets if _room(t) == _room(name)} for name, targets in graph.items()}
+    assert _cycles(inside) == []
+
+
+# cli modules every command may import; main imports the commands. Nothing else crosses between cli modules.
+CLI_SHARED = {"compresstracker.cli", "compresstracker.cli.common"}
+
+
+def test_cli_commands_do_not_import_each_other():
+    wrong = [
+        f"{name} imports {target}"
+        for name, targets in _module_graph().items()
+        if name.startswith("compresstracker.cli.") and name != "compresstracker.cli.main"
+        for target in targets
+        if _room(target) == "cli" and target not in CLI_SHARED
+    ]
+    assert wrong == []

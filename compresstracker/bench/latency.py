@@ -23,7 +23,7 @@ import torch
 
 from compresstracker.bench.flops import count_family_macs, count_params
 from compresstracker.deploy import Network, calib_applies, calib_only, deployed_backend, get_backend, load_network
-from compresstracker.devices import available_cores
+from compresstracker.threads import available_cores
 from compresstracker.errors import ConfigError
 from compresstracker.tracking import make_tracker
 

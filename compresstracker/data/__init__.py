@@ -10,6 +10,7 @@ from compresstracker.data.annotations import read_boxes, training_visibility
 from compresstracker.data.registry import Dataset, DatasetReader, get_dataset, list_datasets, register
 from compresstracker.data.sequence import PROTOCOLS, Sequence
 from compresstracker.data import readers as _readers  # noqa: F401  (registers the benchmark readers)
+from compresstracker.data import coco as _coco  # noqa: F401  (registers COCO as a training source)
 
 __all__ = [
     "Dataset",

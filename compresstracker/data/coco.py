@@ -4,10 +4,11 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
-from compresstracker.data.pairs import TrainingSequence, TrainingSource
+from compresstracker.data.sources import TrainingSequence, TrainingSource, register_source
 from compresstracker.errors import DatasetError
 
 
@@ -21,9 +22,11 @@ class CocoSource(TrainingSource):
 
     name = "coco"
     is_video = False
+    default_split = "train2017"
 
-    def __init__(self, root: str | os.PathLike, split: str = "train2017", min_size: float = 4.0):
+    def __init__(self, root: str | os.PathLike, split: Optional[str] = None, min_size: float = 4.0):
         root = Path(root)
+        split = split or self.default_split
         annotation_file = root / "annotations" / f"instances_{split}.json"
         self.image_dir = root / "images" / split
         if not annotation_file.is_file():
@@ -64,3 +67,6 @@ class CocoSource(TrainingSource):
 
     def visible_counts(self) -> np.ndarray:
         return np.ones(len(self), dtype=np.int64)
+
+
+register_source(CocoSource.name, CocoSource)

@@ -1,4 +1,4 @@
-"""Training pairs: sources of annotated frames, OSTrack's pair sampler and a deterministic loader.
+"""Training pairs: OSTrack's pair sampler over training sources (``data.sources``) and a deterministic loader.
 
 Item ``i`` of epoch ``e`` is a pure function of (seed, e, i): it draws every random number from
 its own generator seeded with SeedSequence([seed, e, i]). Worker count, worker order, DDP rank
@@ -8,8 +8,6 @@ which indices a rank sees and in which order (a permutation seeded by (shuffle_s
 from __future__ import annotations
 
 import math
-import os
-from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Sequence as SequenceType
 
@@ -17,71 +15,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from compresstracker.data import Dataset, get_dataset, training_visibility
 from compresstracker.data.augment import flip_horizontal, jitter_box, to_grayscale, to_normalized_tensor, training_patch
 from compresstracker.data.labels import gaussian_heatmap
+from compresstracker.data.sources import TrainingSource
 from compresstracker.errors import ConfigError, DatasetError
 from compresstracker.tracking.video import read_rgb
-
-
-@dataclass(frozen=True)
-class TrainingSequence:
-    """Frames of one training sequence with boxes (N, 4) x y w h and a visibility mask (N,)."""
-
-    frames: list[str]
-    boxes: np.ndarray
-    visible: np.ndarray
-
-
-class TrainingSource(ABC):
-    """Annotated sequences to draw training pairs from; a still image is a 1-frame sequence."""
-
-    name: str
-    is_video: bool  # videos give template and search from two frames, still images from one
-
-    @abstractmethod
-    def __len__(self) -> int:
-        """Number of sequences."""
-
-    @abstractmethod
-    def __getitem__(self, index: int) -> TrainingSequence:
-        """Sequence ``index``."""
-
-    def visible_counts(self) -> np.ndarray:
-        """(len,) number of visible frames per sequence (decides which sequences are eligible)."""
-        return np.array([int(self[i].visible.sum()) for i in range(len(self))], dtype=np.int64)
-
-
-class DatasetSource(TrainingSource):
-    """A benchmark split from ``get_dataset`` as a training source.
-
-    Visibility is ``training_visibility``: LaSOT no full occlusion and not out of view, GOT-10k
-    not absent and cover > 0, everywhere w > 0, h > 0 and no NaN.
-    """
-
-    is_video = True
-
-    def __init__(self, dataset: Dataset):
-        self.name = dataset.name
-        self._sequences = [
-            TrainingSequence(list(seq.frames), np.asarray(seq.ground_truth, dtype=np.float64), training_visibility(seq))
-            for seq in dataset.sequences
-        ]
-
-    def __len__(self) -> int:
-        return len(self._sequences)
-
-    def __getitem__(self, index: int) -> TrainingSequence:
-        return self._sequences[index]
-
-
-def build_source(name: str, root: str | os.PathLike, split: Optional[str] = None) -> TrainingSource:
-    """The training source called ``name``: ``coco`` (still images) or any registered dataset."""
-    if name == "coco":
-        from compresstracker.data.coco import CocoSource
-
-        return CocoSource(root, split or "train2017")
-    return DatasetSource(get_dataset(name, root, split))
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,10 @@ from compresstracker.deploy.backends import (
     register_backend,
     unregister_backend,
 )
-from compresstracker.deploy.family import DeployedFile, DeployFamily, Graph, GraphNetwork, family_of, register_family
+from compresstracker.deploy.family import DeployedFile, DeployFamily, Graph, GraphNetwork, deploy_deploy_family_of, register_deploy_family
 
 __all__ = [
     "Backend", "DeployFamily", "DeployedFile", "Graph", "GraphNetwork", "Network", "all_precisions", "backend_names", "calib_applies",
-    "calib_only", "check_backend", "default_backend", "deployed_backend", "export_backend", "export_formats", "family_of", "get_backend", "load_network",
-    "register_backend", "register_family", "unregister_backend",
+    "calib_only", "check_backend", "default_backend", "deployed_backend", "export_backend", "export_formats", "deploy_family_of", "get_backend", "load_network",
+    "register_backend", "register_deploy_family", "unregister_backend",
 ]

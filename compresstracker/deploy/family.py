@@ -21,8 +21,8 @@ from compresstracker.errors import CheckpointError, ConfigError
 from compresstracker.plugins import load_families
 
 __all__ = [
-    "DeployFamily", "DeployedFile", "Graph", "GraphNetwork", "Runner", "family_named", "family_of", "deployed_differences", "graph_differences",
-    "inference_form", "register_family",
+    "DeployFamily", "DeployedFile", "Graph", "GraphNetwork", "Runner", "deploy_family_of", "deployed_differences", "family_named", "graph_differences",
+    "inference_form", "register_deploy_family",
 ]
 
 # A graph compiled by a backend: named numpy inputs in, named numpy outputs out.
@@ -108,19 +108,19 @@ class DeployFamily(ABC):
 _FAMILIES: dict[str, DeployFamily] = {}
 
 
-def register_family(family: DeployFamily) -> DeployFamily:
+def register_deploy_family(family: DeployFamily) -> DeployFamily:
     """Make ``family`` exportable and runnable on every backend."""
     _FAMILIES[family.name] = family
     return family
 
 
-def family_of(model: nn.Module) -> DeployFamily:
+def deploy_family_of(model: nn.Module) -> DeployFamily:
     """The family whose model type ``model`` is."""
     load_families()
     family = next((f for f in _FAMILIES.values() if isinstance(model, f.model_type)), None)
     if family is not None:
         return family
-    raise ConfigError(f"no deployment family handles {type(model).__name__}; register one with register_family")
+    raise ConfigError(f"no deployment family handles {type(model).__name__}; register one with register_deploy_family")
 
 
 def inference_form(model: nn.Module) -> nn.Module:
@@ -174,7 +174,7 @@ class GraphNetwork:
 
 def deployed_differences(model: nn.Module, network: GraphNetwork) -> dict[str, float]:
     """:func:`graph_differences` of a deployed network (any backend, any precision) against ``model`` in fp32."""
-    return graph_differences(family_of(model).graphs(model, network.ce_enabled), network.runners)
+    return graph_differences(deploy_family_of(model).graphs(model, network.ce_enabled), network.runners)
 
 
 def graph_differences(graphs: list[Graph], runners: dict[str, Runner], seed: int = 1) -> dict[str, float]:

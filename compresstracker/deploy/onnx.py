@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from compresstracker import __version__
-from compresstracker.deploy.family import DeployedFile, Runner, family_named, family_of, graph_differences
+from compresstracker.deploy.family import DeployedFile, Runner, deploy_family_of, family_named, graph_differences
 from compresstracker.models import default_family
 from compresstracker.errors import CheckpointError, ConfigError, CTrackError
 from compresstracker.fileio import atomic_path
@@ -216,7 +216,7 @@ def write_onnx(model: nn.Module, folder: Path, opset: int = DEFAULT_OPSET, ce: O
 
 
 def _resolve(model: nn.Module, ce: Optional[bool]):
-    family = family_of(model)
+    family = deploy_family_of(model)
     model.eval()
     return family, family.resolve_ce(model, ce)
 

@@ -26,7 +26,7 @@ from torch import nn
 
 from compresstracker.deploy.backends import Backend, register_backend
 from compresstracker.deploy.calibration import CALIB_SAMPLES, calibration_sequences
-from compresstracker.deploy.family import DeployedFile, Graph, GraphNetwork, Runner, family_named, family_of, graph_differences
+from compresstracker.deploy.family import DeployedFile, Graph, GraphNetwork, Runner, deploy_family_of, family_named, graph_differences
 from compresstracker.deploy.onnx import KEY, check_graph_files, deployed_metadata, graph_paths, graph_summary, parse_metadata, write_onnx
 from compresstracker.errors import CheckpointError, ConfigError
 
@@ -109,7 +109,7 @@ def convert(
         raise ConfigError(f"the openvino backend runs {', '.join(HINTS)}, not {precision}")
     if not cpu_supports(precision):
         raise ConfigError(f"this CPU has no native {precision} support that OpenVINO uses; choose fp32")
-    family = family_of(model)
+    family = deploy_family_of(model)
     with tempfile.TemporaryDirectory(prefix="ctrack-ov-") as tmp:
         graphs, onnx_file = write_onnx(model, Path(tmp), ce=ce)
         models = {name: ov.convert_model(str(path)) for name, path in onnx_file.graphs.items()}
@@ -169,7 +169,7 @@ def export_openvino(
     return {
         "path": str(path),
         "family": deployed.family,
-        "arch": family_of(model).config_name(model.config),
+        "arch": deploy_family_of(model).config_name(model.config),
         "ce": deployed.ce,
         "precision": precision,
         "graphs": graph_summary(graphs, paths),

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from compresstracker.deploy.backends import Backend, register_backend
-from compresstracker.deploy.family import family_of as deploy_family_of
+from compresstracker.deploy.family import deploy_family_of
 from compresstracker.deploy.family import inference_form
 from compresstracker.devices import cpu_has_bf16
 from compresstracker.errors import ConfigError

@@ -16,7 +16,7 @@ from compresstracker.errors import ResultsError
 from compresstracker.evaluation.results import (
     GOT10K_RUN_SUFFIX,
     TIME_SUFFIX,
-    check_results_dir,
+    existing_results_dir,
     list_result_sequences,
     read_result_tokens,
     result_path,
@@ -51,7 +51,7 @@ def pack_results(
     """
     if fmt not in PACK_FORMATS:
         raise ResultsError(f"unknown pack format {fmt!r}; choose one of {', '.join(PACK_FORMATS)}")
-    results_dir = check_results_dir(results_dir)
+    results_dir = existing_results_dir(results_dir)
     found = list_result_sequences(results_dir)
     names = [seq.name for seq in sequences] if sequences is not None else found
     if not names:

@@ -8,10 +8,11 @@ from typing import Iterable, Protocol, Sequence as SequenceOf, Union
 import numpy as np
 from rich.table import Table
 
+from compresstracker.console import make_table
 from compresstracker.data.sequence import Sequence
 from compresstracker.errors import DatasetError, ResultsError
 from compresstracker.evaluation import got10k, ope
-from compresstracker.evaluation.results import check_results_dir, read_result_file, result_path, tracker_name
+from compresstracker.evaluation.results import existing_results_dir, read_result_file, result_path, tracker_name
 
 GOT10K_PROTOCOL = "got10k"
 COLUMN_TITLES = {
@@ -109,7 +110,7 @@ def score_trackers(
     skip_missing_seq does, only the sequences every folder has are scored.
     """
     seqs = select_sequences(dataset, sequences)
-    dirs = [check_results_dir(d) for d in results_dirs]
+    dirs = [existing_results_dir(d) for d in results_dirs]
     if not dirs:
         raise ResultsError("no results folder given")
     paths = [{seq.name: result_path(d, seq.name) for seq in seqs} for d in dirs]
@@ -193,10 +194,8 @@ def attribute_breakdown(score: TrackerScore, sequences: Iterable[Sequence]) -> d
 def scores_table(scores: SequenceOf[TrackerScore]) -> Table:
     """Several trackers side by side, one row each, metrics in percent with 2 decimals."""
     first = scores[0]
-    table = Table(title=f"{first.dataset} ({len(first.result.names)} sequences)")
-    table.add_column("Tracker", style="bold")
-    for name in first.metric_names:
-        table.add_column(COLUMN_TITLES[name], justify="right")
+    table = make_table(f"{first.dataset} ({len(first.result.names)} sequences)", ("Tracker", {"style": "bold"}),
+                       *[(COLUMN_TITLES[name], {"justify": "right"}) for name in first.metric_names])
     for score in scores:
         metrics = score.metrics()
         table.add_row(score.tracker, *(f"{metrics[name]:.2f}" for name in first.metric_names))
@@ -208,11 +207,8 @@ def attribute_table(scores: SequenceOf[TrackerScore], sequences: Iterable[Sequen
     key = "ao" if scores[0].protocol == GOT10K_PROTOCOL else "auc"
     sequences = list(sequences)
     breakdowns = [attribute_breakdown(score, sequences) for score in scores]
-    table = Table(title=f"{scores[0].dataset}: {COLUMN_TITLES[key]} per attribute")
-    table.add_column("Attribute", style="bold")
-    table.add_column("Seqs", justify="right")
-    for score in scores:
-        table.add_column(score.tracker, justify="right")
+    table = make_table(f"{scores[0].dataset}: {COLUMN_TITLES[key]} per attribute", ("Attribute", {"style": "bold"}),
+                       *[(title, {"justify": "right"}) for title in ("Seqs", *(score.tracker for score in scores))])
     for attribute, entry in breakdowns[0].items():
         table.add_row(attribute, str(entry["sequences"]), *(f"{b[attribute][key]:.2f}" for b in breakdowns))
     return table

@@ -25,7 +25,7 @@ def tracker_name(results_dir: str | Path) -> str:
     return Path(results_dir).resolve().name
 
 
-def check_results_dir(results_dir: str | Path) -> Path:
+def existing_results_dir(results_dir: str | Path) -> Path:
     """The results folder as a Path; a ResultsError when it does not exist."""
     path = Path(results_dir)
     if not path.is_dir():
@@ -59,7 +59,7 @@ def time_path(results_dir: str | Path, sequence: str) -> Path | None:
 
 def list_result_sequences(results_dir: str | Path) -> list[str]:
     """Names of the sequences that have a box file in ``results_dir``, sorted."""
-    results_dir = check_results_dir(results_dir)
+    results_dir = existing_results_dir(results_dir)
     names = set()
     for entry in results_dir.iterdir():
         if entry.is_file() and entry.suffix == ".txt" and not entry.stem.endswith(TIME_SUFFIX):

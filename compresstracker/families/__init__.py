@@ -27,7 +27,7 @@ from compresstracker.checkpoints.formats import CheckpointFormat, register_forma
 from compresstracker.checkpoints.writers import ReleaseLayout, register_release
 from compresstracker.compression.adapters import TeacherAdapter, register_adapter
 from compresstracker.deploy.family import DeployFamily
-from compresstracker.deploy.family import register_family as register_deploy_family
+from compresstracker.deploy.family import register_deploy_family
 from compresstracker.models.registry import ModelFamily, register, register_family
 from compresstracker.plugins import load_families
 from compresstracker.search.space import SearchSpace, register_space

@@ -38,7 +38,7 @@ def data_problems(recipe: dict) -> list[str]:
 
 
 def _sources(entries: list[dict], section: str):
-    from compresstracker.data.pairs import build_source
+    from compresstracker.data.sources import build_source
 
     missing = [f"{e['name']}" for e in entries if not e.get("root")]
     if missing:

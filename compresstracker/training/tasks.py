@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import torch
 from torch import nn
 
 from compresstracker.data.pairs import PairCrops

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from compresstracker.data.pairs import TrainingSequence, TrainingSource
+from compresstracker.data.sources import TrainingSequence, TrainingSource
 from compresstracker.families.ostrack.config import OSTrackConfig
 
 WIDTH, HEIGHT = 96, 72

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from compresstracker.data.labels import gaussian_heatmap
-from compresstracker.data.pairs import PairDataset, PairSampling, TrainingSequence, sample_frame_pair
+from compresstracker.data.pairs import PairDataset, PairSampling, sample_frame_pair
+from compresstracker.data.sources import TrainingSequence
 from compresstracker.errors import ConfigError, DatasetError
 from compresstracker.tracking import base as tracker
 

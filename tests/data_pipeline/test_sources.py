@@ -8,7 +8,8 @@ import torch
 
 from compresstracker.data import get_dataset, training_visibility
 from compresstracker.data.coco import CocoSource
-from compresstracker.data.pairs import DatasetSource, PairDataset, build_source
+from compresstracker.data.pairs import PairDataset
+from compresstracker.data.sources import DatasetSource, build_source
 from compresstracker.data.synthetic import generate
 from compresstracker.errors import DatasetError
 from compresstracker.tracking.base import MEAN, STD

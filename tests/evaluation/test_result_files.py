@@ -6,7 +6,7 @@ import pytest
 
 from compresstracker.errors import ResultsError
 from compresstracker.evaluation import list_result_sequences, read_result_file, result_path
-from compresstracker.evaluation.results import check_results_dir, read_result_tokens, time_path, tracker_name
+from compresstracker.evaluation.results import existing_results_dir, read_result_tokens, time_path, tracker_name
 
 EXPECTED = np.array([[1, 2, 3, 4], [5.5, 6, 7, 8.25]])
 
@@ -61,7 +61,7 @@ def test_empty_and_missing_files_are_errors(tmp_path):
     with pytest.raises(ResultsError, match="does not exist"):
         read_result_file(tmp_path / "nope.txt")
     with pytest.raises(ResultsError, match="results folder .* does not exist"):
-        check_results_dir(tmp_path / "no-tracker")
+        existing_results_dir(tmp_path / "no-tracker")
 
 
 def test_tokens_keep_values_as_written(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from compresstracker.deploy import DeployFamily, Graph, GraphNetwork, load_network, register_family
+from compresstracker.deploy import DeployFamily, Graph, GraphNetwork, load_network, register_deploy_family
 from compresstracker.deploy.onnx import export_onnx, read_onnx
 
 pytest.importorskip("onnxruntime")
@@ -87,7 +87,7 @@ class ToyFamily(DeployFamily):
 
 @pytest.fixture
 def toy_family():
-    family = register_family(ToyFamily())
+    family = register_deploy_family(ToyFamily())
     yield family
     from compresstracker.deploy import family as registry
 

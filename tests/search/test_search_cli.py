@@ -115,7 +115,7 @@ def test_the_search_demo_refuses_other_settings_and_flags_it_ignores(run_cli, tm
 def test_the_top_table_says_which_latencies_were_measured():
     from rich.console import Console
 
-    from compresstracker.cli.search import top_table
+    from compresstracker.cli.common import top_table
 
     records = [{"arch": "a", "macs": 2e6, "params": 3e3, "latency_ms": 1.5, "measured_latency_ms": 2.25, "fitness": 1.0},
                {"arch": "b", "macs": 2e6, "params": 3e3, "latency_ms": 1.75, "fitness": 0.5},

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from compresstracker.families.lighttrack.arch import BACKBONE_CHOICES, HEAD_OPS, SKIP, STAGE_BLOCKS, TOWER_LAYERS, HeadArch, LightTrackArch
 from compresstracker.families.lighttrack.supernet import (
-    BLOCK_POSITIONS, HEADS, OUTPUT_BLOCKS, STAGE_NAMES, SupernetConfig, canonical_arch, flat_index, unit_keys,
+    BLOCK_POSITIONS, HEADS, OUTPUT_BLOCKS, STAGE_NAMES, SupernetConfig, canonical_path, flat_index, unit_keys,
 )
 from compresstracker.search.space import Gene, Genes, SearchSpace
 
@@ -42,14 +42,14 @@ class LightTrackSpace(SearchSpace):
         heads = {}
         for head, start in self.head_gene.items():
             heads[head] = HeadArch(genes[start], genes[start + 1 : start + 1 + TOWER_LAYERS])
-        return canonical_arch(LightTrackArch(backbone=genes[:N_BLOCKS], output=OUTPUT_BLOCKS[genes[OUTPUT_GENE]], **heads))
+        return canonical_path(LightTrackArch(backbone=genes[:N_BLOCKS], output=OUTPUT_BLOCKS[genes[OUTPUT_GENE]], **heads))
 
     def from_arch(self, arch: LightTrackArch) -> Genes:
         from compresstracker.errors import ConfigError
 
         if tuple(arch.output) not in OUTPUT_BLOCKS:
             raise ConfigError(f"output block {arch.output} is outside the {self.name} space (the 80- and 96-channel stages)")
-        arch = canonical_arch(arch)
+        arch = canonical_path(arch)
         genes = [*arch.backbone, OUTPUT_BLOCKS.index(tuple(arch.output))]
         for head in HEADS:
             h = getattr(arch, head)

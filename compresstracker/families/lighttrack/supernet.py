@@ -32,7 +32,7 @@ from compresstracker.families.lighttrack.arch import (
     BACKBONE_CHOICES, HEAD_OPS, SKIP, STAGE_BLOCKS, TOWER_LAYERS, HeadArch, LightTrackArch, LightTrackConfig,
 )
 
-__all__ = ["OUTPUT_BLOCKS", "LightTrackSupernet", "SupernetConfig", "canonical_arch", "unit_keys"]
+__all__ = ["OUTPUT_BLOCKS", "LightTrackSupernet", "SupernetConfig", "canonical_path", "unit_keys"]
 
 HEADS = ("cls", "reg")
 STAGE_NAMES = ("c24", "c40", "c80", "c96")
@@ -45,7 +45,7 @@ def flat_index(stage: int, block: int) -> int:
     return BLOCK_POSITIONS.index((stage, block))
 
 
-def canonical_arch(arch: LightTrackArch) -> LightTrackArch:
+def canonical_path(arch: LightTrackArch) -> LightTrackArch:
     """The one representative of ``arch``'s path: unbuilt blocks and the 192-channel genes set to 0."""
     end = flat_index(*arch.output)
     backbone = tuple(c if i <= end else 0 for i, c in enumerate(arch.backbone))
@@ -173,7 +173,7 @@ class LightTrackSupernet(nn.Module):
         widths = len(self.config.base.head_widths)
         if arch.cls.width >= widths or arch.reg.width >= widths:
             raise ConfigError(f"head width index beyond the supernet's {widths} widths")
-        return canonical_arch(arch)
+        return canonical_path(arch)
 
     def sample_arch(self, rng: np.random.Generator) -> LightTrackArch:
         """A uniformly random path (SPOS): each block, the output block, each head's width and layers."""
@@ -183,7 +183,7 @@ class LightTrackSupernet(nn.Module):
         widths = len(self.config.base.head_widths)
         cls = HeadArch(int(rng.integers(widths)), ops())
         reg = HeadArch(int(rng.integers(widths)), ops())
-        return canonical_arch(LightTrackArch(backbone=backbone, output=output, cls=cls, reg=reg))
+        return canonical_path(LightTrackArch(backbone=backbone, output=output, cls=cls, reg=reg))
 
     def modules_of(self, arch: LightTrackArch) -> dict[str, tuple[str, nn.Module]]:
         """Standalone module name -> (cost unit, the supernet module the path uses there); see ``unit_keys``."""
