@@ -233,3 +233,103 @@ def top_table(records: list[dict]):
         latency = f"{measured:.2f} m" if measured else f"{predicted:.2f} p" if predicted else "-"
         table.add_row(r["arch"], f"{r['macs'] / 1e6:.2f}", f"{r['params'] / 1e3:.1f}", latency, f"{r['fitness']:.2f}")
     return table
+# ``ctrack train`` and ``ctrack compress``: the options of a run, and its steps around the library's.
+run_data_option = click.option(
+    "--data", "data_specs", multiple=True, metavar="NAME=ROOT[:SPLIT]",
+    help="A training dataset and its root; repeatable. The datasets given are the training mix "
+    "(ratios from the recipe where it names them).",
+)
+
+
+def run_options(func):
+    """The options train and compress share (output folder, resume, sizes, processes, data, threads)."""
+    for option in reversed([
+        click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Output folder (the run)."),
+        click.option("--resume", is_flag=True, help="Continue the run in --out; its settings come from the run itself."),
+        click.option("--epochs", type=click.IntRange(0), help="Override train.epochs (on --resume: more epochs continue the run)."),
+        click.option("--samples-per-epoch", type=click.IntRange(1), help="Override data.samples_per_epoch."),
+        click.option("--batch-size", type=click.IntRange(1), help="Override train.batch_size (per process)."),
+        click.option("--loader-workers", type=click.IntRange(0), help="Override data.workers (data loader processes)."),
+        deprecated("--workers", "--loader-workers", "old_workers", type=click.IntRange(0)),
+        click.option("--nproc", type=click.IntRange(1), help="Launch N processes with torchrun on this machine."),
+        run_data_option,
+        threads_option,
+        click.option("--dry-run", is_flag=True, help="Check data roots, print the resolved config (and plan); write nothing."),
+        device_option,
+        json_option,
+        quiet_option,
+    ]):
+        func = option(func)
+    return func
+
+
+def resolve_run_options(kind: str, recipe: str | None, overrides: tuple[str, ...], extra: list[str], options: dict[str, Any]):
+    """The library's RunRequest for a command's options (``options``: the shared run options as click passed them)."""
+    from compresstracker.training.launch import flag_overrides, resolve_run
+
+    requested = flag_overrides(overrides, epochs=options["epochs"], samples_per_epoch=options["samples_per_epoch"],
+                               batch_size=options["batch_size"],
+                               loader_workers=prefer(options["loader_workers"], options["old_workers"])) + extra
+    return resolve_run(kind, recipe, requested, options["data_specs"], options["out"], options["resume"])
+
+
+def show_preflight(request, dry_run: bool) -> None:
+    """The run's notes and data problems on stderr; the library refuses unreadable data unless --dry-run."""
+    from compresstracker.training.launch import preflight
+
+    for line in preflight(request, dry_run):
+        note(line)
+
+
+def show_dry_run(request, as_json: bool, plan: dict | None = None) -> None:
+    """--dry-run: the resolved config (and plan) on stdout; exit 2 when data roots are missing."""
+    from compresstracker.training.data import data_problems
+    from compresstracker.training.recipe import dump_recipe
+
+    problems = data_problems(request.recipe)
+    if as_json:
+        emit_json({"config": request.recipe, "plan": plan, "problems": problems})
+    else:
+        click.echo(dump_recipe(request.recipe), nl=False)
+        if plan is not None:
+            console.print(plan_table(plan))
+            console.print(sizes_line(plan))
+    if problems:
+        raise click.exceptions.Exit(2)
+
+
+def execute_run(run, request, options: dict[str, Any], **kwargs: Any) -> dict | None:
+    """Run ``run`` through the library's shared tail (torchrun relaunch with --nproc); the summary to
+    report, or None where this process reports nothing (the torchrun parent, ranks other than 0)."""
+    import sys
+
+    from compresstracker.progress import progress_mode
+    from compresstracker.training.launch import execute, relaunch
+
+    code = relaunch(options["nproc"], sys.argv[1:])
+    if code:
+        raise click.exceptions.Exit(code)
+    if code is not None:
+        return None
+    return execute(run, request, options["device"], progress=progress_mode(options["quiet"]), threads=options["threads"], **kwargs)
+
+
+def plan_table(plan: dict):
+    """A stage plan (``describe_plan``) as a table: teacher layers, student layers, where each starts from."""
+    table = make_table(f"{plan['teacher_arch']}: {plan['teacher_depth']} layers -> {plan['student_depth']}",
+                       ("stage", {"justify": "right"}), "teacher layers", "student layer(s)", "initialised from")
+    k = plan["layers_per_stage"]
+    for i, layers in enumerate(plan["stages"]):
+        student = list(range(i * k, (i + 1) * k))
+        table.add_row(str(i), ", ".join(map(str, layers)), ", ".join(map(str, student)),
+                      ", ".join(f"teacher {plan['student_init'][j]}" for j in student))
+    return table
+
+
+def sizes_line(plan: dict) -> str:
+    """Params, MACs and the expected speed-up of a stage plan, in one line."""
+    return (
+        f"params {plan['teacher_params'] / 1e6:.2f} M -> {plan['student_params'] / 1e6:.2f} M, "
+        f"MACs {plan['teacher_macs'] / 1e9:.3f} G -> {plan['student_macs'] / 1e9:.3f} G, "
+        f"expected speed-up {plan['expected_speedup']:.2f}x (MACs ratio)"
+    )

@@ -5,9 +5,10 @@ import os
 
 import click
 
-from compresstracker.cli.common import console, emit_json, json_option, make_table, prefer
-from compresstracker.errors import CheckpointError
-from compresstracker.cli.train import preflight, relaunch_if_asked, resolve_run, run_options, show_dry_run
+from compresstracker.cli.common import (
+    console, emit_json, execute_run, json_option, plan_table, resolve_run_options, run_options, show_dry_run, show_preflight,
+    sizes_line,
+)
 
 
 def _split(value: str | None) -> list[int] | None:
@@ -27,25 +28,6 @@ def _stages_and_split(stages: int | None, split: str | None) -> tuple[int | None
     if sizes is not None and stages is not None and stages != len(sizes):
         raise click.BadParameter(f"--stages {stages} but --split {split} has {len(sizes)} stages; give one of them", param_hint="--stages")
     return (len(sizes) if sizes is not None else stages), sizes
-
-
-def plan_table(plan: dict):
-    table = make_table(f"{plan['teacher_arch']}: {plan['teacher_depth']} layers -> {plan['student_depth']}",
-                       ("stage", {"justify": "right"}), "teacher layers", "student layer(s)", "initialised from")
-    k = plan["layers_per_stage"]
-    for i, layers in enumerate(plan["stages"]):
-        student = list(range(i * k, (i + 1) * k))
-        table.add_row(str(i), ", ".join(map(str, layers)), ", ".join(map(str, student)),
-                      ", ".join(f"teacher {plan['student_init'][j]}" for j in student))
-    return table
-
-
-def sizes_line(plan: dict) -> str:
-    return (
-        f"params {plan['teacher_params'] / 1e6:.2f} M -> {plan['student_params'] / 1e6:.2f} M, "
-        f"MACs {plan['teacher_macs'] / 1e9:.3f} G -> {plan['student_macs'] / 1e9:.3f} G, "
-        f"expected speed-up {plan['expected_speedup']:.2f}x (MACs ratio)"
-    )
 
 
 @click.command("plan")
@@ -90,11 +72,10 @@ def plan(teacher, stages, split, init, layers_per_stage, as_json):
 @click.option("--name", help="The student's name in results and tables (default: the --out folder's name).")
 @run_options
 @click.argument("overrides", nargs=-1)
-def compress(teacher, stages, split, init, recipe, eval_specs, name, overrides, out, resume, epochs, samples_per_epoch, batch_size,
-             loader_workers, old_workers, nproc, data_specs, threads, dry_run, device, as_json, quiet):
+def compress(teacher, stages, split, init, recipe, eval_specs, name, overrides, **options):
     """Compress a teacher into a student by replacement training (CompressTracker).
 
-    Writes OUT/student.safetensors (loads with no flags), OUT/student_ostrack.pth.tar (OSTrack's
+    Writes OUT/student.safetensors (loads with no flags), OUT/student_<family>.pth.tar (e.g. OSTrack's
     layout), config.yaml, plan.json, log.jsonl and training checkpoints. `--resume` continues the
     run from its own config.yaml; a flag that contradicts it is refused, more --epochs continue
     it. The --data datasets are the training mix. `--epochs 0` exports the initialised student.
@@ -108,68 +89,50 @@ def compress(teacher, stages, split, init, recipe, eval_specs, name, overrides, 
       ctrack compress --out ct4 --resume
       ctrack compress --out ct4 --resume --epochs 2
     """
-    from compresstracker.progress import progress_mode
+    from compresstracker.compression.run import compress_tracker, describe_run, resolve_teacher, with_teacher
 
-    if not resume and teacher is None:
+    if not options["resume"] and teacher is None:
         raise click.UsageError("Missing option '--teacher' / '-t' (or --resume an existing run).")
-    stages, sizes = _stages_and_split(stages, split)
-    extra = [f"compress.teacher={teacher}"] if teacher is not None else []
-    if stages is not None:
-        extra.append(f"compress.stages={stages}")
-    if sizes is not None:
-        extra.append(f"compress.split=[{','.join(map(str, sizes))}]")
-    if init is not None:
-        extra.append(f"compress.init={init}")
-    resolved, notes, saved = resolve_run("compress", recipe, overrides, data_specs, extra, out, resume, epochs=epochs,
-                                         samples_per_epoch=samples_per_epoch, batch_size=batch_size,
-                                         loader_workers=prefer(loader_workers, old_workers))
-    teacher = resolved["compress"]["teacher"]
-    if teacher is None:
-        raise click.UsageError("Missing option '--teacher' / '-t': the run in --out records no teacher.")
-    if not os.path.isfile(teacher):
-        raise CheckpointError(f"teacher {teacher} does not exist" + ("; pass --teacher PATH" if saved else ""))
-    preflight(resolved, notes, dry_run)
-    if dry_run:
-        show_dry_run(resolved, _describe(resolved), as_json)
+    request = resolve_run_options("compress", recipe, overrides, _plan_overrides(stages, split, init), options)
+    teacher = resolve_teacher(teacher, request.recipe, request.saved)
+    request.recipe = with_teacher(request.recipe, teacher)
+    show_preflight(request, options["dry_run"])
+    if options["dry_run"]:
+        show_dry_run(request, options["as_json"], describe_run(request.recipe, teacher))
         return
-    if relaunch_if_asked(nproc):
+    summary = execute_run(compress_tracker, request, options, teacher=teacher)
+    if summary is None:
         return
-    from compresstracker.compression.run import compress_tracker
-
-    threads = threads or (saved.threads if saved else None)
-    summary = compress_tracker(resolved, out, device, resume, progress=progress_mode(quiet), threads=threads)
-    if int(os.environ.get("RANK", "0")) != 0:
-        return  # under torchrun, rank 0 evaluates and reports
     if eval_specs:
         from compresstracker.evaluation.compare import compare_on
 
-        summary["eval"] = compare_on(eval_specs, teacher, summary["student"], out, device,
-                                     student_name=name or student_name(out), threads=threads)
-    if as_json:
+        summary["eval"] = compare_on(eval_specs, str(teacher.path), summary["student"], options["out"], options["device"],
+                                     student_name=name or student_name(options["out"]), threads=request.threads(options["threads"]))
+    if options["as_json"]:
         emit_json(summary)
         return
     console.print(plan_table(summary["plan"]))
     console.print(sizes_line(summary["plan"]))
-    console.print(f"student -> {summary['student']} and {summary['student_ostrack']}")
+    layouts = [str(path) for key, path in summary.items() if key.startswith("student_") and key != "student_config"]
+    console.print(f"student -> {' and '.join([summary['student'], *layouts])}")
     if eval_specs:
         from compresstracker.evaluation.compare import comparison_table
 
         console.print(comparison_table(summary["eval"]))
 
 
+def _plan_overrides(stages: int | None, split: str | None, init: str | None) -> list[str]:
+    """--stages, --split and --init as recipe overrides."""
+    stages, sizes = _stages_and_split(stages, split)
+    extra = [] if stages is None else [f"compress.stages={stages}"]
+    if sizes is not None:
+        extra.append(f"compress.split=[{','.join(map(str, sizes))}]")
+    if init is not None:
+        extra.append(f"compress.init={init}")
+    return extra
+
+
 def student_name(out: str) -> str:
     """A student is named after its run folder (``ct4``), so two runs can be compared side by side."""
     name = os.path.basename(os.path.normpath(out))
     return name if name and name != "teacher" else "student"
-
-
-def _describe(resolved: dict) -> dict:
-    """--dry-run's plan: the teacher is read (not trained, nothing written) to divide it into stages."""
-    from compresstracker.checkpoints import load_model
-    from compresstracker.compression.adapters import adapter_for
-    from compresstracker.compression.report import describe_plan
-    from compresstracker.compression.run import plan_from_recipe
-
-    model = load_model(resolved["compress"]["teacher"])
-    compress = resolved["compress"]
-    return describe_plan(model, plan_from_recipe(adapter_for(model).depth(model), compress), compress["student_ce"])

@@ -1,16 +1,12 @@
 """``ctrack track``: run a tracker over a frame folder or a video."""
 from __future__ import annotations
 
-import time
-
 import click
 
 from compresstracker.cli.common import (
     backend_option, calib_option, console, deprecated, device_option, emit_json, json_option, param_option, parse_box,
     precision_option, prefer, preset_option, threads_option,
 )
-
-COMPILE_WARMUP = 3  # tracking steps on the first frame before timing a compiled network (dynamo may compile twice)
 
 
 @click.command("track")
@@ -54,67 +50,22 @@ def track(
     from compresstracker.devices import resolve_device
     from compresstracker.errors import TrackingError
     from compresstracker.threads import resolve_threads, set_threads
-    from compresstracker.tracking import FrameSource, VideoRenderer, list_frames, make_tracker, run_sequence, write_boxes
+    from compresstracker.tracking.session import COMPILE_WARMUP, frame_source, track_session
 
     output = prefer(output, old_output)
     if not output:
         raise click.UsageError("Missing option '--out' / '-o'.")
     set_threads(resolve_threads(threads))
-
     if (init_box is None) == (not select):
         raise TrackingError("give the first box: --init-box x,y,w,h or --select")
-    if (frames is None) == (video is None):
-        raise TrackingError("give exactly one of --frames DIR or --video FILE")
     torch_device = resolve_device(device)
-    source = FrameSource(frames=list_frames(frames)) if frames else FrameSource(video=video)
-    images = iter(source)  # a camera is read once: the frame the box is drawn on is tracked from
-    if select:
-        import itertools
-
-        from compresstracker.tracking.video import select_box
-
-        first = next(images, None)
-        if first is None:
-            raise TrackingError("no frames to track")
-        box = select_box(first)
-        images = itertools.chain([first], images)
-    else:
-        box = parse_box(init_box)
+    source = frame_source(frames, video)
+    box = None if select else parse_box(init_box)
     network = load_network(
         checkpoint, backend, ce=False if no_ce else None, device=torch_device, precision=precision, calib=calib, compile=compile_,
     )
-    tracker = make_tracker(network, torch_device, preset, dict(params))
-    if compile_:  # torch.compile compiles on the first calls: make them on the first frame, before the clock starts
-        first = next(images, None)
-        if first is not None:
-            import itertools
-
-            images = itertools.chain([first], images)
-            with console.status("compiling the network (torch.compile)", spinner="dots"):
-                tracker.initialize(first, box)
-                for _ in range(COMPILE_WARMUP):
-                    tracker.track(first)
-    renderer = VideoRenderer(render, fps=source.fps) if render else None
-    start = time.perf_counter()
-    boxes, _ = run_sequence(tracker, images, box, on_frame=renderer)
-    wall_s = time.perf_counter() - start
-    if renderer is not None:
-        renderer.close()
-    write_boxes(output, boxes)
-    t = tracker.timing
-    summary = {
-        "frames": int(len(boxes)),
-        "output": output,
-        "render": render,
-        "device": str(torch_device),
-        "backend": backend,
-        "precision": getattr(network, "precision", "fp32"),
-        "ce": bool(network.ce_enabled),
-        "tracker": tracker.settings,
-        "model_fps": (t.frames / t.model_s) if t.model_s else None,
-        "fps": (t.frames / t.total_s) if t.total_s else None,
-        "end_to_end_fps": len(boxes) / wall_s if wall_s else None,
-    }
+    summary = track_session(network, source, output, box, torch_device, preset, dict(params), render=render,
+                            warmup=COMPILE_WARMUP if compile_ else 0, status=console.status, backend=backend)
     if as_json:
         emit_json(summary)
     else:

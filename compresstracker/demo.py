@@ -14,7 +14,8 @@ target better or worse for a whole clip, and teacher and student differ on which
 stable "kept" needs many clips more than long ones; the drift makes even short clips defeat a
 tracker that repeats the first box (the teacher scores more than twice it). docs/results.md
 has the spread over test seeds. FPS and speed-up are measured (interleaved bench), so they
-follow the machine and its load.
+follow the machine and its load. The teacher's guidance pass runs in fp32 on every CPU
+(``compress.teacher_precision: auto`` would pick bf16 on a CPU with AMX, and other figures).
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ TRAIN_SEED, TEST_SEED = 21, 22
 TEST_SEQUENCES, TEST_FRAMES = 4000, 10
 DEMO_THREADS = 1  # what 2 cores beside one loader worker gave before the count was fixed
 EVAL_WORKERS = 2  # tracking processes of DEMO_THREADS threads each: both cores of a 2-core machine
+TEACHER_PRECISION = "fp32"  # the same guidance pass with and without AMX (auto: bf16 where AMX is)
 
 
 def builtin_teacher() -> Path:
@@ -60,7 +62,7 @@ def run_demo(
     generate("lasot", test_root, sequences=test_sequences, frames=TEST_FRAMES, seed=TEST_SEED, difficulty="fair",
              workers=EVAL_WORKERS)
     teacher = builtin_teacher()
-    overrides = [f"compress.teacher={teacher}", f"compress.stages={stages}", f"data.train.0.root={train_root}"]
+    overrides = [f"compress.stages={stages}", f"compress.teacher_precision={TEACHER_PRECISION}", f"data.train.0.root={train_root}"]
     if epochs is not None:
         overrides.append(f"train.epochs={epochs}")
     if samples is not None:
@@ -71,7 +73,7 @@ def run_demo(
     if saved is not None:  # resume an interrupted demo, never a run with other settings
         check_resume(saved.recipe, recipe, growable=frozenset())
     resume = saved is not None
-    summary = compress_tracker(recipe, run_dir, resume=resume, progress=progress, threads=DEMO_THREADS)
+    summary = compress_tracker(recipe, run_dir, resume=resume, progress=progress, threads=DEMO_THREADS, teacher=teacher)
     spec = f"lasot={test_root}:all"
     reports = compare_on([spec], str(teacher), summary["student"], run_dir, workers=EVAL_WORKERS, threads=DEMO_THREADS,
                          progress=resolve_progress(progress))

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -13,8 +16,8 @@ from compresstracker.compression.replacement import ReplacementModel
 from compresstracker.compression.report import describe_plan
 from compresstracker.compression.student import init_student
 from compresstracker.compression.task import CompressionTask
-from compresstracker.errors import ConfigError, CTrackError
 from compresstracker.checkpoints.writers import release_layouts, save_release
+from compresstracker.errors import CheckpointError, ConfigError, CTrackWarning
 from compresstracker.fileio import file_sha256
 from compresstracker.models import family_of
 from compresstracker.training.recipe import dump_recipe
@@ -26,6 +29,7 @@ STUDENT_FILE = "student.safetensors"
 
 
 def plan_from_recipe(teacher_depth: int, compress: dict) -> StagePlan:
+    """The stage plan a recipe's ``compress`` section asks for, on a teacher of ``teacher_depth`` layers."""
     return plan_stages(
         teacher_depth,
         stages=None if compress["split"] else compress["stages"],
@@ -35,65 +39,130 @@ def plan_from_recipe(teacher_depth: int, compress: dict) -> StagePlan:
     )
 
 
-def teacher_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
-    """The dtype of the frozen teacher's guidance pass for ``compress.teacher_precision`` (None: fp32)."""
+# compress.teacher_precision names -> the dtype of the teacher's guidance pass (None: fp32, no copy).
+TEACHER_DTYPES: dict[str, Optional[torch.dtype]] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+PRECISION_KEY = "teacher_precision_resolved"  # where config.yaml and the student's provenance record it
+
+
+@dataclass(frozen=True)
+class TeacherFile:
+    """A compression run's teacher, checked: the file exists and is readable, and its sha256."""
+
+    path: Path
+    sha256: str
+
+
+def resolve_teacher(teacher: Optional[str | os.PathLike], recipe: dict, saved: Optional[SavedRun] = None) -> TeacherFile:
+    """The teacher of a run, checked once: ``teacher`` if given, else the one the recipe (a resumed
+    run's config.yaml) records; it must be a readable file, and on resume the run's own (same sha256)."""
+    given = teacher if teacher is not None else recipe["compress"]["teacher"]
+    if given is None:
+        raise ConfigError("Missing option '--teacher' / '-t': the run in --out records no teacher.")
+    path = Path(given)
+    if not path.is_file():
+        raise CheckpointError(f"teacher {path} does not exist" + ("; pass --teacher PATH" if saved else ""))
+    try:
+        sha = file_sha256(path)
+    except OSError as exc:
+        raise CheckpointError(f"cannot read teacher {path}: {exc.strerror or exc}") from None
+    if saved is not None and saved.teacher_sha256 and saved.teacher_sha256 != sha:
+        raise ConfigError(f"teacher {path.name} has sha256 {sha[:12]} but the run's teacher has "
+                          f"{saved.teacher_sha256[:12]}; resume with the run's teacher or choose another --out")
+    return TeacherFile(path, sha)
+
+
+def resolve_teacher_precision(precision: str, device: torch.device, saved: Optional[SavedRun] = None) -> tuple[str, list[str]]:
+    """``compress.teacher_precision`` as this run uses it (fp32, bf16 or fp16), with notes.
+
+    ``auto`` picks :func:`~compresstracker.devices.fast_dtype` on this machine (bf16 on CUDA and
+    AMX CPUs, fp32 elsewhere). A resumed run keeps the precision it started with, even where this
+    machine would pick another (a bf16 run from an AMX CPU continues in bf16, emulated and slower,
+    on one without AMX; a note says so), so the resumed run computes what the uninterrupted one would.
+    """
     from compresstracker.devices import fast_dtype
 
-    if precision == "auto":
-        return fast_dtype(device)
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    if precision != "auto":
+        return precision, []
+    here = {torch.bfloat16: "bf16", torch.float16: "fp16", None: "fp32"}[fast_dtype(device)]
+    started = (saved.extra.get(PRECISION_KEY) if saved is not None else None) or here
+    if started == here:
+        return here, []
+    return started, [f"the run's teacher pass ran in {started} (teacher_precision auto on the machine it started on); "
+                     f"it continues in {started}, although this machine would pick {here}"]
+
+
+def with_teacher(recipe: dict, teacher: TeacherFile) -> dict:
+    """The recipe with ``compress.teacher`` set to the checked file, as config.yaml records it (resume finds it there)."""
+    return {**recipe, "compress": {**recipe["compress"], "teacher": str(teacher.path)}}
+
+
+def describe_run(recipe: dict, teacher: TeacherFile) -> dict:
+    """A run's stage plan as ``ctrack plan`` shows it: the teacher is read (not trained, nothing written)."""
+    from compresstracker.checkpoints import load_model
+
+    model = load_model(teacher.path)
+    return describe_plan(model, plan_from_recipe(adapter_for(model).depth(model), recipe["compress"]), recipe["compress"]["student_ce"])
 
 
 def compress_tracker(
     recipe: dict, out_dir: Path, device_name: str = "cpu", resume: bool = False, progress: bool | str | None = True,
-    threads: Optional[int] = None,
+    threads: Optional[int] = None, teacher: TeacherFile | str | os.PathLike | None = None,
 ) -> dict[str, Any]:
-    """Compress ``recipe['compress']['teacher']`` into a student; returns a JSON-ready summary.
+    """Compress ``teacher`` (default: the one ``recipe['compress']['teacher']`` records) into a student;
+    returns a JSON-ready summary.
 
-    With ``resume``, the run in ``out_dir`` continues only if the recipe and the teacher (sha256)
-    are the ones it was started with (more epochs allowed); a finished run is left as it is.
+    ``teacher`` may come checked (:func:`resolve_teacher`); a path is checked here. With
+    ``resume``, the run in ``out_dir`` continues only if the recipe and the teacher (sha256) are
+    the ones it was started with (more epochs allowed); a finished run is left as it is. The
+    teacher precision ``auto`` resolves to is recorded in config.yaml and the student's provenance.
     """
     from compresstracker.checkpoints import load_checkpoint, save_native
     from compresstracker.training.data import build_loader_factory
 
-    compress = recipe["compress"]
-    teacher_path = Path(compress["teacher"])
     out_dir = Path(out_dir)
     with run_context(recipe, out_dir, device_name, resume, threads) as setup:
         dist, device = setup.dist, setup.device
-        teacher_sha = check_teacher(teacher_path, setup.saved)
-        loaded = load_checkpoint(teacher_path)
-        teacher = loaded.model
-        release = release_file(out_dir, teacher.config)
+        if not isinstance(teacher, TeacherFile):
+            teacher = resolve_teacher(teacher, recipe, setup.saved)
+        recipe = with_teacher(recipe, teacher)
+        compress = recipe["compress"]
+        precision, notes = resolve_teacher_precision(compress["teacher_precision"], device, setup.saved)
+        if dist.is_main:
+            for line in notes:
+                warnings.warn(CTrackWarning(line), stacklevel=2)
+        loaded = load_checkpoint(teacher.path)
+        teacher_net = loaded.model
+        release = release_file(out_dir, teacher_net.config)
         if finished(setup, recipe, out_dir / STUDENT_FILE, *release.values()):
-            return finished_summary(out_dir, recipe, teacher_path, release)
-        plan = plan_from_recipe(adapter_for(teacher).depth(teacher), compress)
+            return finished_summary(out_dir, recipe, teacher.path, release)
+        plan = plan_from_recipe(adapter_for(teacher_net).depth(teacher_net), compress)
         seed = int(recipe["train"]["seed"])
-        student = init_student(teacher, plan, ce=compress["student_ce"], drop_path=recipe["model"]["drop_path"])
-        description = describe_plan(teacher, plan, compress["student_ce"])
+        student = init_student(teacher_net, plan, ce=compress["student_ce"], drop_path=recipe["model"]["drop_path"])
+        description = describe_plan(teacher_net, plan, compress["student_ce"])
+        choices = {**setup.resolved_choices(), PRECISION_KEY: precision}
         provenance = {
-            "teacher_file": teacher_path.name,
-            "teacher_sha256": teacher_sha,
+            "teacher_file": teacher.path.name,
+            "teacher_sha256": teacher.sha256,
             "teacher_format": loaded.format,
-            "teacher_arch": teacher.config.arch,
+            "teacher_arch": teacher_net.config.arch,
             "recipe": recipe.get("source"),
             "seed": seed,
             "world_size": dist.world_size,
-            "threads": setup.threads,
+            **choices,
             "total_batch_size": recipe["train"]["batch_size"] * dist.world_size,
             "epochs": recipe["train"]["epochs"],
             "lr": recipe["train"]["lr"],
         }
         summary: dict[str, Any] = {"out": str(out_dir), "plan": description, "epochs": recipe["train"]["epochs"]}
         if recipe["train"]["epochs"] > 0:
-            model = ReplacementModel(teacher, student, plan, teacher_dtype=teacher_dtype(recipe["compress"]["teacher_precision"], device))
+            model = ReplacementModel(teacher_net, student, plan, teacher_dtype=TEACHER_DTYPES[precision])
             task = CompressionTask(model, recipe)
             loader = build_loader_factory(recipe, student.config, dist, pin_memory=device.type == "cuda")
             val_loader = build_loader_factory(recipe, student.config, dist, pin_memory=device.type == "cuda", section="val")
         if dist.is_main:
             write_if_changed(out_dir / "config.yaml", dump_recipe({
-                **applicable(recipe), "teacher": teacher.config.to_dict(), "plan": plan.to_dict(), "provenance": provenance,
-                "world_size": dist.world_size, "threads": setup.threads}))
+                **applicable(recipe), "teacher": teacher_net.config.to_dict(), "plan": plan.to_dict(), "provenance": provenance,
+                "world_size": dist.world_size, **choices}))
             write_if_changed(out_dir / "plan.json", json.dumps(description, indent=2) + "\n")
         if recipe["train"]["epochs"] > 0:
 
@@ -103,7 +172,7 @@ def compress_tracker(
                 return {"stage_student_share": task.pattern_share()}
 
             trainer = Trainer(task, recipe, out_dir, device, dist, loader, val_loader, make_progress(progress) if dist.is_main else None,
-                              export_each_epoch, run_info={"teacher_sha256": teacher_sha, "threads": setup.threads})
+                              export_each_epoch, run_info={"teacher_sha256": teacher.sha256, "threads": setup.threads})
             if resume:
                 trainer.resume()
             summary["training"] = trainer.fit()
@@ -115,20 +184,10 @@ def compress_tracker(
                 save_release(student, path)
         summary["student"] = str(out_dir / STUDENT_FILE)
         summary.update({key: str(path) for key, path in release.items()})
-        summary["teacher"] = str(teacher_path)
+        summary["teacher"] = str(teacher.path)
         summary["student_config"] = student.config.to_dict()
+        summary[PRECISION_KEY] = precision
         return summary
-
-
-def check_teacher(teacher_path: Path, saved: Optional[SavedRun]) -> str:
-    """The teacher's sha256; a resumed run refuses a teacher other than the one it started with."""
-    if not teacher_path.is_file():
-        raise CTrackError(f"teacher {teacher_path} does not exist" + ("; pass --teacher PATH" if saved else ""))
-    sha = file_sha256(teacher_path)
-    if saved is not None and saved.teacher_sha256 and saved.teacher_sha256 != sha:
-        raise ConfigError(f"teacher {teacher_path.name} has sha256 {sha[:12]} but the run's teacher has "
-                          f"{saved.teacher_sha256[:12]}; resume with the run's teacher or choose another --out")
-    return sha
 
 
 def release_file(out_dir: Path, config: Any) -> dict[str, Path]:

@@ -29,7 +29,7 @@ from compresstracker.deploy.backends import (
     register_backend,
     unregister_backend,
 )
-from compresstracker.deploy.family import DeployedFile, DeployFamily, Graph, GraphNetwork, deploy_deploy_family_of, register_deploy_family
+from compresstracker.deploy.family import DeployedFile, DeployFamily, Graph, GraphNetwork, deploy_family_of, register_deploy_family
 
 __all__ = [
     "Backend", "DeployFamily", "DeployedFile", "Graph", "GraphNetwork", "Network", "all_precisions", "backend_names", "calib_applies",

@@ -55,6 +55,13 @@ class RunSetup:
     saved: Optional[SavedRun]
     notes: list[str]
 
+    def resolved_choices(self) -> dict[str, Any]:
+        """What this run chose for itself that changes its numbers (thread count, CPU kernel family):
+        recorded in config.yaml and the exported model's provenance, so a figure can be traced to them."""
+        from compresstracker.devices import cpu_kernels
+
+        return {"threads": self.threads, "cpu_kernels": cpu_kernels()}
+
 
 def configure_threads(recipe: dict, dist: DistInfo, threads: Optional[int]) -> int:
     """Set this process's thread count explicitly (training results depend on it: reduction order).
@@ -193,8 +200,8 @@ def train_tracker(
         val_loader = build_loader_factory(recipe, crops, dist, pin_memory=device.type == "cuda", section="val")
         if dist.is_main:
             write_if_changed(out_dir / "config.yaml", dump_recipe({
-                **applicable(recipe), "resolved_model": config.to_dict(), "world_size": dist.world_size, "threads": setup.threads}))
-        provenance = {"recipe": recipe.get("source"), "seed": seed, "world_size": dist.world_size, "threads": setup.threads}
+                **applicable(recipe), "resolved_model": config.to_dict(), "world_size": dist.world_size, **setup.resolved_choices()}))
+        provenance = {"recipe": recipe.get("source"), "seed": seed, "world_size": dist.world_size, **setup.resolved_choices()}
 
         def export(trainer: Trainer, epoch: int) -> dict:
             if not dist.is_main:

@@ -8,15 +8,6 @@ from compresstracker import load_model
 from compresstracker.checkpoints import inspect_checkpoint, save_native, save_release
 
 
-@pytest.fixture(scope="module")
-def synth(tmp_path_factory):
-    from compresstracker.data.synthetic import generate
-
-    root = tmp_path_factory.mktemp("synth")
-    generate("lasot", root, sequences=4, frames=20, seed=9, image_size=(96, 72))
-    return root
-
-
 @pytest.fixture
 def teacher_files(make_model, tmp_path):
     model = make_model("tiny_64_ce", seed=4)
