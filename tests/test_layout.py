@@ -21,6 +21,7 @@ ORDER = [
     ("evaluation",),
     ("training",),
     ("compression", "search"),
+    ("families",),
     ("demo",),
     ("cli", "recipes"),
 ]
