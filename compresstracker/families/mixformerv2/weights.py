@@ -2,10 +2,10 @@
 
 A release file is a pickled dict whose ``net`` entry is the network's state dict (no prefix); the
 trainer's other entries (epoch, net type, pickled settings) do not matter and are never executed:
-the file is read with the project's restricted unpickler. The architecture is read off the tensor
-shapes; the head count and tracking factors, which shapes do not show, come from the release with
-the same network (B or S), else from a config ctrack stored in the file, else the defaults
-(heads of 64 channels, MixFormerV2-B's search factor).
+the file is read with the project's restricted unpickler. A file ctrack wrote carries its config;
+otherwise the architecture is read off the tensor shapes, and the head count and tracking factors,
+which shapes do not show, come from the named config with the same network (B, S, tiny), else the
+defaults (heads of 64 channels, MixFormerV2-B's search factor).
 """
 from __future__ import annotations
 
