@@ -160,11 +160,15 @@ def _accuracy(loaded: LoadedCheckpoint, out: str, backend: str, precision: str, 
 
 
 def _export_weights(loaded: LoadedCheckpoint, fmt: str, out: str) -> dict:
-    """OSTrack .pth.tar or native safetensors (plan and provenance carried over)."""
-    from compresstracker.checkpoints import save_native, save_ostrack
+    """The family's release layout (OSTrack's .pth.tar, ...) or native safetensors (plan and provenance carried over)."""
+    from compresstracker.checkpoints import release_layout, save_native, save_release
+    from compresstracker.errors import ConfigError
 
-    if fmt == "ostrack":
-        path = save_ostrack(loaded.model, out)
+    if fmt != "safetensors":
+        layout = release_layout(loaded.config)
+        if layout.name != fmt:
+            raise ConfigError(f"{loaded.config.name} is written in the {layout.name} layout, not {fmt}; use --format {layout.name}")
+        path = save_release(loaded.model, out)
     else:
         extras = {k: loaded.metadata[k] for k in ("plan", "provenance") if k in loaded.metadata}
         path = save_native(loaded.model, loaded.config, out, **extras)

@@ -9,7 +9,7 @@ import compresstracker
 # Lowest first. Rooms on one line may not import each other.
 ORDER = [
     ("errors",),
-    ("fileio", "console", "devices", "threads"),
+    ("fileio", "console", "devices", "threads", "plugins"),
     ("progress",),
     ("models",),
     ("checkpoints",),
@@ -21,7 +21,7 @@ ORDER = [
     ("evaluation",),
     ("training",),
     ("compression", "search"),
-    ("families",),
+    ("families",),  # one plug-in package per tracker family: it extends every room below
     ("demo",),
     ("cli", "recipes"),
 ]

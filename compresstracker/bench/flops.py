@@ -1,40 +1,24 @@
 """Parameter and MAC counts, each family by its own published convention (say which).
 
-MACs are counted with PyTorch's FlopCounterMode on one forward pass at batch 1 (template +
-search, both through the network, as at tracking time): it counts matrix multiplications,
-convolutions and fused attention (2 FLOPs per multiply-add, halved here to MACs). Element-wise
-work (LayerNorm, GELU, softmax, BatchNorm, adds) is not counted, as in most published figures.
-LightTrack's figures are thop's count of the search branch (:func:`count_lighttrack_macs`).
+Each family's plug-in registers its counter (:func:`register_mac_counter`). Two counting rules
+live here for them: PyTorch's FlopCounterMode on one forward pass (:func:`count_flop_macs`:
+matrix multiplications, convolutions and fused attention, 2 FLOPs per multiply-add halved to MACs;
+element-wise work such as LayerNorm, GELU, softmax, BatchNorm and adds not counted, as in most
+published figures), and thop's rules (:func:`count_thop_macs`), which LightTrack's figures use.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from compresstracker.models import LightTrackNet, TrackerNet, ctr_point_mask, family_of
+from compresstracker.models import family_of
+from compresstracker.plugins import load_families
 
 
 def count_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-@torch.no_grad()
-def count_macs(model: TrackerNet) -> int:
-    """Multiply-accumulates of one tracking forward (batch 1, the model's own CE setting)."""
-    cfg = model.config
-    param = next(model.parameters())
-    template = torch.zeros(1, 3, cfg.template_size, cfg.template_size, device=param.device, dtype=param.dtype)
-    search = torch.zeros(1, 3, cfg.search_size, cfg.search_size, device=param.device, dtype=param.dtype)
-    mask = ctr_point_mask(cfg, 1, param.device) if model.ce_enabled else None
-    was_training = model.training
-    model.eval()
-    counter = FlopCounterMode(display=False)
-    with counter:
-        model(template, search, mask)
-    model.train(was_training)
-    return counter.get_total_flops() // 2
 
 
 # thop's counting rules, as LightTrack's published figures use them -------------------------------
@@ -80,39 +64,39 @@ def count_thop_macs(module: torch.nn.Module, *inputs: torch.Tensor, forward=None
     return total
 
 
-@torch.no_grad()
-def count_lighttrack_macs(model: LightTrackNet) -> int:
-    """LightTrack's published count: the search branch (backbone, neck, fusion, heads) at batch 1 and
-    the config's search size, template features precomputed, by :data:`THOP_RULES`."""
-    cfg = model.config
-    param = next(model.parameters())
-    side = cfg.feature_size(cfg.template_size)
-    zf = torch.zeros(1, cfg.output_channels, side, side, device=param.device, dtype=param.dtype)
-    search = torch.zeros(1, 3, cfg.search_size, cfg.search_size, device=param.device, dtype=param.dtype)
-    was_training = model.training
-    model.eval()
-    try:
-        return count_thop_macs(model, search, zf, forward=model.track)
-    finally:
-        model.train(was_training)
-
-
 FLOP_COUNTER_RULES = (
     "PyTorch FlopCounterMode on template + search: matrix multiplications, convolutions and attention; "
     "element-wise work not counted"
 )
-# Per model family: (MAC counter, how it counts).
-MAC_COUNTERS: dict[str, tuple[Callable[[torch.nn.Module], int], str]] = {
-    "ostrack": (count_macs, FLOP_COUNTER_RULES),
-    "lighttrack": (count_lighttrack_macs, "search branch, " + THOP_RULES),
-}
+# Per model family (registered by its plug-in): (MAC counter, how it counts).
+_MAC_COUNTERS: dict[str, tuple[Callable[[torch.nn.Module], int], str]] = {}
+
+
+def register_mac_counter(family: str, counter: Callable[[torch.nn.Module], int], rules: str) -> None:
+    """Count the MACs of ``family``'s networks with ``counter``, described by ``rules``."""
+    _MAC_COUNTERS[family] = (counter, rules)
+
+
+@torch.no_grad()
+def count_flop_macs(model: torch.nn.Module, *inputs: Any) -> int:
+    """Multiply-accumulates of one ``model(*inputs)`` call by FlopCounterMode (eval mode, restored after)."""
+    was_training = model.training
+    model.eval()
+    counter = FlopCounterMode(display=False)
+    try:
+        with counter:
+            model(*inputs)
+    finally:
+        model.train(was_training)
+    return counter.get_total_flops() // 2
 
 
 def count_family_macs(model: torch.nn.Module) -> tuple[int | None, str]:
     """(MACs, how they were counted) by the model family's own convention; (None, why) for a family
     with no single count (a supernet: each path has its own, see ``ctrack search --dry-run``)."""
     family = family_of(model.config).name
-    if family not in MAC_COUNTERS:
+    load_families()
+    if family not in _MAC_COUNTERS:
         return None, f"no single count for a {family} (each path has its own; `ctrack search --dry-run` gives the range)"
-    counter, rules = MAC_COUNTERS[family]
+    counter, rules = _MAC_COUNTERS[family]
     return counter(model), rules

@@ -26,7 +26,7 @@ from compresstracker.deploy import Network, calib_applies, deployed_backend, get
 from compresstracker.deploy.backends import CALIB_ONLY
 from compresstracker.devices import available_cores
 from compresstracker.errors import ConfigError
-from compresstracker.tracking import Tracker, make_tracker, sample_target
+from compresstracker.tracking import make_tracker
 
 __all__ = ["BENCH_BOX", "MIN_RUNS", "ModelBench", "bench_models", "busy_seconds", "load_report", "synthetic_frame"]
 
@@ -34,7 +34,6 @@ MIN_RUNS = 3  # fewer than 50 is a quick look; the report says so
 QUICK_RUNS = 50
 FRAME_SIZE = (480, 640)  # height, width
 BENCH_BOX = (270.0, 200.0, 100.0, 80.0)  # x, y, w, h of the target in the synthetic frame
-MAPS = ("score_map", "size_map", "offset_map")
 DISTURBED_LOAD = 0.5  # runnable processes beyond this bench's own threads, per the load average
 OTHERS_CORES = 0.25  # CPU time of other processes while timing, in cores, that counts as competition
 IDLE_CORES = 0.5  # ... when the machine had less than this idle
@@ -85,16 +84,13 @@ class _Row:
         self.track: list[float] = []
 
     def maps(self) -> Optional[dict[str, torch.Tensor]]:
-        """The network's output maps on the frame's template and search crops (OSTrack loops; None otherwise)."""
-        t = self.tracker
-        if not isinstance(t, Tracker):
+        """The network's outputs on the frame's template and search crops (loops that can show them:
+        ``probe_outputs``; None otherwise)."""
+        probe = getattr(self.tracker, "probe_outputs", None)
+        if probe is None:
             return None
-        cfg = t.config
         with torch.inference_mode():
-            t.initialize(self.frame, BENCH_BOX)
-            patch, _ = sample_target(self.frame, BENCH_BOX, cfg.search_factor, cfg.search_size)
-            out = t.network(t.template, t.normalize(patch), t.template_mask)
-        return {name: out[name].float() for name in MAPS}
+            return probe(self.frame, BENCH_BOX)
 
     @torch.inference_mode()
     def step(self, record: bool) -> None:

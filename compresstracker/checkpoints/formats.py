@@ -1,10 +1,11 @@
-"""Checkpoint formats, recognised by their keys, each with a declarative map to ctrack's key layout.
+"""Checkpoint formats, recognised by their keys, each with a declarative map to its family's key layout.
 
-ctrack's layouts are OSTrack's (``backbone.*``, ``box_head.*``) and LightTrack's official one
-(``features.*``, ``neck.*``, ``feature_fusor.*``, ``head.*``). A format says which keys identify
-it, which model family it holds, which keys to drop (teacher copies) and which prefixes to rename
-(student blocks). What the weights cannot tell (CE layers, tracking factors) comes from per-format
-defaults, or from the config a ctrack-written file carries.
+ctrack's own format (safetensors with the model config in its metadata) holds any family; every
+other format is a family's release layout, registered by the family's plug-in
+(:func:`register_format`). A format says which keys identify it, which model family it holds,
+which keys to drop (teacher copies), which prefixes to rename (student blocks) and how to read
+the family's config off the tensor shapes. What the weights cannot tell (CE layers, tracking
+factors) comes from per-format defaults, or from the config a ctrack-written file carries.
 """
 from __future__ import annotations
 
@@ -16,16 +17,15 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from compresstracker.checkpoints.lighttrack_weights import infer_lighttrack_config
 from compresstracker.checkpoints.safe_pickle import Ignored
 from compresstracker.errors import CheckpointError, ConfigError
-from compresstracker.models import TrackerConfig, get_config, list_models
 from compresstracker.models import config_from_dict as _config_from_dict
+from compresstracker.plugins import load_families
 
 __all__ = [
-    "CONTAINER_KEYS", "CheckpointFormat", "FORMATS", "NATIVE_FORMAT_VERSION", "NATIVE_KEYS",
-    "OSTRACK_CONFIG_KEY", "TRAIN_STATE_FORMAT", "arch_name", "detect_format", "find_state_dict", "infer_config",
-    "infer_family_config", "list_formats", "config_from_dict", "first_items", "native_config", "native_extras",
+    "CONTAINER_KEYS", "CheckpointFormat", "NATIVE_FORMAT", "NATIVE_FORMAT_VERSION", "NATIVE_KEYS", "RELEASE_CONFIG_KEY",
+    "TRAIN_STATE_FORMAT", "detect_format", "find_state_dict", "formats", "list_formats", "config_from_dict", "first_items",
+    "grid_size", "infer_family_config", "native_config", "native_extras", "register_format", "shape_of",
 ]
 
 # Where a pickled file keeps its state dict (OSTrack: "net", LightTrack: "state_dict"); a raw
@@ -45,16 +45,8 @@ NATIVE_KEYS = {
     "format_version": "ctrack.format_version",
 }
 NATIVE_FORMAT_VERSION = "1"
-# Key of the TrackerConfig dict in .pth.tar files ctrack writes in OSTrack's layout.
-OSTRACK_CONFIG_KEY = "ctrack_config"
-
-# Search-region context factor by search size (OSTrack: 4.0 for 256, 5.0 for 384).
-SEARCH_FACTORS = {256: 4.0, 384: 5.0}
-DEFAULT_SEARCH_FACTOR = 4.0
-# ViT-Ti/S/B/L all use 64-wide heads; the number of heads is not in the weights.
-HEAD_DIM = 64
-_OSTRACK_CE = {12: ((3, 6, 9), (0.7, 0.7, 0.7))}
-_TEACHER_PREFIXES = ("backbone.blocks.", "ori_backbone.", "ori_box_head.")
+# Key of the model config dict in the .pth.tar files ctrack writes in a family's release layout.
+RELEASE_CONFIG_KEY = "ctrack_config"
 
 
 @dataclass(frozen=True)
@@ -76,7 +68,13 @@ class CheckpointFormat:
     rename: tuple[tuple[str, str], ...] = ()
     ce_by_depth: Mapping[int, tuple[tuple[int, ...], tuple[float, ...]]] = field(default_factory=dict)
     metadata_key: str | None = None  # native files: recognised by this metadata entry, not by keys
-    family: str = "ostrack"  # the model family its weights build (native files: read from the config)
+    family: str = ""  # the model family its weights build (native files: read from the config)
+    # (state in the family's layout, format, source, num_heads) -> the config read off the shapes
+    infer: Callable[..., Any] | None = None
+    # config fields the weights cannot tell, assumed when the config is inferred (a warning names them)
+    guessed: tuple[str, ...] = ()
+    # an inferred config renamed after the registered architecture it equals (after overrides)
+    name_config: Callable[[Any], Any] | None = None
 
     def matches(self, keys: set[str], metadata: Mapping[str, str]) -> bool:
         if self.metadata_key is not None:
@@ -104,45 +102,30 @@ class CheckpointFormat:
         return out, len(state) - len(kept)
 
 
-FORMATS: tuple[CheckpointFormat, ...] = (
-    CheckpointFormat(
-        "ctrack",
-        "ctrack native: safetensors in OSTrack's key layout with the model config in its metadata",
-        metadata_key=NATIVE_KEYS["config"],
-    ),
-    CheckpointFormat(
-        "compresstracker_train",
-        "CompressTracker training file: student (distill_blocks) with the frozen teacher copies",
-        requires=("backbone.distill_blocks.", "box_head."),
-        requires_any=_TEACHER_PREFIXES,
-        drop=_TEACHER_PREFIXES,
-        rename=(("backbone.distill_blocks.", "backbone.blocks."),),
-    ),
-    CheckpointFormat(
-        "compresstracker",
-        "CompressTracker inference file: the student only; all blocks run plain (no CE)",
-        requires=("backbone.distill_blocks.", "box_head."),
-        excludes=_TEACHER_PREFIXES,
-        rename=(("backbone.distill_blocks.", "backbone.blocks."),),
-    ),
-    CheckpointFormat(
-        "ostrack",
-        "OSTrack (.pth.tar with 'net', or a raw state dict); CE at blocks 3, 6, 9 when 12 deep",
-        requires=("backbone.blocks.", "box_head."),
-        excludes=("backbone.distill_blocks.",),
-        ce_by_depth=_OSTRACK_CE,
-    ),
-    CheckpointFormat(
-        "lighttrack",
-        "LightTrack release ({'state_dict': ...} or a raw state dict); the architecture is read off the weights",
-        requires=("features.conv_stem.", "features.blocks.", "neck.", "feature_fusor.", "head."),
-        family="lighttrack",
-    ),
+NATIVE_FORMAT = CheckpointFormat(
+    "ctrack",
+    "ctrack native: safetensors in its family's key layout with the model config in its metadata",
+    metadata_key=NATIVE_KEYS["config"],
 )
+_FORMATS: list[CheckpointFormat] = [NATIVE_FORMAT]
+
+
+def register_format(fmt: CheckpointFormat) -> CheckpointFormat:
+    """Add a family's release layout; formats are tried in registration order (the native one first)."""
+    if any(f.name == fmt.name for f in _FORMATS):
+        raise ValueError(f"checkpoint format {fmt.name!r} is already registered")
+    _FORMATS.append(fmt)
+    return fmt
+
+
+def formats() -> tuple[CheckpointFormat, ...]:
+    """Every known format, in the order detection tries them."""
+    load_families()
+    return tuple(_FORMATS)
 
 
 def list_formats() -> list[dict[str, str]]:
-    return [{"name": f.name, "description": f.description} for f in FORMATS]
+    return [{"name": f.name, "description": f.description} for f in formats()]
 
 
 def find_state_dict(obj: Any, source: str) -> dict[str, torch.Tensor]:
@@ -169,78 +152,13 @@ def find_state_dict(obj: Any, source: str) -> dict[str, torch.Tensor]:
 
 
 def detect_format(keys: set[str], metadata: Mapping[str, str], source: str) -> CheckpointFormat:
-    for fmt in FORMATS:
+    for fmt in formats():
         if fmt.matches(keys, metadata):
             return fmt
+    layouts = "; ".join(f"{f.name} ({', '.join(p + '*' for p in f.requires)})" for f in formats() if f.requires)
     raise CheckpointError(
-        f"{source}: unknown key layout ({len(keys)} tensors, e.g. {first_items(sorted(keys))}); expected OSTrack "
-        "(backbone.blocks.*, box_head.*), CompressTracker (backbone.distill_blocks.*) or LightTrack "
-        "(features.*, neck.*, feature_fusor.*, head.*) weights"
+        f"{source}: unknown key layout ({len(keys)} tensors, e.g. {first_items(sorted(keys))}); expected one of: {layouts}"
     )
-
-
-def _shape(state: Mapping[str, torch.Tensor], key: str, source: str) -> torch.Size:
-    if key not in state:
-        raise CheckpointError(f"{source}: key {key} is missing; cannot read the architecture off the weights")
-    return state[key].shape
-
-
-def _grid_size(tokens: int, patch: int, key: str, source: str) -> int:
-    side = math.isqrt(tokens)
-    if side * side != tokens:
-        raise CheckpointError(f"{source}: {key} has {tokens} positions, not a square grid")
-    return side * patch
-
-
-def infer_config(
-    state: Mapping[str, torch.Tensor], fmt: CheckpointFormat, source: str, num_heads: int | None = None
-) -> TrackerConfig:
-    """Read a TrackerConfig off the tensor shapes of a state dict in ctrack's layout."""
-    proj = _shape(state, "backbone.patch_embed.proj.weight", source)
-    embed_dim, patch = proj[0], proj[-1]
-    if num_heads is None:
-        if embed_dim % HEAD_DIM:
-            raise CheckpointError(
-                f"{source}: cannot tell the number of attention heads of a {embed_dim}-wide ViT from its "
-                f"weights (head dim {HEAD_DIM} does not divide it); pass num_heads"
-            )
-        num_heads = embed_dim // HEAD_DIM
-    block_ids = {int(m.group(1)) for k in state if (m := re.match(r"backbone\.blocks\.(\d+)\.", k))}
-    depth = max(block_ids) + 1
-    template = _grid_size(_shape(state, "backbone.pos_embed_z", source)[1], patch, "backbone.pos_embed_z", source)
-    search = _grid_size(_shape(state, "backbone.pos_embed_x", source)[1], patch, "backbone.pos_embed_x", source)
-    ce_layers, keep_ratios = fmt.ce_by_depth.get(depth, ((), ()))
-    config = TrackerConfig(
-        arch="custom",
-        embed_dim=embed_dim,
-        depth=depth,
-        num_heads=num_heads,
-        mlp_ratio=_shape(state, "backbone.blocks.0.mlp.fc1.weight", source)[0] / embed_dim,
-        qkv_bias="backbone.blocks.0.attn.qkv.bias" in state,
-        patch_size=patch,
-        template_size=template,
-        search_size=search,
-        ce_layers=ce_layers,
-        ce_keep_ratios=keep_ratios,
-        head_channels=_shape(state, "box_head.conv1_ctr.0.weight", source)[0],
-        legacy_pos_len=state["backbone.pos_embed"].shape[1] if "backbone.pos_embed" in state else 0,
-        search_factor=SEARCH_FACTORS.get(search, DEFAULT_SEARCH_FACTOR),
-    )
-    return config.replace(arch=arch_name(config))
-
-
-_INFERENCE: dict[str, Callable[..., Any]] = {
-    "ostrack": infer_config,
-    "lighttrack": lambda state, fmt, source, num_heads: infer_lighttrack_config(state, source),
-}
-
-
-def arch_name(config: TrackerConfig) -> str:
-    """The registered name of an identical config, else a descriptive one."""
-    for row in list_models():
-        if get_config(row["name"]) == config.replace(arch=row["name"]):
-            return row["name"]
-    return f"vit{config.embed_dim}_d{config.depth}_{config.search_size}{'_ce' if config.has_ce else ''}"
 
 
 def native_config(metadata: Mapping[str, str], source: str) -> Any:
@@ -266,8 +184,25 @@ def config_from_dict(data: Any, source: str) -> Any:
 def infer_family_config(
     state: Mapping[str, torch.Tensor], fmt: CheckpointFormat, source: str, num_heads: int | None = None
 ) -> Any:
-    """The config read off the weights, by the format's family (``num_heads``: ViT files only)."""
-    return _INFERENCE[fmt.family](state, fmt, source, num_heads)
+    """The config read off the weights by the format's own rule (``num_heads``: ViT files only)."""
+    if fmt.infer is None:
+        raise CheckpointError(f"{source}: the {fmt.name} format stores no config and has no rule to read one off the weights")
+    return fmt.infer(state, fmt, source, num_heads)
+
+
+def shape_of(state: Mapping[str, torch.Tensor], key: str, source: str) -> torch.Size:
+    """The shape of ``state[key]``; a CheckpointError naming the key when it is missing."""
+    if key not in state:
+        raise CheckpointError(f"{source}: key {key} is missing; cannot read the architecture off the weights")
+    return state[key].shape
+
+
+def grid_size(tokens: int, patch: int, key: str, source: str) -> int:
+    """The image side of a square grid of ``tokens`` patches of ``patch`` pixels."""
+    side = math.isqrt(tokens)
+    if side * side != tokens:
+        raise CheckpointError(f"{source}: {key} has {tokens} positions, not a square grid")
+    return side * patch
 
 
 def native_extras(metadata: Mapping[str, str], source: str) -> dict[str, Any]:

@@ -12,10 +12,9 @@ import torch
 from torch import nn
 
 from compresstracker.checkpoints.formats import (
-    OSTRACK_CONFIG_KEY,
+    RELEASE_CONFIG_KEY,
     TRAIN_STATE_FORMAT,
     CheckpointFormat,
-    arch_name,
     config_from_dict,
     detect_format,
     find_state_dict,
@@ -26,7 +25,7 @@ from compresstracker.checkpoints.formats import (
 )
 from compresstracker.checkpoints.safe_pickle import load_pickle_checkpoint, require_file
 from compresstracker.errors import CheckpointError, GuessedConfigWarning
-from compresstracker.models import TrackerConfig, TrackerNet, build_model, family_of, get_config, list_models
+from compresstracker.models import build_model, family_of, get_config, list_models
 
 __all__ = ["LoadedCheckpoint", "checkpoint_info", "inspect_checkpoint", "load_checkpoint", "load_model"]
 
@@ -35,7 +34,7 @@ __all__ = ["LoadedCheckpoint", "checkpoint_info", "inspect_checkpoint", "load_ch
 class LoadedCheckpoint:
     """A checkpoint loaded into an eval-mode CPU network of its family, with what was learned on the way."""
 
-    model: nn.Module  # TrackerNet (OSTrack family) or LightTrackNet
+    model: nn.Module  # the network of its family
     config: Any  # its family's config
     format: str
     ignored: list[str] = field(default_factory=list)  # pickled globals that were not rebuilt
@@ -79,18 +78,14 @@ def _base_config(
         if isinstance(model, Mapping) and model.get("arch") in {m["name"] for m in list_models()}:  # written before model_config
             overrides = dict(model.get("overrides") or {})
             return get_config(model["arch"], **overrides), False
-    if isinstance(obj, Mapping) and isinstance(obj.get(OSTRACK_CONFIG_KEY), Mapping):
-        return config_from_dict(obj[OSTRACK_CONFIG_KEY], f"{source}['{OSTRACK_CONFIG_KEY}']"), False
+    if isinstance(obj, Mapping) and isinstance(obj.get(RELEASE_CONFIG_KEY), Mapping):
+        return config_from_dict(obj[RELEASE_CONFIG_KEY], f"{source}['{RELEASE_CONFIG_KEY}']"), False
     return infer_family_config(state, fmt, source, num_heads), True
 
 
-# Config fields the weights cannot tell (shapes give the rest); OSTrack's published values are assumed.
-GUESSED_FIELDS = ("num_heads", "ce_layers", "ce_keep_ratios", "search_factor", "template_factor")
-
-
-def _warn_guessed(source: str, config: TrackerConfig, fmt: CheckpointFormat, given: set[str]) -> None:
-    """One warning line naming the config values that were assumed, and how to set them."""
-    guessed = [name for name in GUESSED_FIELDS if name not in given]
+def _warn_guessed(source: str, config: Any, fmt: CheckpointFormat, given: set[str]) -> None:
+    """One warning line naming the config values that were assumed (the format's ``guessed``), and how to set them."""
+    guessed = [name for name in fmt.guessed if name not in given]
     if not guessed:
         return
     values = ", ".join(f"{name}={_plain(getattr(config, name))}" for name in guessed)
@@ -144,7 +139,7 @@ def _load_strict(model: nn.Module, state: Mapping[str, torch.Tensor], fmt: str, 
 
 
 def _ce_enabled(config: Any, ce: bool | None, source: str) -> bool:
-    if not isinstance(config, TrackerConfig):
+    if not family_of(config).supports_ce:
         if ce:
             raise CheckpointError(f"{source}: a {family_of(config).name} model has no candidate elimination (CE)")
         return False
@@ -182,9 +177,9 @@ def load_checkpoint(
         overrides["num_heads"] = num_heads
     if overrides:
         config = config_from_dict({**config.to_dict(), **overrides}, "config overrides")
-    if inferred and "arch" not in overrides and isinstance(config, TrackerConfig):
-        config = config.replace(arch=arch_name(config))
-    if inferred and isinstance(config, TrackerConfig):
+    if inferred and fmt.name_config is not None and "arch" not in overrides:
+        config = fmt.name_config(config)
+    if inferred:
         _warn_guessed(source, config, fmt, set(overrides))
     model = build_model(config)
     _load_strict(model, state, fmt.name, source)
@@ -224,8 +219,8 @@ def checkpoint_info(path: str | Path, loaded: LoadedCheckpoint) -> dict[str, Any
         "template_size": c.template_size,
         "search_size": c.search_size,
     }
-    if isinstance(c, TrackerConfig):
-        info.update(ce=loaded.model.ce_enabled, ce_keep_ratios=list(c.ce_keep_ratios), search_factor=c.search_factor)
+    if family.inspect is not None:
+        info.update(family.inspect(c, loaded.model))
     info.update({
         "params": sum(p.numel() for p in loaded.model.parameters()),
         "ignored": loaded.ignored,

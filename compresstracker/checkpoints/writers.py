@@ -1,4 +1,10 @@
-"""Write checkpoints: ctrack's native safetensors (config + plan + provenance) and OSTrack's .pth.tar."""
+"""Write checkpoints: ctrack's native safetensors (config + plan + provenance) and each family's release layout.
+
+A family registers its release layout (:func:`register_release`): the file its own code reads,
+so a compressed student goes back into the teacher's ecosystem (OSTrack's ``{"net": ...}``
+.pth.tar, MixFormerV2's, ...). :func:`save_net_pth` writes the ``{"net": state_dict}`` form that
+several families' trainers use.
+"""
 from __future__ import annotations
 
 import json
@@ -9,12 +15,16 @@ import torch
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
-from compresstracker.checkpoints.formats import NATIVE_FORMAT_VERSION, NATIVE_KEYS, OSTRACK_CONFIG_KEY
-from compresstracker.errors import CheckpointError
-from compresstracker.fileio import atomic_path, atomic_write_bytes
-from compresstracker.models import TrackerConfig, TrackerNet
+from dataclasses import dataclass
+from typing import Callable
 
-__all__ = ["save_native", "save_ostrack"]
+from compresstracker.checkpoints.formats import NATIVE_FORMAT_VERSION, NATIVE_KEYS, RELEASE_CONFIG_KEY
+from compresstracker.errors import CheckpointError, ConfigError
+from compresstracker.fileio import atomic_path, atomic_write_bytes
+from compresstracker.models import family_of
+from compresstracker.plugins import load_families
+
+__all__ = ["ReleaseLayout", "register_release", "release_layout", "release_layouts", "save_native", "save_net_pth", "save_release"]
 
 
 def _state_of(model_or_state: nn.Module | Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -67,15 +77,56 @@ def _sorted_metadata(data: bytes) -> bytes:
     return data[:8] + text.ljust(size, b" ") + data[8 + size :]
 
 
-def save_ostrack(model: TrackerNet, path: str | Path) -> Path:
-    """Write ``{"net": state_dict, "epoch": 0, "ctrack_config": {...}}`` as OSTrack's code reads it.
+def save_net_pth(model: nn.Module, path: str | Path) -> Path:
+    """Write ``{"net": state_dict, "epoch": 0, "ctrack_config": {...}}``, the layout OSTrack's and
+    MixFormerV2's trainers save and their code reads.
 
     Only tensors and plain Python values are stored, so it loads with ``weights_only=True``, and into
-    OSTrack's own model built with the same depth.
+    the family's own model built with the same shape.
     """
     state = {k: v.detach().to("cpu") for k, v in _state_of(model).items()}
-    payload = {"net": state, "epoch": 0, OSTRACK_CONFIG_KEY: model.config.to_dict()}
+    payload = {"net": state, "epoch": 0, RELEASE_CONFIG_KEY: model.config.to_dict()}
     path = Path(path)
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
     return path
+
+
+@dataclass(frozen=True)
+class ReleaseLayout:
+    """A family's own file layout: ``name`` (the export format), the student file a compression run
+    writes (``filename``) and ``write(model, path)``."""
+
+    name: str
+    description: str
+    filename: str
+    write: Callable[[nn.Module, Path], Path]
+
+
+_RELEASES: dict[str, ReleaseLayout] = {}
+
+
+def register_release(family: str, layout: ReleaseLayout) -> ReleaseLayout:
+    """Make ``layout`` the release layout of the model family ``family``."""
+    _RELEASES[family] = layout
+    return layout
+
+
+def release_layouts() -> dict[str, ReleaseLayout]:
+    """Model family name -> its release layout."""
+    load_families()
+    return dict(_RELEASES)
+
+
+def release_layout(config: Any) -> ReleaseLayout:
+    """The release layout of the config's family; a ConfigError when it has none."""
+    family = family_of(config).name
+    layouts = release_layouts()
+    if family not in layouts:
+        raise ConfigError(f"the {family} family has no release layout of its own; write ctrack's native file")
+    return layouts[family]
+
+
+def save_release(model: nn.Module, path: str | Path) -> Path:
+    """Write ``model`` in its family's release layout."""
+    return release_layout(model.config).write(model, Path(path))

@@ -15,20 +15,24 @@ directly; they ask the model's adapter:
   weighs template and search tokens separately);
 - ``prepare_teacher(model)``: freeze it and switch off anything that changes the token count
   (candidate elimination), so stage-end tokens of teacher and student line up;
-- ``macs(model)``: multiply-accumulates of one tracking forward, for the plan's speed-up.
+- ``macs(model)``: multiply-accumulates of one tracking forward, for the plan's speed-up;
+- ``tracking_loss(out, batch, weights)``: the family's own loss against ground truth;
+- ``prediction_loss(out, teacher_out, weights)``: prediction guidance, the student's outputs
+  against the teacher's (default: GIoU + L1 between their boxes).
 
-Supporting another transformer tracker is one more :func:`register_adapter` call with a subclass
-of :class:`TeacherAdapter`; the rest of compression is unchanged.
+A family's plug-in registers its adapter (a subclass of :class:`TeacherAdapter`); the rest of
+compression is unchanged.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 from torch import nn
 
 from compresstracker.errors import ConfigError
-from compresstracker.models import TrackerNet
+from compresstracker.plugins import load_families
+from compresstracker.training.losses import box_losses
 
 if TYPE_CHECKING:
     from compresstracker.compression.plan import StagePlan
@@ -65,6 +69,18 @@ class TeacherAdapter:
     def macs(self, model: nn.Module) -> int:
         raise NotImplementedError
 
+    def tracking_loss(
+        self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], weights: dict[str, float],
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        raise NotImplementedError
+
+    def prediction_loss(
+        self, out: dict[str, torch.Tensor], teacher_out: dict[str, torch.Tensor], weights: dict[str, float],
+    ) -> torch.Tensor:
+        """weights['giou'] * GIoU + weights['l1'] * L1 of the student's boxes against the teacher's."""
+        giou, l1, _ = box_losses(out["pred_boxes"], cxcywh_to_xywh(teacher_out["pred_boxes"]))
+        return weights["giou"] * giou + weights["l1"] * l1
+
     def prepare_teacher(self, model: nn.Module) -> None:
         model.eval()
         for param in model.parameters():
@@ -77,43 +93,6 @@ class TeacherAdapter:
             index, rest = key[len(prefix):].split(".", 1)
             return f"{prefix}{plan.student_init[int(index)]}.{rest}"
         return key
-
-
-class OneStreamViTAdapter(TeacherAdapter):
-    """OSTrack's one-stream ViT with the centre head (:class:`TrackerNet`), any width and depth."""
-
-    name = "one_stream_vit"
-    description = "OSTrack-style one-stream ViT + centre head (OSTrack, CompressTracker and ctrack checkpoints)"
-    layer_prefix = "backbone.blocks."
-
-    def matches(self, model: nn.Module) -> bool:
-        return isinstance(model, TrackerNet)
-
-    def layers(self, model: TrackerNet) -> Sequence[nn.Module]:
-        return model.backbone.blocks
-
-    def embed(self, model: TrackerNet, template: torch.Tensor, search: torch.Tensor) -> torch.Tensor:
-        return model.backbone.embed(template, search)
-
-    def head(self, model: TrackerNet, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
-        return model.head(model.backbone.norm(tokens))
-
-    def num_template_tokens(self, model: TrackerNet) -> int:
-        return model.config.num_template_tokens
-
-    def build_student(self, teacher: TrackerNet, plan: "StagePlan", ce: bool = False, drop_path: float = 0.0) -> TrackerNet:
-        from compresstracker.compression.student import student_config
-
-        return TrackerNet(student_config(teacher.config, plan, ce, drop_path))
-
-    def macs(self, model: TrackerNet) -> int:
-        from compresstracker.bench.flops import count_macs
-
-        return count_macs(model)
-
-    def prepare_teacher(self, model: TrackerNet) -> None:
-        super().prepare_teacher(model)
-        model.ce_enabled = False
 
 
 _ADAPTERS: dict[str, TeacherAdapter] = {}
@@ -134,19 +113,25 @@ def unregister_adapter(name: str) -> None:
 
 
 def list_adapters() -> list[TeacherAdapter]:
+    load_families()
     return list(_ADAPTERS.values())
 
 
 def adapter_for(model: nn.Module) -> TeacherAdapter:
     """The first registered adapter that accepts ``model``; a clear error when none does."""
+    load_families()
     for adapter in _ADAPTERS.values():
         if adapter.matches(model):
             return adapter
     known = ", ".join(_ADAPTERS) or "none"
     raise ConfigError(
         f"no teacher adapter for {type(model).__name__} (registered: {known}); "
-        "add one with compresstracker.compression.adapters.register_adapter"
+        "a family's plug-in registers one (compresstracker.families)"
     )
 
 
-register_adapter(OneStreamViTAdapter())
+def cxcywh_to_xywh(boxes: torch.Tensor) -> torch.Tensor:
+    """(..., 4) centre boxes -> (N, 4) corner-size boxes."""
+    cx, cy, w, h = boxes.reshape(-1, 4).unbind(-1)
+    return torch.stack([cx - w / 2, cy - h / 2, w, h], dim=-1)
+

@@ -24,10 +24,14 @@ from compresstracker.compression.plan import StagePlan
 
 @dataclass
 class TeacherPass:
-    """What one no-grad full-teacher forward provides: stage-end tokens and the predicted boxes."""
+    """What one no-grad full-teacher forward provides: stage-end tokens and the head's outputs (fp32)."""
 
     stage_tokens: list[torch.Tensor]
-    pred_boxes: torch.Tensor
+    outputs: dict[str, torch.Tensor]
+
+    @property
+    def pred_boxes(self) -> torch.Tensor:
+        return self.outputs["pred_boxes"]
 
 
 class ReplacementModel(nn.Module):
@@ -81,7 +85,7 @@ class ReplacementModel(nn.Module):
                 tokens = layers[layer](tokens)
             stage_tokens.append(tokens.float())
         out = adapter.head(teacher, tokens)
-        return TeacherPass(stage_tokens, out["pred_boxes"].float())
+        return TeacherPass(stage_tokens, {k: v.float() for k, v in out.items() if isinstance(v, torch.Tensor)})
 
     def forward(
         self,

@@ -14,14 +14,15 @@ from compresstracker.compression.report import describe_plan
 from compresstracker.compression.student import init_student
 from compresstracker.compression.task import CompressionTask
 from compresstracker.errors import ConfigError, CTrackError
+from compresstracker.checkpoints.writers import release_layouts, save_release
 from compresstracker.fileio import file_sha256
+from compresstracker.models import family_of
 from compresstracker.training.recipe import dump_recipe
 from compresstracker.training.resume import SavedRun, applicable
 from compresstracker.training.run import finished, make_progress, run_context, write_if_changed
 from compresstracker.training.engine import Trainer
 
 STUDENT_FILE = "student.safetensors"
-STUDENT_OSTRACK_FILE = "student_ostrack.pth.tar"
 
 
 def plan_from_recipe(teacher_depth: int, compress: dict) -> StagePlan:
@@ -52,7 +53,7 @@ def compress_tracker(
     With ``resume``, the run in ``out_dir`` continues only if the recipe and the teacher (sha256)
     are the ones it was started with (more epochs allowed); a finished run is left as it is.
     """
-    from compresstracker.checkpoints import load_checkpoint, save_native, save_ostrack
+    from compresstracker.checkpoints import load_checkpoint, save_native
     from compresstracker.training.data import build_loader_factory
 
     compress = recipe["compress"]
@@ -61,10 +62,11 @@ def compress_tracker(
     with run_context(recipe, out_dir, device_name, resume, threads) as setup:
         dist, device = setup.dist, setup.device
         teacher_sha = check_teacher(teacher_path, setup.saved)
-        if finished(setup, recipe, out_dir / STUDENT_FILE, out_dir / STUDENT_OSTRACK_FILE):
-            return finished_summary(out_dir, recipe, teacher_path)
         loaded = load_checkpoint(teacher_path)
         teacher = loaded.model
+        release = release_file(out_dir, teacher.config)
+        if finished(setup, recipe, out_dir / STUDENT_FILE, *release.values()):
+            return finished_summary(out_dir, recipe, teacher_path, release)
         plan = plan_from_recipe(adapter_for(teacher).depth(teacher), compress)
         seed = int(recipe["train"]["seed"])
         student = init_student(teacher, plan, ce=compress["student_ce"], drop_path=recipe["model"]["drop_path"])
@@ -109,9 +111,10 @@ def compress_tracker(
         student = student.to("cpu").eval()
         if dist.is_main:
             save_native(student, student.config, out_dir / STUDENT_FILE, plan=plan.to_dict(), provenance=provenance)
-            save_ostrack(student, out_dir / STUDENT_OSTRACK_FILE)
+            for path in release.values():
+                save_release(student, path)
         summary["student"] = str(out_dir / STUDENT_FILE)
-        summary["student_ostrack"] = str(out_dir / STUDENT_OSTRACK_FILE)
+        summary.update({key: str(path) for key, path in release.items()})
         summary["teacher"] = str(teacher_path)
         summary["student_config"] = student.config.to_dict()
         return summary
@@ -128,7 +131,18 @@ def check_teacher(teacher_path: Path, saved: Optional[SavedRun]) -> str:
     return sha
 
 
-def finished_summary(out_dir: Path, recipe: dict, teacher_path: Path) -> dict[str, Any]:
+def release_file(out_dir: Path, config: Any) -> dict[str, Path]:
+    """``{"student_<layout>": path}`` of the student in its family's release layout (OSTrack:
+    ``student_ostrack`` -> student_ostrack.pth.tar); empty for a family with no layout of its own."""
+    layouts = release_layouts()
+    family = family_of(config).name
+    if family not in layouts:
+        return {}
+    layout = layouts[family]
+    return {f"student_{layout.name}": out_dir / layout.filename}
+
+
+def finished_summary(out_dir: Path, recipe: dict, teacher_path: Path, release: dict[str, Path]) -> dict[str, Any]:
     """The summary of a run that is already complete, read from its files (nothing is written)."""
     from compresstracker.checkpoints import inspect_checkpoint
 
@@ -136,6 +150,6 @@ def finished_summary(out_dir: Path, recipe: dict, teacher_path: Path) -> dict[st
     return {
         "out": str(out_dir), "complete": True, "epochs": recipe["train"]["epochs"],
         "plan": json.loads((out_dir / "plan.json").read_text()),
-        "student": str(out_dir / STUDENT_FILE), "student_ostrack": str(out_dir / STUDENT_OSTRACK_FILE),
+        "student": str(out_dir / STUDENT_FILE), **{key: str(path) for key, path in release.items()},
         "teacher": str(teacher_path), "student_config": info["config"],
     }

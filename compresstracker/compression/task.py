@@ -9,7 +9,6 @@ from torch import nn
 
 from compresstracker.compression.replacement import ReplacementModel
 from compresstracker.compression.schedule import replacement_probability, sample_pattern
-from compresstracker.training.losses import box_losses, tracking_loss
 from compresstracker.training.tasks import backbone_param_groups
 
 
@@ -62,12 +61,11 @@ class CompressionTask:
         need_teacher = weights["pred"] > 0 or weights["feat"] > 0 or not all(pattern)
         teacher = model.teacher_pass(template, search) if need_teacher else None
         out = module(template, search, pattern, teacher)
-        track, logs = tracking_loss(out, batch, self.track_weights)
+        track, logs = model.adapter.tracking_loss(out, batch, self.track_weights)
         total = weights["track"] * track
         logs = {"track": track.detach(), **logs}
         if weights["pred"] > 0:
-            giou, l1, _ = box_losses(out["pred_boxes"], _cxcywh_to_xywh(teacher.pred_boxes))
-            pred = self.track_weights["giou"] * giou + self.track_weights["l1"] * l1
+            pred = model.adapter.prediction_loss(out, teacher.outputs, self.track_weights)
             total = total + weights["pred"] * pred
             logs["pred"] = pred.detach()
         if weights["feat"] > 0:
@@ -95,7 +93,3 @@ class CompressionTask:
         self.pattern_counts = [int(c) for c in state["pattern_counts"]]
         self.steps = int(state["steps"])
 
-
-def _cxcywh_to_xywh(boxes: torch.Tensor) -> torch.Tensor:
-    cx, cy, w, h = boxes.reshape(-1, 4).unbind(-1)
-    return torch.stack([cx - w / 2, cy - h / 2, w, h], dim=-1)

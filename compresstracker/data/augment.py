@@ -13,7 +13,7 @@ import torch
 
 from compresstracker.errors import TrackingError
 from compresstracker.tracking.crop import crop_window, sample_target
-from compresstracker.tracking.tracker import MEAN, STD
+from compresstracker.tracking.base import MEAN, STD
 
 _MEAN = np.array(MEAN, dtype=np.float32)
 _STD = np.array(STD, dtype=np.float32)

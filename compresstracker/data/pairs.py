@@ -11,7 +11,7 @@ import math
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Iterator, Optional, Sequence as SequenceType
+from typing import Any, Iterator, Optional, Sequence as SequenceType
 
 import numpy as np
 import torch
@@ -21,7 +21,6 @@ from compresstracker.data import Dataset, get_dataset, training_visibility
 from compresstracker.data.augment import flip_horizontal, jitter_box, to_grayscale, to_normalized_tensor, training_patch
 from compresstracker.data.labels import gaussian_heatmap
 from compresstracker.errors import ConfigError, DatasetError
-from compresstracker.models.config import TrackerConfig
 from compresstracker.tracking.video import read_rgb
 
 
@@ -106,8 +105,9 @@ class PairCrops:
     heatmap_size: int = 0  # side of the Gaussian centre label; 0: the items carry no heatmap
 
     @classmethod
-    def from_tracker(cls, config: TrackerConfig) -> "PairCrops":
-        """The crops of an OSTrack-family config."""
+    def from_tracker(cls, config: Any) -> "PairCrops":
+        """The crops of a one-stream tracker's config (template/search sizes and factors, ``search_feat``
+        for the centre label): OSTrack's."""
         return cls(config.template_size, config.search_size, config.template_factor, config.search_factor,
                    heatmap_size=config.search_feat)
 
@@ -193,7 +193,7 @@ class PairDataset(torch.utils.data.Dataset):
         self,
         sources: SequenceType[tuple[TrainingSource, float]],
         samples_per_epoch: int,
-        crops: PairCrops | TrackerConfig,
+        crops: PairCrops | Any,
         seed: int,
         augment: bool = True,
         sampling: PairSampling = PairSampling(),

@@ -2,12 +2,11 @@
 
 Its place in the data flow: models -> checkpoints -> tracking -> deploy -> evaluation -> ... The
 tracker, ``ctrack track|eval|bench`` get their network from :func:`load_network` only; families
-(:mod:`.family`) and backends (:mod:`.backends`) are registries, so a new model family (e.g. a
-two-graph tracker) or runtime is one registration, not a change to the tracker or the commands.
+(:mod:`.family`, registered by each family's plug-in) and backends (:mod:`.backends`) are
+registries, so a new model family (e.g. a two-graph tracker) or runtime is one registration, not a
+change to the tracker or the commands.
 """
-from compresstracker.deploy import lighttrack as _lighttrack  # noqa: F401  (registers the LightTrack family)
 from compresstracker.deploy import openvino as _openvino  # noqa: F401  (registers the OpenVINO backend)
-from compresstracker.deploy import ostrack as _ostrack  # noqa: F401  (registers the OSTrack family)
 from compresstracker.deploy.backends import (
     Backend,
     Network,

@@ -1,7 +1,7 @@
 """Runtime backends behind one registry: what runs a tracker network, at which precision.
 
 A backend turns a checkpoint (any file ctrack reads) or a file deployed for it into the object the
-tracker calls. The torch backend returns the TrackerNet itself; graph backends (ONNX Runtime,
+tracker calls. The torch backend returns the family's network itself; graph backends (ONNX Runtime,
 OpenVINO) compile the family's graphs (see :mod:`~compresstracker.deploy.family`) and return a
 :class:`~compresstracker.deploy.family.GraphNetwork`. A new runtime is one ``register_backend``.
 """
@@ -18,9 +18,9 @@ import torch
 from torch import nn
 
 from compresstracker.deploy.family import GraphNetwork, Runner, family_named, inference_form
+from compresstracker.deploy.family import family_of as deploy_family_of
 from compresstracker.devices import cpu_has_bf16
 from compresstracker.errors import CheckpointError, ConfigError, CTrackError
-from compresstracker.models import TrackerNet
 
 __all__ = [
     "DTYPES", "Backend", "CastNetwork", "Network", "backend_names", "check_backend", "deployed_backend",
@@ -224,8 +224,8 @@ class TorchBackend(Backend):
         model = inference_form(model.to(device).eval())
         if precision == "fp32":
             return model
-        if not isinstance(model, TrackerNet):
-            raise ConfigError(f"torch {precision} runs OSTrack-family networks; {type(model).__name__} runs fp32")
+        if not deploy_family_of(model).casts:
+            raise ConfigError(f"torch {precision} does not run {type(model).__name__} networks; it runs fp32")
         return CastNetwork(model, precision)
 
 

@@ -4,7 +4,7 @@ A family says which graphs its network exports (OSTrack: one graph ``maps``, tem
 score, size and offset maps; a two-branch tracker such as LightTrack: a template graph run once per
 target and a search graph run per frame), how its config is written into and read back from a
 deployed file, and what object the tracker calls when those graphs run on a runtime backend.
-Exporters, quantisers and backends see only graphs, so a new family is one ``register_family``.
+Exporters, quantisers and backends see only graphs; each family's plug-in registers its deploy family.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from compresstracker.errors import CheckpointError, ConfigError
+from compresstracker.plugins import load_families
 
 __all__ = [
     "DeployFamily", "DeployedFile", "Graph", "GraphNetwork", "Runner", "family_named", "family_of", "deployed_differences", "graph_differences",
@@ -65,6 +66,7 @@ class DeployFamily(ABC):
 
     name: str = ""
     model_type: type = nn.Module
+    casts: bool = False  # its torch network may run with weights cast to bf16/fp16 (CastNetwork)
 
     @abstractmethod
     def graphs(self, model: nn.Module, ce: bool) -> list[Graph]:
@@ -114,6 +116,7 @@ def register_family(family: DeployFamily) -> DeployFamily:
 
 def family_of(model: nn.Module) -> DeployFamily:
     """The family whose model type ``model`` is."""
+    load_families()
     family = next((f for f in _FAMILIES.values() if isinstance(model, f.model_type)), None)
     if family is not None:
         return family
@@ -122,11 +125,13 @@ def family_of(model: nn.Module) -> DeployFamily:
 
 def inference_form(model: nn.Module) -> nn.Module:
     """``model`` in its family's inference form (as is for models no family handles)."""
+    load_families()
     family = next((f for f in _FAMILIES.values() if isinstance(model, f.model_type)), None)
     return family.inference_form(model) if family else model
 
 
 def family_named(name: str, source: str) -> DeployFamily:
+    load_families()
     if name not in _FAMILIES:
         raise CheckpointError(f"{source} holds a {name!r} network; this ctrack deploys {', '.join(sorted(_FAMILIES))}")
     return _FAMILIES[name]

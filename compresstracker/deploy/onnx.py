@@ -19,6 +19,7 @@ from torch import nn
 
 from compresstracker import __version__
 from compresstracker.deploy.family import DeployedFile, family_named, family_of, graph_differences
+from compresstracker.models import default_family
 from compresstracker.errors import CheckpointError, ConfigError, CTrackError
 from compresstracker.fileio import atomic_path
 
@@ -73,7 +74,7 @@ def parse_metadata(metadata: dict[str, str], path: Path) -> DeployedFile:
         graphs = json.loads(metadata.get(f"{KEY}graphs", "{}")) or {"maps": path.name}
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path.name}: its ctrack metadata is not valid JSON ({exc})") from None
-    name = metadata.get(f"{KEY}family", "ostrack")
+    name = metadata.get(f"{KEY}family") or default_family().name  # files written before the entry: the default family
     config = family_named(name, path.name).config_from_dict(data, f"{path.name} metadata {KEY}config")
     return DeployedFile(
         path=path, family=name, config=config, ce=metadata.get(f"{KEY}ce") == "true",

@@ -34,7 +34,7 @@ def evaluate_model(checkpoint: str, name: str, dataset, results_root: Path, devi
     ``on_done(sequence, frames, seconds)`` is called as each sequence is finished (progress).
     """
     from compresstracker import load_model
-    from compresstracker.bench.flops import count_macs, count_params
+    from compresstracker.bench.flops import count_family_macs, count_params
     from compresstracker.evaluation.report import score_trackers
     from compresstracker.evaluation.runner import ModelSpec, result_files, run_tracker
 
@@ -53,7 +53,7 @@ def evaluate_model(checkpoint: str, name: str, dataset, results_root: Path, devi
         "checkpoint": str(checkpoint),
         "metrics": score.metrics(),
         "params": count_params(model),
-        "macs": count_macs(model),
+        "macs": count_family_macs(model)[0],
         "eval_fps": len(times) / sum(times) if times and sum(times) > 0 else None,
     }
 

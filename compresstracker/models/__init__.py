@@ -1,17 +1,10 @@
-"""Tracker architectures: the one-stream ViT tracker (OSTrack family), LightTrack, and their registry."""
-from compresstracker.models.config import TrackerConfig
-from compresstracker.models.head import decode_boxes
-from compresstracker.models.lighttrack import LightTrackNet
-from compresstracker.models.lighttrack_arch import LightTrackArch, LightTrackConfig
+"""The model registry: families (registered by their plug-ins under ``compresstracker/families``) and named architectures."""
 from compresstracker.models.registry import (
-    ModelFamily, build_model, config_from_dict, family_of, get_config, get_family, list_families, list_models, register,
+    ModelFamily, build_model, config_from_dict, default_family, family_of, get_config, get_family, list_families, list_models, register,
     register_family, resolve_config,
 )
-from compresstracker.models.tracker_net import TrackerNet, ctr_point_mask, ctr_point_rows
-from compresstracker.models.lighttrack_supernet import LightTrackSupernet, SupernetConfig  # noqa: E402 (registers itself)
 
 __all__ = [
-    "LightTrackArch", "LightTrackConfig", "LightTrackNet", "LightTrackSupernet", "ModelFamily", "TrackerConfig", "TrackerNet", "build_model",
-    "config_from_dict", "ctr_point_mask", "ctr_point_rows", "decode_boxes", "family_of", "get_config", "get_family",
-    "list_families", "list_models", "register", "register_family", "resolve_config", "SupernetConfig",
+    "ModelFamily", "build_model", "config_from_dict", "default_family", "family_of", "get_config", "get_family", "list_families", "list_models",
+    "register", "register_family", "resolve_config",
 ]

@@ -1,5 +1,4 @@
-"""One-shot architecture search (LightTrack): search spaces, SPOS supernet training, evolutionary search."""
-from compresstracker.search import lighttrack_space  # noqa: F401 (registers the LightTrack space)
+"""One-shot architecture search: search spaces (registered by the families' plug-ins), cost tables, evolutionary search."""
 from compresstracker.search.space import SearchSpace, space_for
 
 __all__ = ["SearchSpace", "space_for"]

@@ -49,21 +49,6 @@ def _capture(net: nn.Module, units: dict[str, str]) -> Iterator[dict[str, dict[s
             handle.remove()
 
 
-def _covering_paths(space) -> list[Genes]:
-    """Paths that together run every unit of the space: every block choice, both output stages, every head width and op."""
-    from compresstracker.search.lighttrack_space import N_BLOCKS, OUTPUT_GENE
-
-    paths = []
-    for k, output in [(k, space.genes[OUTPUT_GENE].choices - 1) for k in range(space.genes[0].choices)] + [(0, 0)]:
-        genes = [k] * N_BLOCKS + [0] * (len(space.genes) - N_BLOCKS)
-        genes[OUTPUT_GENE] = output
-        for start in space.head_gene.values():
-            genes[start] = k % space.widths
-            genes[start + 1 : start + 9] = [(k // space.widths) % 2] * 8
-        paths.append(space.canonical(genes))
-    return paths
-
-
 def _inputs(config, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(0)
     z = torch.randn(1, 3, config.template_size, config.template_size, generator=gen).to(device)
@@ -175,7 +160,7 @@ def build_cost_table(supernet, latency: dict[str, Any] | None = None, repeats: i
     timed: dict[str, float] = {}
     if latency is not None and latency["backend"] not in LATENCY_BACKENDS:
         raise ConfigError(f"latency backend {latency['backend']!r} is not supported here; use {', '.join(LATENCY_BACKENDS)}")
-    paths = _covering_paths(space)
+    paths = space.covering_paths()
     for genes in paths:
         arch = space.to_arch(genes)
         net = supernet.view(arch)

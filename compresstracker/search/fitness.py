@@ -111,7 +111,7 @@ def calibration_loader(supernet, supernet_path: Path, calib: str | None, batches
     from compresstracker.training.data import build_loader_factory
     from compresstracker.training.distributed import DistInfo
     from compresstracker.training.recipe import SCHEMA, set_data_roots
-    from compresstracker.training.tasks import lighttrack_crops
+    from compresstracker.training.tasks import training_family
 
     run_config = Path(supernet_path).parent / "config.yaml"
     if run_config.is_file():
@@ -127,7 +127,7 @@ def calibration_loader(supernet, supernet_path: Path, calib: str | None, batches
         set_data_roots(recipe, [calib])
     recipe["data"]["samples_per_epoch"] = batches * batch_size
     recipe["train"]["batch_size"] = batch_size
-    return build_loader_factory(recipe, lighttrack_crops(supernet.config.base), DistInfo(), pin_memory=False)
+    return build_loader_factory(recipe, training_family(supernet.config).crops(supernet.config), DistInfo(), pin_memory=False)
 
 
 def track_and_score(net: nn.Module, dataset, work: Path) -> dict[str, Any]:

@@ -160,7 +160,8 @@ def load_supernet(path: Path):
     from safetensors.torch import load_file
 
     from compresstracker.checkpoints.formats import NATIVE_KEYS
-    from compresstracker.models import SupernetConfig, build_model
+    from compresstracker.models import build_model, config_from_dict
+    from compresstracker.search.space import space_for
 
     try:
         with safetensors.safe_open(str(path), framework="pt") as f:
@@ -169,9 +170,11 @@ def load_supernet(path: Path):
     except (safetensors.SafetensorError, OSError) as exc:
         raise ConfigError(f"{path} is not a readable safetensors file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     try:
-        config = SupernetConfig.from_dict(json.loads(metadata[NATIVE_KEYS["config"]]))
-    except (KeyError, ValueError):
-        raise ConfigError(f"{path} is not a LightTrack supernet (train one with `ctrack train -r lighttrack_supernet_tiny`)") from None
+        config = config_from_dict(json.loads(metadata[NATIVE_KEYS["config"]]))
+        space_for(config)
+    except (KeyError, ValueError, TypeError, ConfigError):
+        raise ConfigError(f"{path} is not the supernet of a searchable family (train one with `ctrack train -r RECIPE`, "
+                          "a supernet recipe from `ctrack recipes list`)") from None
     supernet = build_model(config)
     missing, unexpected = supernet.load_state_dict(state, strict=False)
     if missing or unexpected:

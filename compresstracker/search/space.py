@@ -1,8 +1,8 @@
 """Search spaces: an architecture is a tuple of genes (choice indices); a space says what they mean.
 
 The evolutionary search only sees this interface (sample, mutate, crossover, canonical form,
-encode/decode, cost units), so a second space is one ``register_space`` call and touches no
-search code. Randomness always comes from an explicit ``numpy.random.Generator``.
+encode/decode, cost units), so a second space is one ``register_space`` call (by its family's
+plug-in) and touches no search code. Randomness always comes from an explicit ``numpy.random.Generator``.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from compresstracker.errors import ConfigError
+from compresstracker.plugins import load_families
 
 Genes = tuple[int, ...]
 
@@ -65,6 +66,10 @@ class SearchSpace(ABC):
     def to_arch(self, genes: Sequence[int]) -> Any:
         """The architecture value the network side understands."""
 
+    @abstractmethod
+    def covering_paths(self) -> list[Genes]:
+        """A few paths that together run every unit of the space (a cost table measures each unit on them)."""
+
     # ------------------------------------------------------------------ sampling
     def check(self, genes: Sequence[int]) -> Genes:
         genes = tuple(int(g) for g in genes)
@@ -98,6 +103,7 @@ def register_space(family: str, factory: Callable[[Any], SearchSpace], descripti
 
 def space_for(config: Any) -> SearchSpace:
     """The search space of a supernet config (by its model family)."""
+    load_families()
     family = getattr(config, "family", None)
     if family not in _SPACES:
         raise ConfigError(f"no search space for {family or type(config).__name__} models; searchable: {', '.join(sorted(_SPACES))}")

@@ -1,13 +1,11 @@
-"""Tracking loops (OSTrack's, LightTrack's, picked by the model family), crops, windows, frame sources."""
+"""Tracking: the loop registry (each family's plug-in registers its loop), crops, windows, frame sources."""
+from compresstracker.tracking.base import Normalizer, TrackedBox, validate_init_box
 from compresstracker.tracking.crop import clip_box, crop_window, hann1d, hann2d, round_half_away, sample_target, siamese_crop
-from compresstracker.tracking.lighttrack import LIGHTTRACK_PRESETS, LightTrackParams, LightTrackTracker, lighttrack_params
 from compresstracker.tracking.registry import TrackerKind, make_tracker, register_tracker, tracker_kind
-from compresstracker.tracking.tracker import Normalizer, TrackedBox, Tracker, validate_init_box
 from compresstracker.tracking.video import FrameSource, VideoRenderer, list_frames, read_rgb, run_sequence, write_boxes
 
 __all__ = [
-    "LIGHTTRACK_PRESETS", "FrameSource", "LightTrackParams", "LightTrackTracker", "Normalizer", "TrackedBox", "Tracker", "TrackerKind",
-    "VideoRenderer", "clip_box", "crop_window", "hann1d", "hann2d", "lighttrack_params", "list_frames", "make_tracker",
-    "read_rgb", "register_tracker", "round_half_away", "run_sequence", "sample_target", "siamese_crop", "tracker_kind",
-    "validate_init_box", "write_boxes",
+    "FrameSource", "Normalizer", "TrackedBox", "TrackerKind", "VideoRenderer", "clip_box", "crop_window", "hann1d", "hann2d",
+    "list_frames", "make_tracker", "read_rgb", "register_tracker", "round_half_away", "run_sequence", "sample_target",
+    "siamese_crop", "tracker_kind", "validate_init_box", "write_boxes",
 ]

@@ -1,7 +1,7 @@
 """Which tracking loop runs a network: the model family of its config picks it.
 
-OSTrack-family networks run OSTrack's loop (no presets); LightTrack networks run LightTrack's loop
-with a preset and ``key=value`` parameters. A new family registers its loop here once.
+Each family's plug-in registers its loop (:class:`TrackerKind`): how to build it, and the presets
+it knows (a loop with presets also takes ``key=value`` parameters).
 """
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import torch
 
 from compresstracker.errors import ConfigError
 from compresstracker.models import family_of
-from compresstracker.tracking.lighttrack import LIGHTTRACK_PRESETS, LightTrackTracker
-from compresstracker.tracking.tracker import Tracker
+from compresstracker.plugins import load_families
 
 __all__ = ["TrackerKind", "make_tracker", "register_tracker", "tracker_kind"]
 
@@ -38,6 +37,7 @@ def register_tracker(kind: TrackerKind) -> TrackerKind:
 
 def tracker_kind(network: Any) -> TrackerKind:
     family = family_of(network.config).name
+    load_families()
     if family not in _TRACKERS:
         raise ConfigError(f"no tracking loop is registered for the {family} model family")
     return _TRACKERS[family]
@@ -54,13 +54,3 @@ def make_tracker(
         raise ConfigError(f"the {kind.family} tracker has no presets or parameters; drop --preset/--param")
     return kind.build(network, torch.device(device), preset, dict(params or {}))
 
-
-register_tracker(TrackerKind(
-    "ostrack", "OSTrack's loop: fixed template, Hann-windowed centre head, no update",
-    lambda network, device, preset, params: Tracker(network, device),
-))
-register_tracker(TrackerKind(
-    "lighttrack", "LightTrack's Siamese loop: cosine window, scale/ratio penalty, smoothed size update",
-    lambda network, device, preset, params: LightTrackTracker(network, device, preset, params),
-    presets=tuple(LIGHTTRACK_PRESETS),
-))

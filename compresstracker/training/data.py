@@ -1,10 +1,10 @@
 """Recipe -> training/validation loaders (the engine asks for one per epoch, with batches to skip)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import Any, TYPE_CHECKING, Callable, Optional
 
 from compresstracker.errors import ConfigError
-from compresstracker.models import TrackerConfig
+
 from compresstracker.training.distributed import DistInfo
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def _sources(entries: list[dict], section: str):
 
 
 def build_loader_factory(
-    recipe: dict, crops: PairCrops | TrackerConfig, dist: DistInfo, pin_memory: bool, section: str = "train"
+    recipe: dict, crops: PairCrops | Any, dist: DistInfo, pin_memory: bool, section: str = "train"
 ) -> Optional[LoaderFactory]:
     """A function (epoch, skip_batches) -> DataLoader over this rank's share of the epoch's pairs.
 

@@ -1,4 +1,4 @@
-"""OSTrack's training losses: CenterNet focal loss on the score map, GIoU and L1 on the decoded box."""
+"""Box losses every family trains with: GIoU and L1 on decoded boxes (normalised to the search crop)."""
 from __future__ import annotations
 
 import torch
@@ -32,19 +32,6 @@ def giou_loss(pred_xyxy: Tensor, target_xyxy: Tensor) -> tuple[Tensor, Tensor]:
     return (1 - giou).mean(), iou
 
 
-def focal_loss(pred: Tensor, target: Tensor) -> Tensor:
-    """CenterNet focal loss (alpha 2, beta 4), normalised by the number of cells equal to 1."""
-    positive = target.eq(1).float()
-    negative = target.lt(1).float()
-    pred = pred.clamp(min=1e-12)
-    pos_loss = (torch.log(pred) * (1 - pred) ** 2 * positive).sum()
-    neg_loss = (torch.log(1 - pred) * pred**2 * (1 - target) ** 4 * negative).sum()
-    num_pos = positive.sum()
-    if num_pos == 0:
-        return -neg_loss
-    return -(pos_loss + neg_loss) / num_pos
-
-
 def box_losses(pred_boxes: Tensor, target_xywh: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """(GIoU loss, L1 loss, mean IoU) of predicted (cx, cy, w, h) against target (x, y, w, h) in [0, 1]."""
     pred = box_cxcywh_to_xyxy(pred_boxes.reshape(-1, 4))
@@ -54,11 +41,3 @@ def box_losses(pred_boxes: Tensor, target_xywh: Tensor) -> tuple[Tensor, Tensor,
     giou, iou = giou_loss(pred, target)
     l1 = torch.nn.functional.l1_loss(pred, target)
     return giou, l1, iou.detach().mean()
-
-
-def tracking_loss(out: dict[str, Tensor], batch: dict[str, Tensor], weights: dict[str, float]) -> tuple[Tensor, dict[str, float]]:
-    """weights['giou'] * GIoU + weights['l1'] * L1 + weights['focal'] * focal, plus the terms for logging."""
-    giou, l1, iou = box_losses(out["pred_boxes"], batch["search_box"])
-    focal = focal_loss(out["score_map"], batch["heatmap"].unsqueeze(1).to(out["score_map"].dtype))
-    total = weights["giou"] * giou + weights["l1"] * l1 + weights["focal"] * focal
-    return total, {"giou": giou.detach(), "l1": l1.detach(), "focal": focal.detach(), "iou": iou}

@@ -313,11 +313,10 @@ def _model_problems(model: dict[str, Any]) -> list[str]:
     (of the default, OSTrack, family when the architecture is unknown)."""
     import dataclasses
 
-    from compresstracker.models.config import TrackerConfig
-    from compresstracker.models.registry import resolve_config
+    from compresstracker.models.registry import default_family, resolve_config
 
     problems = []
-    config_cls: type = TrackerConfig
+    config_cls: type = default_family().config_cls
     if isinstance(model.get("arch"), str):  # (not a string: the type check says so)
         try:
             config_cls = type(resolve_config(model["arch"]))

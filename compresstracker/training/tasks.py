@@ -1,9 +1,9 @@
 """Training tasks for the engine, one per model family, behind a small registry.
 
 ``ctrack train`` resolves ``model.arch`` to a config, and the config's family picks its
-``TrainingFamily``: the task that computes the loss, the recipe's model options for that family,
-and the pair crops the family's tracker sees. OSTrack: centre-head losses and the CE keep-rate
-ramp; LightTrack: balanced BCE and IoU loss on the Siamese score grid.
+``TrainingFamily`` (registered by the family's plug-in): the task that computes the loss, the
+recipe's model options for that family, and the pair crops the family's tracker sees. Shared
+here: parameter groups with a backbone learning-rate multiplier, and backbone freezing.
 """
 from __future__ import annotations
 
@@ -15,10 +15,9 @@ from torch import nn
 
 from compresstracker.data.pairs import PairCrops
 from compresstracker.errors import ConfigError
-from compresstracker.models import LightTrackConfig, TrackerNet, ctr_point_mask, family_of
-from compresstracker.training.engine import Task, ce_keep_rate
-from compresstracker.training.lighttrack_loss import lighttrack_loss
-from compresstracker.training.losses import tracking_loss
+from compresstracker.models import family_of
+from compresstracker.plugins import load_families
+from compresstracker.training.engine import Task
 
 
 def unwrap(module: nn.Module) -> nn.Module:
@@ -51,7 +50,7 @@ def freeze_backbone(backbone: nn.Module, frozen: bool) -> None:
         backbone.eval()
 
 
-class _BackboneSchedule:
+class BackboneSchedule:
     """``train.freeze_backbone_epochs``: the backbone is frozen for the first N epochs."""
 
     backbone_name: str
@@ -64,76 +63,6 @@ class _BackboneSchedule:
         frozen = epoch < epochs
         freeze_backbone(self.module.get_submodule(self.backbone_name), frozen)
         return {"backbone_frozen": float(frozen)}
-
-
-class TrackingTask(_BackboneSchedule):
-    """Train a tracker network on ground truth with OSTrack's loss and CE keep-rate ramp."""
-
-    backbone_name = "backbone"
-
-    def __init__(self, model: TrackerNet, recipe: dict):
-        self.module = model
-        self.recipe = recipe
-        self.loss_weights = recipe["train"]["loss"]
-        self.keep_rate: float | None = None
-
-    def param_groups(self, recipe: dict) -> list[dict]:
-        return backbone_param_groups(self.module, recipe, self.backbone_name)
-
-    def begin_epoch(self, epoch: int) -> dict[str, float]:
-        extra = self._begin_backbone(epoch, self.recipe)
-        if not self.module.ce_enabled:
-            return extra
-        ce = self.recipe["train"]["ce"]
-        self.keep_rate = ce_keep_rate(epoch + 1, ce["start_epoch"], ce["warm_epochs"], ce["keep_ratio"])
-        return {**extra, "keep_rate": self.keep_rate}
-
-    def step(self, module: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, Any]]:
-        net = unwrap(module)
-        mask = ctr_point_mask(net.config, batch["template"].shape[0], batch["template"].device) if net.ce_enabled else None
-        keep = self.keep_rate if module.training else None
-        out = module(batch["template"], batch["search"], mask, keep)
-        return tracking_loss(out, batch, self.loss_weights)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        return None
-
-
-class LightTrackTask(_BackboneSchedule):
-    """Train a LightTrack network: ``train.siamese_loss`` weights of balanced BCE and IoU loss.
-
-    Labels are made per batch on the network's own score grid (stride from the config, score
-    size from the output), so any architecture of the space trains with it.
-    """
-
-    backbone_name = "features"
-
-    def __init__(self, model: nn.Module, recipe: dict):
-        self.module = model
-        self.recipe = recipe
-        self.loss = recipe["train"]["siamese_loss"]
-
-    def param_groups(self, recipe: dict) -> list[dict]:
-        return backbone_param_groups(self.module, recipe, self.backbone_name)
-
-    def begin_epoch(self, epoch: int) -> dict[str, float]:
-        return self._begin_backbone(epoch, self.recipe)
-
-    def step(self, module: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, Any]]:
-        out = module(batch["template"], batch["search"])
-        return lighttrack_loss(
-            out, batch["search_box"], unwrap(module).config.stride, batch["search"].shape[-1],
-            cls_weight=self.loss["cls"], iou_weight=self.loss["iou"], pos_radius=self.loss["pos_radius"],
-        )
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        return None
 
 
 @dataclass(frozen=True)
@@ -159,30 +88,10 @@ def register_training(family: str, entry: TrainingFamily) -> None:
 def training_family(config: Any) -> TrainingFamily:
     """The training entry of the config's model family; a ConfigError when it has none."""
     name = family_of(config).name
+    load_families()
     if name not in _TRAINING:
         raise ConfigError(f"ctrack cannot train {name} models (trainable families: {', '.join(sorted(_TRAINING))})")
     return _TRAINING[name]
 
 
-def lighttrack_crops(config: LightTrackConfig) -> PairCrops:
-    """LightTrack's crops: the context square (context 0.5) to the template size, the same square
-    scaled by search_size / template_size to the search size, mean-colour padding, no heatmap."""
-    return PairCrops(
-        config.template_size, config.search_size, 1.0, config.search_size / config.template_size,
-        context_amount=0.5, pad_mean=True,
-    )
-
-
-register_training("ostrack", TrainingFamily(
-    TrackingTask, lambda model: {"drop_path": model["drop_path"], **model["overrides"]}, PairCrops.from_tracker,
-))
-# model.drop_path is a ViT setting; LightTrack networks have none.
-register_training("lighttrack", TrainingFamily(LightTrackTask, lambda model: dict(model["overrides"]), lighttrack_crops))
-
-__all__ = [
-    "LightTrackTask", "TrackingTask", "TrainingFamily", "backbone_param_groups", "freeze_backbone",
-    "lighttrack_crops", "register_training", "training_family", "unwrap",
-]
-
-# The supernet's SPOS task registers itself for the lighttrack_supernet family (it builds on LightTrackTask).
-from compresstracker.training import spos  # noqa: E402,F401
+__all__ = ["BackboneSchedule", "TrainingFamily", "backbone_param_groups", "freeze_backbone", "register_training", "training_family", "unwrap"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from compresstracker.bench.flops import count_macs, count_params
+from compresstracker.bench.flops import count_params
+from compresstracker.families.ostrack.macs import count_macs
 from compresstracker.bench.latency import bench_models, load_report
 from compresstracker.checkpoints import save_native
 from compresstracker.errors import ConfigError

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import torch
 
-from compresstracker.models import TrackerConfig, TrackerNet, build_model, ctr_point_mask
+from compresstracker.models import build_model
+from compresstracker.families.ostrack.config import OSTrackConfig
+from compresstracker.families.ostrack.network import OSTrackNet, ctr_point_mask
 
 
-def tiny_model(config: TrackerConfig | str = "tiny_64_ce", seed: int = 0) -> TrackerNet:
+def tiny_model(config: OSTrackConfig | str = "tiny_64_ce", seed: int = 0) -> OSTrackNet:
     """An eval-mode tiny network whose every tensor (LayerNorm, BN statistics too) is non-default."""
     torch.manual_seed(seed)
     model = build_model(config).eval()
@@ -21,7 +23,7 @@ def tiny_model(config: TrackerConfig | str = "tiny_64_ce", seed: int = 0) -> Tra
     return model
 
 
-def run(model: TrackerNet, seed: int = 1) -> dict[str, torch.Tensor]:
+def run(model: OSTrackNet, seed: int = 1) -> dict[str, torch.Tensor]:
     """Outputs on fixed random inputs, with the CTR_POINT template mask."""
     c = model.config
     g = torch.Generator().manual_seed(seed)
@@ -31,7 +33,7 @@ def run(model: TrackerNet, seed: int = 1) -> dict[str, torch.Tensor]:
         return model(template, search, ctr_point_mask(c, batch=2))
 
 
-def assert_same_outputs(a: TrackerNet, b: TrackerNet) -> None:
+def assert_same_outputs(a: OSTrackNet, b: OSTrackNet) -> None:
     out_a, out_b = run(a), run(b)
     for key in ("pred_boxes", "score_map", "size_map", "offset_map", "tokens"):
         torch.testing.assert_close(out_a[key], out_b[key], rtol=0, atol=0, msg=key)

@@ -6,10 +6,12 @@ import pytest
 import torch
 
 from compresstracker.checkpoints import load_checkpoint, load_model, save_native
-from compresstracker.checkpoints.lighttrack_weights import canonical_arch
+from compresstracker.families.lighttrack.weights import canonical_arch
 from compresstracker.errors import CheckpointError
-from compresstracker.models import LightTrackConfig, LightTrackNet, build_model, get_config
-from compresstracker.models.lighttrack_arch import MOBILE_PATH
+from compresstracker.models import build_model, get_config
+from compresstracker.families.lighttrack.arch import LightTrackConfig
+from compresstracker.families.lighttrack.network import LightTrackNet
+from compresstracker.families.lighttrack.arch import MOBILE_PATH
 from tests.conftest import randomize_model
 
 # Stride-8 output, skips inside the towers, 192-channel genes that differ from 0.

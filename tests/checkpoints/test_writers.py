@@ -10,7 +10,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 
-from compresstracker.checkpoints import load_checkpoint, save_native, save_ostrack
+from compresstracker.checkpoints import load_checkpoint, save_native, save_release
 from compresstracker.errors import CheckpointError
 from compresstracker.models import get_config
 
@@ -67,7 +67,7 @@ def test_native_from_a_newer_ctrack_is_refused(tmp_path):
 
 def test_ostrack_export_loads_with_weights_only(tmp_path):
     model = tiny_model(get_config("tiny_64_ce", depth=4, ce_layers=(), ce_keep_ratios=(), legacy_pos_len=5))
-    path = save_ostrack(model, tmp_path / "student.pth.tar")
+    path = save_release(model, tmp_path / "student.pth.tar")
     raw = torch.load(path, map_location="cpu", weights_only=True)
     assert set(raw) == {"net", "epoch", "ctrack_config"} and raw["epoch"] == 0
     assert_same_state(raw["net"], model.state_dict())

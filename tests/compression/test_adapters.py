@@ -3,13 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from compresstracker.compression.adapters import (
-    OneStreamViTAdapter,
-    TeacherAdapter,
-    adapter_for,
-    register_adapter,
-    unregister_adapter,
-)
+from compresstracker.compression.adapters import TeacherAdapter, adapter_for, register_adapter, unregister_adapter
+from compresstracker.families.ostrack.compression import OneStreamViTAdapter
 from compresstracker.compression.plan import plan_stages
 from compresstracker.compression.replacement import ReplacementModel
 from compresstracker.compression.report import describe_plan
@@ -19,7 +14,7 @@ from compresstracker.models import build_model
 
 
 class ToyTracker(nn.Module):
-    """A made-up two-input transformer tracker with its own module names (not a TrackerNet)."""
+    """A made-up two-input transformer tracker with its own module names (not a OSTrackNet)."""
 
     def __init__(self, depth: int, dim: int = 8):
         super().__init__()

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from compresstracker import load_model
-from compresstracker.checkpoints import inspect_checkpoint, save_native, save_ostrack
+from compresstracker.checkpoints import inspect_checkpoint, save_native, save_release
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def synth(tmp_path_factory):
 def teacher_files(make_model, tmp_path):
     model = make_model("tiny_64_ce", seed=4)
     native = save_native(model, model.config, tmp_path / "teacher.safetensors")
-    ostrack = save_ostrack(model, tmp_path / "OSTrack_ep0300.pth.tar")
+    ostrack = save_release(model, tmp_path / "OSTrack_ep0300.pth.tar")
     return model, native, ostrack
 
 

@@ -4,7 +4,8 @@ import torch
 
 from compresstracker.compression.plan import plan_stages
 from compresstracker.compression.replacement import ReplacementModel
-from compresstracker.compression.student import init_student, student_config
+from compresstracker.compression.student import init_student
+from compresstracker.families.ostrack.compression import student_config
 from compresstracker.compression.task import CompressionTask, feature_mimic_loss
 from compresstracker.training.recipe import load_recipe
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from compresstracker.data.pairs import TrainingSequence, TrainingSource
-from compresstracker.models.config import TrackerConfig
+from compresstracker.families.ostrack.config import OSTrackConfig
 
 WIDTH, HEIGHT = 96, 72
-TINY = TrackerConfig(template_size=32, search_size=64, patch_size=16)
+TINY = OSTrackConfig(template_size=32, search_size=64, patch_size=16)
 
 
 class ListSource(TrainingSource):

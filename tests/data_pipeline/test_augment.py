@@ -8,7 +8,7 @@ import torch
 from compresstracker.data.augment import (
     box_in_crop, flip_horizontal, jitter_box, to_grayscale, to_normalized_tensor, training_patch,
 )
-from compresstracker.tracking.tracker import Normalizer
+from compresstracker.tracking.base import Normalizer
 
 
 def test_unjittered_box_lands_at_the_crop_centre():

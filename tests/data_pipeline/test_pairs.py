@@ -6,7 +6,7 @@ import torch
 from compresstracker.data.labels import gaussian_heatmap
 from compresstracker.data.pairs import PairDataset, PairSampling, TrainingSequence, sample_frame_pair
 from compresstracker.errors import ConfigError, DatasetError
-from compresstracker.tracking import tracker
+from compresstracker.tracking import base as tracker
 
 from .conftest import TINY, ListSource
 

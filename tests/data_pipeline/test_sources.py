@@ -11,7 +11,7 @@ from compresstracker.data.coco import CocoSource
 from compresstracker.data.pairs import DatasetSource, PairDataset, build_source
 from compresstracker.data.synthetic import generate
 from compresstracker.errors import DatasetError
-from compresstracker.tracking.tracker import MEAN, STD
+from compresstracker.tracking.base import MEAN, STD
 
 from .conftest import TINY
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from compresstracker.checkpoints import save_native
-from compresstracker.models import TrackerNet
+from compresstracker.families.ostrack.network import OSTrackNet
 
 # A 4-block student of the tiny teacher, as compression writes them: no CE layers.
 STUDENT = {"depth": 4, "ce_layers": (), "ce_keep_ratios": ()}
@@ -24,20 +24,20 @@ def one_thread():
 
 
 @pytest.fixture
-def teacher(make_model) -> TrackerNet:
+def teacher(make_model) -> OSTrackNet:
     return make_model("tiny_64_ce", seed=0)
 
 
 @pytest.fixture
-def student(make_model) -> TrackerNet:
+def student(make_model) -> OSTrackNet:
     return make_model("tiny_64_ce", seed=1, **STUDENT)
 
 
 @pytest.fixture
-def save(tmp_path) -> Callable[[TrackerNet, str], Path]:
+def save(tmp_path) -> Callable[[OSTrackNet, str], Path]:
     """Write a model as a native checkpoint named ``NAME.safetensors`` under tmp_path."""
 
-    def _save(model: TrackerNet, name: str) -> Path:
+    def _save(model: OSTrackNet, name: str) -> Path:
         return save_native(model, model.config, tmp_path / f"{name}.safetensors")
 
     return _save

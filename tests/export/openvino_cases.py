@@ -16,10 +16,11 @@ from compresstracker.data.synthetic import generate
 from compresstracker.deploy import GraphNetwork, load_network
 from compresstracker.deploy.family import deployed_differences
 from compresstracker.deploy.calibration import calibration_sequences
-from compresstracker.deploy.ostrack import OstrackFamily
+from compresstracker.families.ostrack.deploy import OstrackFamily
 from compresstracker.errors import ConfigError
 from compresstracker.evaluation.runner import ModelSpec, build_tracker, track_sequence
-from compresstracker.tracking import Tracker, read_rgb
+from compresstracker.tracking import read_rgb
+from compresstracker.families.ostrack.tracker import OSTrackTracker
 
 pytest.importorskip("openvino")
 pytest.importorskip("nncf")
@@ -73,7 +74,7 @@ def test_int8_export_is_calibrated_verified_and_measured(student, save, dataset_
 def test_calibration_crops_are_the_trackers_crops(student, dataset_root):
     with calibration_sequences(f"synthetic={dataset_root}:all") as (_, sequences):
         inputs = OstrackFamily().calibration_inputs(student, False, sequences, samples=3)["maps"]
-        tracker = Tracker(student)
+        tracker = OSTrackTracker(student)
         first = sequences[0]
         tracker.initialize(read_rgb(first.frames[0]), first.ground_truth[0])
     assert len(inputs) == 3

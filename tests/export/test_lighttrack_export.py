@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from compresstracker.bench.flops import count_lighttrack_macs, count_params
+from compresstracker.bench.flops import count_params
+from compresstracker.families.lighttrack.macs import count_lighttrack_macs
 from compresstracker.bench.latency import bench_models
 from compresstracker.data import get_dataset
 from compresstracker.data.synthetic import generate
 from compresstracker.deploy import load_network
-from compresstracker.deploy.lighttrack import LightTrackGraphNetwork
+from compresstracker.families.lighttrack.deploy import LightTrackGraphNetwork
 from compresstracker.deploy.onnx import export_onnx, read_onnx
 from compresstracker.deploy.quantize import quantize_onnx_int8
 from compresstracker.evaluation.runner import ModelSpec, build_tracker, track_sequence

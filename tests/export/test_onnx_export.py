@@ -10,15 +10,16 @@ import torch
 from compresstracker.deploy import onnx as onnx_export
 from compresstracker.deploy.backends import ort_runner
 from compresstracker.deploy.onnx import export_onnx
-from compresstracker.deploy.ostrack import OUTPUT_NAMES
+from compresstracker.families.ostrack.deploy import OUTPUT_NAMES
 from compresstracker.errors import CheckpointError
-from compresstracker.models import TrackerConfig, ctr_point_mask, ctr_point_rows
+from compresstracker.families.ostrack.config import OSTrackConfig
+from compresstracker.families.ostrack.network import ctr_point_mask, ctr_point_rows
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 
-def _inputs(config: TrackerConfig, batch: int = 1, seed: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+def _inputs(config: OSTrackConfig, batch: int = 1, seed: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     template = torch.randn(batch, 3, config.template_size, config.template_size, generator=g)
     search = torch.randn(batch, 3, config.search_size, config.search_size, generator=g)
@@ -66,7 +67,7 @@ def test_export_matches_pytorch(which, ce, request, tmp_path):
     dims = [[d.dim_value for d in i.type.tensor_type.shape.dim] for i in proto.graph.input]
     assert dims == [[1, 3, c.template_size, c.template_size], [1, 3, c.search_size, c.search_size]]
     meta = {p.key: p.value for p in proto.metadata_props}
-    assert TrackerConfig.from_dict(json.loads(meta["ctrack.config"])) == c
+    assert OSTrackConfig.from_dict(json.loads(meta["ctrack.config"])) == c
     assert meta["ctrack.ce"] == ("true" if with_ce else "false") and meta["ctrack.precision"] == "fp32"
 
 

@@ -17,7 +17,7 @@ from compresstracker.families.mixformerv2 import (
     named_config,
 )
 from compresstracker.tracking import TrackedBox, sample_target
-from compresstracker.tracking.tracker import MEAN, STD
+from compresstracker.tracking.base import MEAN, STD
 from tests.conftest import randomize_model
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from compresstracker.models import build_model, ctr_point_mask, get_config
+from compresstracker.models import build_model, get_config
+from compresstracker.families.ostrack.network import ctr_point_mask
 
 
 def search_counts(model, template_mask=None) -> list[int]:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from compresstracker.models import build_model, decode_boxes
+from compresstracker.models import build_model
+from compresstracker.families.ostrack.head import decode_boxes
 
 
 def test_decode_boxes_by_hand():

@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from compresstracker.models.lighttrack import LightTrackNet, MBConvBlock
-from compresstracker.models.lighttrack_arch import LightTrackConfig
+from compresstracker.families.lighttrack.network import LightTrackNet, MBConvBlock
+from compresstracker.families.lighttrack.arch import LightTrackConfig
 from tests.conftest import randomize_model
 
 MOBILE = LightTrackConfig()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from compresstracker.errors import ConfigError
-from compresstracker.models.lighttrack_arch import (
+from compresstracker.families.lighttrack.arch import (
     MOBILE_PATH,
     HeadArch,
     LightTrackArch,

@@ -1,4 +1,4 @@
-"""TrackerNet against a plain re-computation of OSTrack's forward pass, written from the spec.
+"""OSTrackNet against a plain re-computation of OSTrack's forward pass, written from the spec.
 
 Everything below uses explicit matmuls, softmax, LayerNorm and BatchNorm on the model's own
 parameters (in float64), one sample at a time, with candidate elimination by a Python sort.
@@ -10,9 +10,10 @@ import math
 import pytest
 import torch
 
-from compresstracker.models import TrackerConfig, TrackerNet, ctr_point_mask
+from compresstracker.families.ostrack.config import OSTrackConfig
+from compresstracker.families.ostrack.network import OSTrackNet, ctr_point_mask
 
-CONFIG = TrackerConfig(
+CONFIG = OSTrackConfig(
     arch="reference_test", embed_dim=32, depth=5, num_heads=2, patch_size=8, template_size=32,
     search_size=64, ce_layers=(1, 3), ce_keep_ratios=(0.7, 0.5), head_channels=16, legacy_pos_len=0,
 )
@@ -115,9 +116,9 @@ def reference(model, template, search, mask, ce: bool) -> dict[str, torch.Tensor
 
 
 @pytest.fixture(scope="module")
-def model() -> TrackerNet:
+def model() -> OSTrackNet:
     torch.manual_seed(0)
-    net = TrackerNet(CONFIG).eval()
+    net = OSTrackNet(CONFIG).eval()
     with torch.no_grad():
         for name, tensor in net.state_dict().items():
             if name.endswith("running_var"):

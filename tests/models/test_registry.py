@@ -65,10 +65,13 @@ def test_state_dict_keys_are_ostracks():
 
 
 def test_families_dispatch_build_config_and_listing():
-    from compresstracker.models import LightTrackConfig, LightTrackNet, TrackerNet, config_from_dict, family_of
+    from compresstracker.models import config_from_dict, family_of
+    from compresstracker.families.lighttrack.arch import LightTrackConfig
+    from compresstracker.families.lighttrack.network import LightTrackNet
+    from compresstracker.families.ostrack.network import OSTrackNet
 
     assert isinstance(build_model("lighttrack_tiny"), LightTrackNet)
-    assert isinstance(build_model("tiny_64_ce"), TrackerNet)
+    assert isinstance(build_model("tiny_64_ce"), OSTrackNet)
     tiny = get_config("lighttrack_tiny", search_size=144)
     assert isinstance(tiny, LightTrackConfig) and tiny.search_size == 144 and family_of(tiny).name == "lighttrack"
     # Stored configs come back as their own family; OSTrack configs carry no family entry.

@@ -7,7 +7,7 @@ from compresstracker.errors import ConfigError
 from compresstracker.search.budget import parse_count
 from compresstracker.search.evolution import Budget, Evolution, EvolutionSettings, pareto_front
 from compresstracker.models import get_config
-from compresstracker.search.lighttrack_space import LightTrackSpace
+from compresstracker.families.lighttrack.space import LightTrackSpace
 
 
 class Space(LightTrackSpace):

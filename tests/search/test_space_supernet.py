@@ -4,13 +4,13 @@ import pytest
 import torch
 
 from compresstracker.errors import ConfigError
-from compresstracker.models.lighttrack import LightTrackNet
-from compresstracker.models.lighttrack_arch import MOBILE_PATH, LightTrackArch
+from compresstracker.families.lighttrack.network import LightTrackNet
+from compresstracker.families.lighttrack.arch import MOBILE_PATH, LightTrackArch
 from compresstracker.models import build_model, get_config
 from compresstracker.search import space_for
-from compresstracker.bench.flops import count_lighttrack_macs
+from compresstracker.families.lighttrack.macs import count_lighttrack_macs
 from compresstracker.search.costs import build_cost_table
-from compresstracker.search.lighttrack_space import N_BLOCKS, OUTPUT_GENE
+from compresstracker.families.lighttrack.space import N_BLOCKS, OUTPUT_GENE
 
 
 def get_space(name):

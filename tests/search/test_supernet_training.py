@@ -10,7 +10,7 @@ import torch
 from compresstracker.models import build_model
 from compresstracker.training.recipe import load_recipe
 from compresstracker.training.run import train_tracker
-from compresstracker.training.spos import SupernetTask
+from compresstracker.families.lighttrack.training import SupernetTask
 
 from tests.training.conftest import train_killed_then_resumed
 

@@ -10,14 +10,9 @@ import torch
 
 from compresstracker.errors import ConfigError
 from compresstracker.models import build_model, get_config
-from compresstracker.tracking import (
-    LightTrackTracker,
-    Tracker,
-    lighttrack_params,
-    make_tracker,
-    round_half_away,
-    siamese_crop,
-)
+from compresstracker.tracking import make_tracker, round_half_away, siamese_crop
+from compresstracker.families.lighttrack.tracker import LightTrackTracker, lighttrack_params
+from compresstracker.families.ostrack.tracker import OSTrackTracker
 from tests.conftest import randomize_model
 
 
@@ -210,7 +205,7 @@ def test_presets_and_parameters():
 
 
 def test_the_family_picks_the_tracker():
-    assert isinstance(make_tracker(build_model("tiny_64_ce")), Tracker)
+    assert isinstance(make_tracker(build_model("tiny_64_ce")), OSTrackTracker)
     light = make_tracker(build_model("lighttrack_tiny"), preset="vot2019", params={"lr": "0.3"})
     assert isinstance(light, LightTrackTracker) and light.settings["preset"] == "vot2019" and light.params.lr == 0.3
     with pytest.raises(ConfigError, match="the ostrack tracker has no presets"):

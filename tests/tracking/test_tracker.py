@@ -8,7 +8,7 @@ import torch
 
 from compresstracker.errors import TrackingError
 from compresstracker.models import build_model
-from compresstracker.tracking import Tracker
+from compresstracker.families.ostrack.tracker import OSTrackTracker
 
 
 def _frames(n=6, h=96, w=128, seed=0):
@@ -89,7 +89,7 @@ def test_tracker_matches_plain_recomputation(arch, make_model):
     model = make_model(arch)
     frames = _frames(h=200, w=260) if arch == "tiny_256" else _frames()
     init = [40.0, 30.0, 24.0, 20.0]
-    tracker = Tracker(model)
+    tracker = OSTrackTracker(model)
     boxes = [tracker.initialize(frames[0], init)] + [tracker.track(f) for f in frames[1:]]
     expected = _plain_track(model, frames, init)
     np.testing.assert_allclose(np.array(boxes), expected, atol=1e-3)
@@ -99,7 +99,7 @@ def test_tracker_matches_plain_recomputation(arch, make_model):
 
 def test_tracker_keeps_constant_tensors():
     model = build_model("tiny_64_ce").eval()
-    tracker = Tracker(model)
+    tracker = OSTrackTracker(model)
     frames = _frames()
     tracker.initialize(frames[0], [40, 30, 24, 20])
     window, template = tracker.window, tracker.template
@@ -130,7 +130,7 @@ def test_a_runtime_network_steps_with_torch_on_one_thread_and_the_count_comes_ba
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        plain, runtime = Tracker(model), Tracker(_RuntimeLike(model))
+        plain, runtime = OSTrackTracker(model), OSTrackTracker(_RuntimeLike(model))
         plain.initialize(frames[0], box)
         runtime.initialize(frames[0], box)
         for frame in frames[1:]:
@@ -143,18 +143,18 @@ def test_a_runtime_network_steps_with_torch_on_one_thread_and_the_count_comes_ba
 def test_tracker_without_ce_has_no_mask():
     model = build_model("tiny_64_ce").eval()
     model.ce_enabled = False
-    assert Tracker(model).template_mask is None
+    assert OSTrackTracker(model).template_mask is None
 
 
 @pytest.mark.parametrize("box", [[-50, -50, 10, 10], [10, 10, 0, 5], [500, 10, 5, 5], [float("nan"), 1, 2, 3]])
 def test_bad_initial_box_is_an_error(box):
-    tracker = Tracker(build_model("tiny_64_ce").eval())
+    tracker = OSTrackTracker(build_model("tiny_64_ce").eval())
     with pytest.raises(TrackingError):
         tracker.initialize(_frames(1)[0], box)
 
 
 def test_track_before_initialize_is_an_error():
-    tracker = Tracker(build_model("tiny_64_ce").eval())
+    tracker = OSTrackTracker(build_model("tiny_64_ce").eval())
     with pytest.raises(TrackingError):
         tracker.track(_frames(1)[0])
 
@@ -166,14 +166,14 @@ def test_from_checkpoint_and_confidence(make_model, tmp_path):
 
     model = make_model("tiny_64_ce", seed=3)
     path = save_native(model, model.config, tmp_path / "t.safetensors")
-    tracker = Tracker.from_checkpoint(str(path))
+    tracker = OSTrackTracker.from_checkpoint(str(path))
     frames = _frames()
     first = tracker.initialize(frames[0], [40, 30, 24, 20])
     assert first == [40.0, 30.0, 24.0, 20.0] and first.confidence == 1.0
     box = tracker.track(frames[1])
     assert len(box) == 4 and 0.0 < box.confidence < 1.0
     # the peak of the raw score map, computed the plain way
-    crop_tracker = Tracker(model)
+    crop_tracker = OSTrackTracker(model)
     crop_tracker.initialize(frames[0], [40, 30, 24, 20])
     from compresstracker.tracking.crop import sample_target
 
@@ -217,7 +217,7 @@ def test_read_ahead_keeps_order_raises_source_errors_and_stops_early():
 
 
 def test_normaliser_is_the_reference_formula_bit_for_bit_and_contiguous():
-    from compresstracker.tracking.tracker import MEAN, STD, Normalizer
+    from compresstracker.tracking.base import MEAN, STD, Normalizer
 
     rng = np.random.default_rng(3)
     normalize = Normalizer(torch.device("cpu"))

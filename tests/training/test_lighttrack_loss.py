@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from compresstracker.training.lighttrack_loss import (
+from compresstracker.families.lighttrack.losses import (
     balanced_bce, iou_loss, lighttrack_labels, lighttrack_loss, normalized_to_xyxy, score_grid,
 )
 

@@ -5,12 +5,15 @@ import pytest
 import torch
 
 from compresstracker.errors import ConfigError
-from compresstracker.models import LightTrackArch, resolve_config
-from compresstracker.models.lighttrack_arch import MOBILE_PATH
+from compresstracker.models import resolve_config
+from compresstracker.families.lighttrack.arch import LightTrackArch
+from compresstracker.families.lighttrack.arch import MOBILE_PATH
 from compresstracker.training.engine import lr_factor
 from compresstracker.training.recipe import load_recipe
 from compresstracker.training.run import build_recipe_model, train_tracker
-from compresstracker.training.tasks import LightTrackTask, TrackingTask, lighttrack_crops, training_family
+from compresstracker.training.tasks import training_family
+from compresstracker.families.lighttrack.training import LightTrackTask, lighttrack_crops
+from compresstracker.families.ostrack.training import TrackingTask
 
 from .conftest import train_killed_then_resumed
 

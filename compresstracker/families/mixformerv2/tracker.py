@@ -28,7 +28,7 @@ import torch
 from compresstracker.errors import ConfigError, TrackingError
 from compresstracker.threads import on_host_threads
 from compresstracker.tracking.crop import clip_box, map_box_back, sample_target
-from compresstracker.tracking.tracker import Normalizer, Timing, TrackedBox, validate_init_box
+from compresstracker.tracking.base import Normalizer, Timing, TrackedBox, validate_init_box
 
 __all__ = ["DEFAULT_PRESET", "MIXFORMERV2_PRESETS", "MixFormerV2Params", "MixFormerV2Tracker", "build_tracker", "mixformerv2_params"]
 

@@ -11,33 +11,23 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
 import torch
 
-from compresstracker.checkpoints.formats import OSTRACK_CONFIG_KEY, first_items
-from compresstracker.checkpoints.loader import _load_strict
-from compresstracker.checkpoints.safe_pickle import load_pickle_checkpoint
+from compresstracker.checkpoints.formats import CheckpointFormat
+from compresstracker.checkpoints.writers import ReleaseLayout, save_net_pth
 from compresstracker.errors import CheckpointError, ConfigError
-from compresstracker.families.mixformerv2.config import NAMED_CONFIGS, NUM_PREDICTION_TOKENS, MixFormerV2Config
-from compresstracker.families.mixformerv2.network import MixFormerV2Net
-from compresstracker.fileio import atomic_path
+from compresstracker.families.mixformerv2.config import FAMILY, NAMED_CONFIGS, NUM_PREDICTION_TOKENS, MixFormerV2Config
 
-__all__ = ["CONFIG_KEY", "RELEASE_FORMAT", "config_from_state", "load_release", "release_keys_match", "save_release"]
+__all__ = ["FORMAT", "RELEASE", "RELEASE_FORMAT", "config_from_state"]
 
-RELEASE_FORMAT = "mixformerv2_release"
-CONFIG_KEY = OSTRACK_CONFIG_KEY  # ctrack's config beside the weights, as in the OSTrack-layout files it writes
+RELEASE_FORMAT = "mixformerv2"
 HEAD_DIM = 64  # both releases: 12 heads of 64 channels
 CUSTOM_NAME = "mixformerv2_custom"
 _BLOCK_RE = re.compile(r"^backbone\.blocks\.(\d+)\.")
 _MARKERS = ("backbone.reg_tokens", "backbone.pos_embed_reg")
 _PREFIXES = ("box_head.layers.", "score_head.layers.")
-
-
-def release_keys_match(state: Mapping[str, Any]) -> bool:
-    """Whether a state dict has MixFormerV2's layout: the prediction tokens and the two MLP heads."""
-    return all(k in state for k in _MARKERS) and all(any(k.startswith(p) for k in state) for p in _PREFIXES)
 
 
 def _shape(state: Mapping[str, torch.Tensor], key: str, source: str, dims: int) -> tuple[int, ...]:
@@ -91,7 +81,7 @@ def config_from_state(state: Mapping[str, torch.Tensor], source: str) -> MixForm
     if embed_dim % HEAD_DIM:
         raise CheckpointError(
             f"{source}: width {embed_dim} is not a multiple of {HEAD_DIM}, so the head count cannot be told; "
-            "store the config with the weights (save_release does)"
+            "store the config with the weights (ctrack's release files do)"
         )
     try:
         return MixFormerV2Config(name=CUSTOM_NAME, num_heads=embed_dim // HEAD_DIM, **inferred)
@@ -99,52 +89,20 @@ def config_from_state(state: Mapping[str, torch.Tensor], source: str) -> MixForm
         raise CheckpointError(f"{source}: the weights do not make a MixFormerV2 network ({exc})") from None
 
 
-def _net_state(obj: Any, source: str) -> dict[str, torch.Tensor]:
-    net = obj.get("net") if isinstance(obj, Mapping) else None
-    if not isinstance(net, Mapping):
-        raise CheckpointError(f"{source} has no 'net' dict of weights: not a MixFormerV2 release file")
-    others = [str(k) for k, v in net.items() if not isinstance(v, torch.Tensor)]
-    if others:
-        raise CheckpointError(f"{source}['net'] holds entries that are not tensors: {first_items(others)}")
-    if not release_keys_match(net):
-        raise CheckpointError(
-            f"{source}['net'] is not in MixFormerV2's layout (expected backbone.reg_tokens, box_head.layers.*, "
-            f"score_head.layers.*; found e.g. {first_items(sorted(net))})"
-        )
-    return dict(net)
+def _infer(state: Mapping[str, torch.Tensor], fmt: CheckpointFormat, source: str, num_heads: int | None) -> MixFormerV2Config:
+    """The checkpoint format's rule: :func:`config_from_state`, with ``num_heads`` when given (the shapes do not show it)."""
+    config = config_from_state(state, source)
+    return config if num_heads is None else config.replace(num_heads=num_heads)
 
 
-def _stored_config(obj: Mapping, source: str) -> MixFormerV2Config | None:
-    data = obj.get(CONFIG_KEY)
-    if data is None:
-        return None
-    try:
-        return MixFormerV2Config.from_dict(data)
-    except ConfigError as exc:
-        raise CheckpointError(f"{source}: the stored {CONFIG_KEY} is not a MixFormerV2 config ({exc})") from None
-
-
-def load_release(path: str | Path) -> MixFormerV2Net:
-    """A MixFormerV2 release file (or one :func:`save_release` wrote) as an eval-mode network on the CPU."""
-    path = Path(path)
-    source = path.name
-    obj, _ignored = load_pickle_checkpoint(path)
-    state = _net_state(obj, source)
-    config = _stored_config(obj, source) or config_from_state(state, source)
-    model = MixFormerV2Net(config)
-    _load_strict(model, state, RELEASE_FORMAT, source)
-    return model.eval()
-
-
-def save_release(model: MixFormerV2Net, path: str | Path) -> Path:
-    """Write ``{"net": state_dict, "epoch": 0, "ctrack_config": {...}}`` atomically, in the release layout.
-
-    Only tensors and plain Python values are stored, so the file loads with ``weights_only=True``
-    and into the official code's network of the same architecture.
-    """
-    state = {k: v.detach().to("cpu").clone(memory_format=torch.contiguous_format) for k, v in model.state_dict().items()}
-    payload = {"net": state, "epoch": 0, CONFIG_KEY: model.config.to_dict()}
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return path
+FORMAT = CheckpointFormat(
+    RELEASE_FORMAT,
+    "MixFormerV2 release ({'net': state_dict, ...}, as mixformerv2_base.pth.tar); the architecture is read off the weights",
+    requires=(*_MARKERS, *_PREFIXES), family=FAMILY, infer=_infer,
+)
+RELEASE = ReleaseLayout(
+    "mixformerv2",
+    "MixFormerV2's release layout ({'net': state_dict, 'epoch', 'ctrack_config'}), read by the official code",
+    "student_mixformerv2.pth.tar",
+    save_net_pth,
+)

@@ -6,12 +6,12 @@ from typing import Optional
 import torch
 from torch import nn
 
-from compresstracker.models.config import TrackerConfig
-from compresstracker.models.head import CenterHead, FusedCenterHead, decode_boxes
-from compresstracker.models.vit import VisionTransformerTracker
+from compresstracker.families.ostrack.config import OSTrackConfig
+from compresstracker.families.ostrack.head import CenterHead, FusedCenterHead, decode_boxes
+from compresstracker.families.ostrack.vit import VisionTransformerTracker
 
 
-def ctr_point_mask(config: TrackerConfig, batch: int = 1, device=None) -> torch.Tensor:
+def ctr_point_mask(config: OSTrackConfig, batch: int = 1, device=None) -> torch.Tensor:
     """OSTrack's CTR_POINT template mask: only the template token at the grid centre, (B, N_z) bool.
 
     The centre cell is (n - 1) // 2 on an n x n grid: (3, 3) for 8 x 8, (5, 5) for 12 x 12.
@@ -23,13 +23,13 @@ def ctr_point_mask(config: TrackerConfig, batch: int = 1, device=None) -> torch.
     return mask.flatten(1)
 
 
-def ctr_point_rows(config: TrackerConfig, device=None) -> torch.Tensor:
+def ctr_point_rows(config: OSTrackConfig, device=None) -> torch.Tensor:
     """The CTR_POINT template row as a (1,) int64 index: the static-shape form of :func:`ctr_point_mask`."""
     c = (config.template_feat - 1) // 2
     return torch.tensor([c * config.template_feat + c], dtype=torch.long, device=device)
 
 
-class TrackerNet(nn.Module):
+class OSTrackNet(nn.Module):
     """``forward(template, search, template_mask=None)`` -> dict of maps and boxes, as OSTrack.
 
     ``template_mask`` selects the template rows that score search tokens in CE blocks: a (B, N_z)
@@ -37,7 +37,7 @@ class TrackerNet(nn.Module):
     form ONNX export uses); both give identical outputs.
     """
 
-    def __init__(self, config: TrackerConfig):
+    def __init__(self, config: OSTrackConfig):
         super().__init__()
         self.config = config
         self.backbone = VisionTransformerTracker(config)
@@ -57,7 +57,7 @@ class TrackerNet(nn.Module):
             ratios = [override if r < 1.0 else 1.0 for r in ratios]
         return ratios
 
-    def fuse_head(self) -> "TrackerNet":
+    def fuse_head(self) -> "OSTrackNet":
         """Swap the centre head for its inference form (BatchNorm folded, towers side by side); the
         maps stay the same up to float rounding. For inference only: the fused head does not train."""
         if isinstance(self.box_head, CenterHead):

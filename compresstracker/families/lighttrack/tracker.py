@@ -23,7 +23,7 @@ import torch
 from compresstracker.errors import ConfigError, TrackingError
 from compresstracker.threads import on_host_threads
 from compresstracker.tracking.crop import round_half_away, siamese_crop
-from compresstracker.tracking.tracker import Normalizer, Timing, validate_init_box
+from compresstracker.tracking.base import Normalizer, Timing, validate_init_box
 
 __all__ = ["DEFAULT_PRESET", "LIGHTTRACK_PRESETS", "LightTrackParams", "LightTrackTracker", "lighttrack_params"]
 

@@ -14,8 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from compresstracker.deploy.family import DeployedFile, DeployFamily, Graph, GraphNetwork, Runner, register_family
-from compresstracker.models import LightTrackConfig, LightTrackNet
+from compresstracker.deploy.family import DeployedFile, DeployFamily, Graph, GraphNetwork, Runner
+from compresstracker.families.lighttrack.arch import LightTrackConfig
+from compresstracker.families.lighttrack.network import LightTrackNet
 
 __all__ = ["LightTrackFamily", "LightTrackGraphNetwork", "SearchBranch", "TemplateBranch"]
 
@@ -98,7 +99,7 @@ class LightTrackFamily(DeployFamily):
         """Template crops of frame 0 and search crops around each previous frame's box, cut as
         LightTrack's tracker cuts them (context square, mean padding, the config's sizes)."""
         from compresstracker.tracking import Normalizer, read_rgb, round_half_away, siamese_crop
-        from compresstracker.tracking.lighttrack import context_side
+        from compresstracker.families.lighttrack.tracker import context_side
 
         cfg = model.config
         normalize = Normalizer(torch.device("cpu"))
@@ -129,5 +130,3 @@ class LightTrackFamily(DeployFamily):
     def architecture(self, deployed: DeployedFile) -> LightTrackNet:
         return LightTrackNet(deployed.config).eval()
 
-
-register_family(LightTrackFamily())

@@ -14,7 +14,7 @@ import torch
 from timm.layers import Attention, DropPath, LayerNorm, Mlp, PatchEmbed, trunc_normal_
 from torch import nn
 
-from compresstracker.models.config import TrackerConfig
+from compresstracker.families.ostrack.config import OSTrackConfig
 
 
 class ProbAttention(Attention):
@@ -121,7 +121,7 @@ class TokenState:
 class VisionTransformerTracker(nn.Module):
     """Patch embedding, separate template/search position tables, blocks, final norm."""
 
-    def __init__(self, config: TrackerConfig):
+    def __init__(self, config: OSTrackConfig):
         super().__init__()
         c = config
         self.config = c

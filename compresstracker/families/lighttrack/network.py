@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from timm.layers import Swish, hard_sigmoid, make_divisible
 from torch import nn
 
-from compresstracker.models.lighttrack_arch import LightTrackConfig
+from compresstracker.families.lighttrack.arch import LightTrackConfig
 
 __all__ = [
     "ChannelAttention", "ClsPredictor", "DepthwiseSeparableBlock", "LightTrackBackbone", "LightTrackHead",

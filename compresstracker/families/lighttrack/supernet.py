@@ -24,11 +24,11 @@ import torch
 from torch import nn
 
 from compresstracker.errors import ConfigError
-from compresstracker.models.lighttrack import (
+from compresstracker.families.lighttrack.network import (
     ClsPredictor, DepthwiseSeparableBlock, LightTrackNet, MBConvBlock, NeckBN, PixelwiseFusor, RegPredictor, TowerLayer,
     _conv,
 )
-from compresstracker.models.lighttrack_arch import (
+from compresstracker.families.lighttrack.arch import (
     BACKBONE_CHOICES, HEAD_OPS, SKIP, STAGE_BLOCKS, TOWER_LAYERS, HeadArch, LightTrackArch, LightTrackConfig,
 )
 
@@ -239,22 +239,3 @@ class LightTrackSupernet(nn.Module):
         net = LightTrackNet(view.config).to(next(self.parameters()).device)
         net.load_state_dict(view.state_dict(), strict=True)
         return net.train(self.training)
-
-
-# Registry: the family, and a supernet at LightTrack's size and at the tiny CPU size ------------
-def _register() -> None:
-    from compresstracker.models.registry import ModelFamily, get_config, register, register_family
-
-    register_family(ModelFamily(
-        SupernetConfig.FAMILY, "LightTrack's weight-sharing supernet: every path of the search space (one-shot NAS)",
-        SupernetConfig, LightTrackSupernet,
-        lambda c: {"paths_of": c.base.name, "stage_channels": list(c.base.stage_channels), "head_widths": list(c.base.head_widths)},
-        lambda c: f"supernet: 14 blocks x 6, 8 outputs, heads {'/'.join(map(str, c.base.head_widths))} x 8 layers",
-    ))
-    register("lighttrack_supernet", "LightTrack's search space as a supernet (Mobile's channels, 128/256 inputs)",
-             SupernetConfig("lighttrack_supernet", get_config("lighttrack_mobile")))
-    register("lighttrack_supernet_tiny", "The same space with lighttrack_tiny's channels and 64/128 inputs (CPU demos)",
-             SupernetConfig("lighttrack_supernet_tiny", get_config("lighttrack_tiny", template_size=64, search_size=128)))
-
-
-_register()

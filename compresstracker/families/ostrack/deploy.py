@@ -1,4 +1,4 @@
-"""The OSTrack family (:class:`~compresstracker.models.TrackerNet`, teachers and students) for deployment.
+"""The OSTrack family (:class:`~compresstracker.models.OSTrackNet`, teachers and students) for deployment.
 
 One graph, ``maps``: ``template`` (1, 3, Ht, Ht) and ``search`` (1, 3, Hs, Hs) -> ``score_map``,
 ``size_map``, ``offset_map``; box decoding and the Hann window stay in the tracker. Candidate
@@ -11,13 +11,13 @@ from __future__ import annotations
 import copy
 from typing import Optional
 
-import numpy as np
 import torch
 from torch import nn
 
-from compresstracker.deploy.family import DeployedFile, DeployFamily, Graph, GraphNetwork, Runner, register_family
+from compresstracker.deploy.family import DeployedFile, DeployFamily, Graph, GraphNetwork, Runner
 from compresstracker.errors import CheckpointError
-from compresstracker.models import TrackerConfig, TrackerNet, ctr_point_rows
+from compresstracker.families.ostrack.config import OSTrackConfig
+from compresstracker.families.ostrack.network import OSTrackNet, ctr_point_rows
 
 INPUT_NAMES = ("template", "search")
 OUTPUT_NAMES = ("score_map", "size_map", "offset_map")
@@ -30,7 +30,7 @@ class MapsNet(nn.Module):
     as a constant index; without it every block runs plain.
     """
 
-    def __init__(self, model: TrackerNet, ce: bool):
+    def __init__(self, model: OSTrackNet, ce: bool):
         super().__init__()
         cfg = model.config
         self.model = model
@@ -42,7 +42,7 @@ class MapsNet(nn.Module):
         return self.model.head_maps(tokens)
 
 
-def example_inputs(config: TrackerConfig, device: torch.device, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def example_inputs(config: OSTrackConfig, device: torch.device, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Seeded normal template and search tensors of the config's sizes."""
     gen = torch.Generator().manual_seed(seed)
     template = torch.randn(1, 3, config.template_size, config.template_size, generator=gen)
@@ -51,7 +51,7 @@ def example_inputs(config: TrackerConfig, device: torch.device, seed: int) -> tu
 
 
 class OstrackGraphNetwork(GraphNetwork):
-    """The ``maps`` graph called like a TrackerNet. CE is inside the graph (its CTR_POINT row is a
+    """The ``maps`` graph called like a OSTrackNet. CE is inside the graph (its CTR_POINT row is a
     constant), so ``template_mask`` is accepted and not used."""
 
     def __call__(
@@ -62,9 +62,10 @@ class OstrackGraphNetwork(GraphNetwork):
 
 class OstrackFamily(DeployFamily):
     name = "ostrack"
-    model_type = TrackerNet
+    model_type = OSTrackNet
+    casts = True
 
-    def graphs(self, model: TrackerNet, ce: bool) -> list[Graph]:
+    def graphs(self, model: OSTrackNet, ce: bool) -> list[Graph]:
         device = next(model.parameters()).device
         net = MapsNet(self.inference_form(copy.deepcopy(model).eval()), ce).eval()
         return [Graph(
@@ -72,17 +73,17 @@ class OstrackFamily(DeployFamily):
             reference=MapsNet(model.eval(), ce).eval(),
         )]
 
-    def inference_form(self, model: TrackerNet) -> TrackerNet:
+    def inference_form(self, model: OSTrackNet) -> OSTrackNet:
         return model.fuse_head()
 
-    def resolve_ce(self, model: TrackerNet, ce: Optional[bool]) -> bool:
+    def resolve_ce(self, model: OSTrackNet, ce: Optional[bool]) -> bool:
         if ce is None:
             return bool(model.ce_enabled)
         if ce and not model.config.has_ce:
             raise CheckpointError(f"{model.config.arch} has no candidate-elimination (CE) layers; export it without CE")
         return bool(ce)
 
-    def config_from_dict(self, data: dict, source: str) -> TrackerConfig:
+    def config_from_dict(self, data: dict, source: str) -> OSTrackConfig:
         from compresstracker.checkpoints.formats import config_from_dict
 
         return config_from_dict(data, source)
@@ -90,37 +91,14 @@ class OstrackFamily(DeployFamily):
     def network(self, runners: dict[str, Runner], deployed: DeployedFile, device: torch.device) -> OstrackGraphNetwork:
         return OstrackGraphNetwork(runners, deployed, device)
 
-    def calibration_inputs(self, model: TrackerNet, ce: bool, sequences: list, samples: int) -> dict[str, list[tuple[torch.Tensor, ...]]]:
-        """(template, search) crops: the template around frame 0's box, each search region around the
-        previous frame's box, as the tracker crops them (its normaliser, its factors), sequences in turn."""
-        from compresstracker.tracking import Normalizer, read_rgb, sample_target
+    def calibration_inputs(self, model: OSTrackNet, ce: bool, sequences: list, samples: int) -> dict[str, list[tuple[torch.Tensor, ...]]]:
+        """(template, search) crops as the tracker cuts them (:func:`template_search_crops`)."""
+        from compresstracker.deploy.calibration import template_search_crops
 
-        cfg = model.config
-        normalize = Normalizer(torch.device("cpu"))
-        templates, pairs = {}, []
-        frame = 1
-        while len(pairs) < samples and sequences:
-            usable = [s for s in sequences if len(s.frames) > frame]
-            if not usable:
-                break
-            for seq in usable[: samples - len(pairs)]:
-                box = seq.ground_truth[frame - 1]
-                if not (np.isfinite(box).all() and box[2] > 0 and box[3] > 0):
-                    continue  # the target is absent there: no crop the tracker would make
-                if seq.name not in templates:
-                    patch, _ = sample_target(read_rgb(seq.frames[0]), seq.ground_truth[0], cfg.template_factor, cfg.template_size)
-                    templates[seq.name] = normalize(patch)
-                patch, _ = sample_target(read_rgb(seq.frames[frame]), box, cfg.search_factor, cfg.search_size)
-                pairs.append((templates[seq.name], normalize(patch)))
-            frame += 1
-        if not pairs:
-            raise CheckpointError("no calibration crops: the calibration sequences need at least 2 frames")
-        return {"maps": pairs}
+        return {"maps": template_search_crops(model.config, sequences, samples)}
 
-    def architecture(self, deployed: DeployedFile) -> TrackerNet:
-        model = TrackerNet(deployed.config).eval()
+    def architecture(self, deployed: DeployedFile) -> OSTrackNet:
+        model = OSTrackNet(deployed.config).eval()
         model.ce_enabled = deployed.ce
         return model
 
-
-register_family(OstrackFamily())

@@ -17,8 +17,10 @@ import torch
 from timm.layers import make_divisible
 
 from compresstracker.errors import CheckpointError, ConfigError
-from compresstracker.models import LightTrackArch, LightTrackConfig, LightTrackNet, get_config, list_models
-from compresstracker.models.lighttrack_arch import BACKBONE_CHOICES, STAGE_BLOCKS, HeadArch, backbone_choice
+from compresstracker.families.lighttrack.arch import LightTrackArch, LightTrackConfig
+from compresstracker.families.lighttrack.network import LightTrackNet
+from compresstracker.models import get_config, list_models
+from compresstracker.families.lighttrack.arch import BACKBONE_CHOICES, STAGE_BLOCKS, HeadArch, backbone_choice
 
 __all__ = ["canonical_arch", "infer_lighttrack_config", "lighttrack_name"]
 

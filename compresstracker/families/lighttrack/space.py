@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from compresstracker.models.lighttrack_arch import BACKBONE_CHOICES, HEAD_OPS, SKIP, STAGE_BLOCKS, TOWER_LAYERS, HeadArch, LightTrackArch
-from compresstracker.models.lighttrack_supernet import (
+from compresstracker.families.lighttrack.arch import BACKBONE_CHOICES, HEAD_OPS, SKIP, STAGE_BLOCKS, TOWER_LAYERS, HeadArch, LightTrackArch
+from compresstracker.families.lighttrack.supernet import (
     BLOCK_POSITIONS, HEADS, OUTPUT_BLOCKS, STAGE_NAMES, SupernetConfig, canonical_arch, flat_index, unit_keys,
 )
-from compresstracker.search.space import Gene, Genes, SearchSpace, register_space
+from compresstracker.search.space import Gene, Genes, SearchSpace
 
 N_BLOCKS = len(BLOCK_POSITIONS)
 OUTPUT_GENE = N_BLOCKS
@@ -99,5 +99,14 @@ class LightTrackSpace(SearchSpace):
             found.append(pick(candidates, key=lambda c: c[0])[1])
         return found[0], found[1]
 
-
-register_space(SupernetConfig.FAMILY, LightTrackSpace, "LightTrack: 14 MBConv blocks x 6, output block, two heads (width, 8 layers)")
+    def covering_paths(self) -> list[Genes]:
+        """Paths that together run every unit of the space: every block choice, both output stages, every head width and op."""
+        paths = []
+        for k, output in [(k, self.genes[OUTPUT_GENE].choices - 1) for k in range(self.genes[0].choices)] + [(0, 0)]:
+            genes = [k] * N_BLOCKS + [0] * (len(self.genes) - N_BLOCKS)
+            genes[OUTPUT_GENE] = output
+            for start in self.head_gene.values():
+                genes[start] = k % self.widths
+                genes[start + 1 : start + 9] = [(k // self.widths) % 2] * 8
+            paths.append(self.canonical(genes))
+        return paths

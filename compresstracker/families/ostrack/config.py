@@ -10,7 +10,7 @@ from compresstracker.errors import ConfigError
 
 
 @dataclass(frozen=True)
-class TrackerConfig:
+class OSTrackConfig:
     """One-stream ViT tracker (OSTrack family) with optional candidate elimination and a centre head.
 
     Student models are the same family with fewer blocks; ``depth`` is just a number here.
@@ -90,7 +90,7 @@ class TrackerConfig:
         return 1.0
 
     # (De)serialisation -----------------------------------------------------------------------
-    def replace(self, **changes: Any) -> "TrackerConfig":
+    def replace(self, **changes: Any) -> "OSTrackConfig":
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -103,7 +103,7 @@ class TrackerConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrackerConfig":
+    def from_dict(cls, data: dict[str, Any]) -> "OSTrackConfig":
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
