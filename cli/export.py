@@ -172,7 +172,7 @@ def _export_weights(loaded: LoadedCheckpoint, fmt: str, out: str) -> dict:
     else:
         extras = {k: loaded.metadata[k] for k in ("plan", "provenance") if k in loaded.metadata}
         path = save_native(loaded.model, loaded.config, out, **extras)
-    return {"path": str(path), "arch": loaded.config.arch, "size_bytes": path.stat().st_size}
+    return {"path": str(path), "arch": loaded.config.name, "size_bytes": path.stat().st_size}
 
 
 def _print_summary(info: dict) -> None:

@@ -75,7 +75,7 @@ def compress_tracker(
             "teacher_file": teacher_path.name,
             "teacher_sha256": teacher_sha,
             "teacher_format": loaded.format,
-            "teacher_arch": teacher.config.arch,
+            "teacher_arch": teacher.config.name,
             "recipe": recipe.get("source"),
             "seed": seed,
             "world_size": dist.world_size,

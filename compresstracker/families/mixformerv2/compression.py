@@ -77,10 +77,15 @@ class MixFormerV2Adapter(TeacherAdapter):
         Why both: the box is the distributions' expectation, so matching boxes alone leaves their
         shape free; the KL term is the official MixFormerV2 distillation (dense-to-sparse, weight
         5.0) and passes on the teacher's uncertainty, the box terms keep the guidance in the same
-        units as the tracking loss (as for OSTrack).
+        units as the tracking loss (as for OSTrack). A teacher box whose sides cross (an untrained
+        teacher's can) has no GIoU; those samples get the KL term only.
         """
         student_log = out["logits"].float().log_softmax(dim=-1)
         teacher_prob = teacher_out["prob"].float()
-        kl = F.kl_div(student_log, teacher_prob, reduction="sum") / student_log.shape[0]
-        giou, l1, _ = box_losses(out["pred_boxes"], cxcywh_to_xywh(teacher_out["pred_boxes"]))
-        return CORNER_WEIGHT * kl + weights["giou"] * giou + weights["l1"] * l1
+        loss = CORNER_WEIGHT * F.kl_div(student_log, teacher_prob, reduction="sum") / student_log.shape[0]
+        target = cxcywh_to_xywh(teacher_out["pred_boxes"].float())
+        valid = (target[:, 2] > 0) & (target[:, 3] > 0)
+        if valid.any():  # a side crossed over (width or height <= 0) gives no box to match: the KL alone guides there
+            giou, l1, _ = box_losses(out["pred_boxes"].reshape(-1, 4)[valid], target[valid])
+            loss = loss + weights["giou"] * giou + weights["l1"] * l1
+        return loss
