@@ -8,7 +8,7 @@ from compresstracker.families.mixformerv2.network import MixFormerV2Net
 
 __all__ = ["RULES", "count_macs"]
 
-RULES = FLOP_COUNTER_RULES
+RULES = FLOP_COUNTER_RULES.replace("template + search", "template + online template + search")
 
 
 @torch.no_grad()
