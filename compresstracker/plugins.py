@@ -17,6 +17,7 @@ __all__ = ["BUILTIN_FAMILIES", "ENTRY_POINT_GROUP", "load_families"]
 BUILTIN_FAMILIES = (
     "compresstracker.families.ostrack",
     "compresstracker.families.lighttrack",
+    "compresstracker.families.mixformerv2",
 )
 ENTRY_POINT_GROUP = "ctrack.families"
 

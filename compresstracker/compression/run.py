@@ -144,7 +144,7 @@ def compress_tracker(
             "teacher_file": teacher.path.name,
             "teacher_sha256": teacher.sha256,
             "teacher_format": loaded.format,
-            "teacher_arch": teacher_net.config.arch,
+            "teacher_arch": teacher_net.config.name,
             "recipe": recipe.get("source"),
             "seed": seed,
             "world_size": dist.world_size,

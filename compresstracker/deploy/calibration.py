@@ -9,12 +9,15 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
+
+import numpy as np
+import torch
 
 from compresstracker.data.sequence import Sequence
-from compresstracker.errors import ConfigError
+from compresstracker.errors import CheckpointError, ConfigError
 
-__all__ = ["CALIB_SAMPLES", "calibration_sequences", "parse_calib"]
+__all__ = ["CALIB_SAMPLES", "calibration_sequences", "parse_calib", "template_search_crops"]
 
 CALIB_SAMPLES = 64  # crops per graph; NNCF's statistics settle well before this on these graphs
 GENERATED = {"sequences": 8, "frames": 12, "seed": 101}  # not the seeds of the demo or test splits
@@ -50,3 +53,34 @@ def calibration_sequences(spec: Optional[str] = None) -> Iterator[tuple[str, lis
             f"generated sequences ({GENERATED['sequences']} x {GENERATED['frames']} frames, seed {GENERATED['seed']})",
             dataset.sequences,
         )
+
+
+def template_search_crops(config: Any, sequences: list[Sequence], samples: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Up to ``samples`` normalised (template, search) crops as a template-and-search tracker cuts them.
+
+    The template around frame 0's box (``template_factor``, ``template_size``), each search region
+    around the previous frame's box (``search_factor``, ``search_size``), sequences in turn, frames
+    where the target is absent skipped. OSTrack's and MixFormerV2's trackers crop this way.
+    """
+    from compresstracker.tracking import Normalizer, read_rgb, sample_target
+
+    normalize = Normalizer(torch.device("cpu"))
+    templates, pairs = {}, []
+    frame = 1
+    while len(pairs) < samples and sequences:
+        usable = [s for s in sequences if len(s.frames) > frame]
+        if not usable:
+            break
+        for seq in usable[: samples - len(pairs)]:
+            box = seq.ground_truth[frame - 1]
+            if not (np.isfinite(box).all() and box[2] > 0 and box[3] > 0):
+                continue  # the target is absent there: no crop the tracker would make
+            if seq.name not in templates:
+                patch, _ = sample_target(read_rgb(seq.frames[0]), seq.ground_truth[0], config.template_factor, config.template_size)
+                templates[seq.name] = normalize(patch)
+            patch, _ = sample_target(read_rgb(seq.frames[frame]), box, config.search_factor, config.search_size)
+            pairs.append((templates[seq.name], normalize(patch)))
+        frame += 1
+    if not pairs:
+        raise CheckpointError("no calibration crops: the calibration sequences need at least 2 frames")
+    return pairs

@@ -113,7 +113,7 @@ class TorchBackend(Backend):
         else:
             extras = {k: loaded.metadata[k] for k in ("plan", "provenance") if k in loaded.metadata}
             path = save_native(loaded.model, loaded.config, out, **extras)
-        return {"path": str(path), "arch": loaded.config.arch, "size_bytes": path.stat().st_size}
+        return {"path": str(path), "arch": loaded.config.name, "size_bytes": path.stat().st_size}
 
 
 register_backend(TorchBackend())

@@ -101,6 +101,18 @@ def clip_box(box: Sequence[float], height: int, width: int, margin: float = 10) 
     return [x1, y1, max(margin, x2 - x1), max(margin, y2 - y1)]
 
 
+def map_box_back(state: Sequence[float], pred: Sequence[float], search_size: int, resize_factor: float) -> list[float]:
+    """A box (cx, cy, w, h) in search-crop pixels scaled to the image -> image (x, y, w, h).
+
+    The crop was centred on the previous ``state`` (x, y, w, h), so its top-left corner lies half a
+    crop side (``search_size / resize_factor`` image pixels) up and left of that centre.
+    """
+    half = 0.5 * search_size / resize_factor
+    cx = pred[0] + (state[0] + 0.5 * state[2] - half)
+    cy = pred[1] + (state[1] + 0.5 * state[3] - half)
+    return [cx - 0.5 * pred[2], cy - 0.5 * pred[3], pred[2], pred[3]]
+
+
 def round_half_away(value: float) -> float:
     """Round to the nearest integer, exact halves away from zero (Python 2's ``round``).
 

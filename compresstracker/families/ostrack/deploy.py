@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 from typing import Optional
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -93,31 +92,10 @@ class OstrackFamily(DeployFamily):
         return OstrackGraphNetwork(runners, deployed, device)
 
     def calibration_inputs(self, model: OSTrackNet, ce: bool, sequences: list, samples: int) -> dict[str, list[tuple[torch.Tensor, ...]]]:
-        """(template, search) crops: the template around frame 0's box, each search region around the
-        previous frame's box, as the tracker crops them (its normaliser, its factors), sequences in turn."""
-        from compresstracker.tracking import Normalizer, read_rgb, sample_target
+        """(template, search) crops as the tracker cuts them (:func:`template_search_crops`)."""
+        from compresstracker.deploy.calibration import template_search_crops
 
-        cfg = model.config
-        normalize = Normalizer(torch.device("cpu"))
-        templates, pairs = {}, []
-        frame = 1
-        while len(pairs) < samples and sequences:
-            usable = [s for s in sequences if len(s.frames) > frame]
-            if not usable:
-                break
-            for seq in usable[: samples - len(pairs)]:
-                box = seq.ground_truth[frame - 1]
-                if not (np.isfinite(box).all() and box[2] > 0 and box[3] > 0):
-                    continue  # the target is absent there: no crop the tracker would make
-                if seq.name not in templates:
-                    patch, _ = sample_target(read_rgb(seq.frames[0]), seq.ground_truth[0], cfg.template_factor, cfg.template_size)
-                    templates[seq.name] = normalize(patch)
-                patch, _ = sample_target(read_rgb(seq.frames[frame]), box, cfg.search_factor, cfg.search_size)
-                pairs.append((templates[seq.name], normalize(patch)))
-            frame += 1
-        if not pairs:
-            raise CheckpointError("no calibration crops: the calibration sequences need at least 2 frames")
-        return {"maps": pairs}
+        return {"maps": template_search_crops(model.config, sequences, samples)}
 
     def architecture(self, deployed: DeployedFile) -> OSTrackNet:
         model = OSTrackNet(deployed.config).eval()

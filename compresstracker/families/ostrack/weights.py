@@ -104,7 +104,8 @@ FORMATS: tuple[CheckpointFormat, ...] = (
         "ostrack",
         "OSTrack (.pth.tar with 'net', or a raw state dict); CE at blocks 3, 6, 9 when 12 deep",
         requires=("backbone.blocks.", "box_head."),
-        excludes=("backbone.distill_blocks.",),
+        # MixFormerV2's release also has backbone.blocks.* and box_head.*; its prediction tokens tell it apart
+        excludes=("backbone.distill_blocks.", "backbone.reg_tokens"),
         ce_by_depth=_OSTRACK_CE,
         **_COMMON,
     ),
