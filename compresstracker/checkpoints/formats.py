@@ -152,9 +152,12 @@ def find_state_dict(obj: Any, source: str) -> dict[str, torch.Tensor]:
 
 
 def detect_format(keys: set[str], metadata: Mapping[str, str], source: str) -> CheckpointFormat:
-    for fmt in formats():
-        if fmt.matches(keys, metadata):
-            return fmt
+    """The format of a file: the native one by its metadata, else the most specific layout whose keys
+    match (most required prefixes; registration order breaks ties), so one family's layout never
+    needs to know another's (MixFormerV2's release keys also hold OSTrack's two required prefixes)."""
+    matching = [fmt for fmt in formats() if fmt.matches(keys, metadata)]
+    if matching:
+        return max(matching, key=lambda f: (f.metadata_key is not None, len(f.requires) + bool(f.requires_any)))
     layouts = "; ".join(f"{f.name} ({', '.join(p + '*' for p in f.requires)})" for f in formats() if f.requires)
     raise CheckpointError(
         f"{source}: unknown key layout ({len(keys)} tensors, e.g. {first_items(sorted(keys))}); expected one of: {layouts}"

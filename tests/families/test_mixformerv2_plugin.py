@@ -11,7 +11,8 @@ import torch
 
 from compresstracker import load_model
 from compresstracker.checkpoints import inspect_checkpoint
-from compresstracker.checkpoints.formats import formats
+from compresstracker.checkpoints.formats import detect_format, formats
+from compresstracker.models import build_model
 from compresstracker.families.mixformerv2 import MixFormerV2Net, MixFormerV2Tracker, named_config
 from tests.conftest import randomize_model
 
@@ -47,8 +48,9 @@ def test_release_file_loads_with_no_flags_and_inspect_names_it(release, run_cli)
     assert isinstance(model, MixFormerV2Net) and model.config == named_config("mixformerv2_tiny")
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), net.state_dict().values()))
     keys = set(net.state_dict())
-    # whatever order the families registered in, only MixFormerV2's layout takes these keys
-    assert [f.name for f in formats() if f.matches(keys, {})] == ["mixformerv2"]
+    # OSTrack's two required prefixes match these keys too: the most specific layout wins, in any registration order
+    assert detect_format(keys, {}, "release").name == "mixformerv2"
+    assert detect_format(set(build_model("tiny_64_ce").state_dict()), {}, "ostrack").name == "ostrack"
     info = inspect_checkpoint(path)
     assert (info["format"], info["family"]) == ("mixformerv2", "mixformerv2")
     shown = run_cli("inspect", path, "--json")

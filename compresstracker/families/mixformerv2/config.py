@@ -142,6 +142,13 @@ NAMED_CONFIGS: dict[str, tuple[MixFormerV2Config, str]] = {
         ),
         "tiny MixFormerV2 for tests and CPU demos: width 64, 4 blocks, template 32, search 64",
     ),
+    "ctrack_mixformerv2_tiny": (
+        MixFormerV2Config(
+            name="ctrack_mixformerv2_tiny", embed_dim=64, depth=8, num_heads=2, mlp_ratio=4.0, patch_size=8,
+            template_size=48, search_size=96, bins=48, search_factor=4.0,
+        ),
+        "Built-in MixFormerV2 teacher: width 64, 8 blocks as MixFormerV2-B, patch 8, template 48, search 96 (CPU-sized)",
+    ),
 }
 
 

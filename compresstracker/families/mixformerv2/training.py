@@ -17,8 +17,17 @@ __all__ = ["MixFormerV2Task", "TRAINING", "crops", "tracking_loss"]
 
 
 def tracking_loss(out: dict[str, Tensor], batch: dict[str, Tensor], weights: dict[str, float]) -> tuple[Tensor, dict[str, Any]]:
-    """weights['giou'] * GIoU + weights['l1'] * L1 of the decoded box, plus the terms for logging."""
-    giou, l1, iou = box_losses(out["pred_boxes"], batch["search_box"])
+    """weights['giou'] * GIoU + weights['l1'] * L1 of the decoded box, plus the terms for logging.
+
+    The four sides are decoded independently, so a box may come out crossed (right of left: negative
+    width), as every side does at initialisation. L1 on the sides as decoded pulls each side to its
+    own edge and so uncrosses the box; GIoU of a crossed box is undefined (it can exceed 1, and the
+    optimiser then drives boxes inside out), so GIoU sees the box the sides span: the same centre,
+    |w| and |h|.
+    """
+    pred = out["pred_boxes"]
+    giou, _, iou = box_losses(torch.cat([pred[..., :2], pred[..., 2:].abs()], dim=-1), batch["search_box"])
+    _, l1, _ = box_losses(pred, batch["search_box"])
     total = weights["giou"] * giou + weights["l1"] * l1
     return total, {"giou": giou.detach(), "l1": l1.detach(), "iou": iou}
 

@@ -105,7 +105,7 @@ FORMATS: tuple[CheckpointFormat, ...] = (
         "OSTrack (.pth.tar with 'net', or a raw state dict); CE at blocks 3, 6, 9 when 12 deep",
         requires=("backbone.blocks.", "box_head."),
         # MixFormerV2's release also has backbone.blocks.* and box_head.*; its prediction tokens tell it apart
-        excludes=("backbone.distill_blocks.", "backbone.reg_tokens"),
+        excludes=("backbone.distill_blocks.",),
         ce_by_depth=_OSTRACK_CE,
         **_COMMON,
     ),
