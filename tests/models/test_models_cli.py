@@ -28,7 +28,7 @@ def test_models_formats(run_cli):
     result = run_cli("models", "formats", "--json")
     assert result.exit_code == 0, result.output
     names = [row["name"] for row in result.json()]
-    assert names == ["ctrack", "compresstracker_train", "compresstracker", "ostrack", "lighttrack"]  # detection order
+    assert names == ["ctrack", "compresstracker_train", "compresstracker", "ostrack", "lighttrack", "mixformerv2"]  # registration order
 
 
 def test_models_list_shows_lighttrack_beside_ostrack(run_cli):

@@ -93,7 +93,10 @@ class Backbone(nn.Module):
         self.blocks = nn.ModuleList(
             MixedBlock(D, config.num_heads, config.mlp_hidden, 2 * config.num_template_tokens) for _ in range(config.depth)
         )
-        trunc_normal_(self.reg_tokens, std=0.02)
+        # Unit scale, as large as the patch tokens: the four side tokens must start apart. At the usual
+        # 0.02 the first attention output swamps them, all four decode the same position, and a network
+        # trained from scratch sits at zero-width boxes (release files bring their own tokens).
+        trunc_normal_(self.reg_tokens, std=1.0)
 
     def embed(self, template: torch.Tensor, online_template: torch.Tensor, search: torch.Tensor) -> torch.Tensor:
         tokens = self.reg_tokens + self.pos_embed_reg
