@@ -123,3 +123,9 @@ def plugins() -> dict[str, FamilyPlugin]:
     """Every registered family by name (loads them first)."""
     load_families()
     return dict(_PLUGINS)
+
+
+# Importing one family's package first (``from compresstracker.families.mixformerv2 import ...``)
+# registers all of them here, in BUILTIN_FAMILIES order, so registries list them in one order
+# whatever was imported first.
+load_families()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from compresstracker.errors import ConfigError
+from compresstracker.models.grid import PatchGrid
 
 __all__ = ["FAMILY", "MixFormerV2Config", "NAMED_CONFIGS", "named_config"]
 
@@ -20,7 +21,7 @@ NUM_PREDICTION_TOKENS = 4  # left, right, top, bottom
 
 
 @dataclass(frozen=True)
-class MixFormerV2Config:
+class MixFormerV2Config(PatchGrid):
     """A MixFormerV2 network: a plain ViT over [template, online template, search, 4 tokens] and two MLP heads."""
 
     FAMILY: ClassVar[str] = FAMILY
@@ -74,23 +75,6 @@ class MixFormerV2Config:
     @property
     def mlp_hidden(self) -> int:
         return int(self.embed_dim * self.mlp_ratio)
-
-    @property
-    def template_feat(self) -> int:
-        return self.template_size // self.patch_size
-
-    @property
-    def search_feat(self) -> int:
-        return self.search_size // self.patch_size
-
-    @property
-    def num_template_tokens(self) -> int:
-        """Tokens of one template (the online template has as many)."""
-        return self.template_feat**2
-
-    @property
-    def num_search_tokens(self) -> int:
-        return self.search_feat**2
 
     @property
     def num_tokens(self) -> int:

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from compresstracker.errors import ConfigError
+from compresstracker.models.grid import PatchGrid
 
 
 @dataclass(frozen=True)
-class OSTrackConfig:
+class OSTrackConfig(PatchGrid):
     """One-stream ViT tracker (OSTrack family) with optional candidate elimination and a centre head.
 
     Student models are the same family with fewer blocks; ``depth`` is just a number here.
@@ -61,22 +62,6 @@ class OSTrackConfig:
     def name(self) -> str:
         """The architecture's name (``arch``), as every family's config calls it."""
         return self.arch
-
-    @property
-    def template_feat(self) -> int:
-        return self.template_size // self.patch_size
-
-    @property
-    def search_feat(self) -> int:
-        return self.search_size // self.patch_size
-
-    @property
-    def num_template_tokens(self) -> int:
-        return self.template_feat**2
-
-    @property
-    def num_search_tokens(self) -> int:
-        return self.search_feat**2
 
     @property
     def has_ce(self) -> bool:

@@ -12,7 +12,7 @@ from compresstracker.families.ostrack.head import decode_boxes
 from compresstracker.families.ostrack.network import OSTrackNet, ctr_point_rows
 from compresstracker.threads import on_host_threads
 from compresstracker.tracking.base import Normalizer, Timing, TrackedBox, validate_init_box
-from compresstracker.tracking.crop import clip_box, hann2d, sample_target
+from compresstracker.tracking.crop import clip_box, hann2d, map_box_back, sample_target
 
 
 class OSTrackTracker:
@@ -77,7 +77,7 @@ class OSTrackTracker:
         model_s = time.perf_counter() - model_start
         boxes = decode_boxes(self.window * out["score_map"], out["size_map"], out["offset_map"])
         pred = (boxes.view(-1, 4).mean(dim=0) * cfg.search_size / resize_factor).tolist()
-        self.state = clip_box(self._map_back(pred, resize_factor), height, width, margin=10)
+        self.state = clip_box(map_box_back(self.state, pred, cfg.search_size, resize_factor), height, width, margin=10)
         self.timing.add(model_s, time.perf_counter() - start)
         return TrackedBox(self.state, float(out["score_map"].max()))
 
@@ -88,13 +88,3 @@ class OSTrackTracker:
         patch, _ = sample_target(image, box, self.config.search_factor, self.config.search_size)
         out = self.network(self.template, self.normalize(patch), self.template_mask)
         return {name: out[name].float() for name in ("score_map", "size_map", "offset_map")}
-
-    def _map_back(self, pred: list[float], resize_factor: float) -> list[float]:
-        """Crop coordinates (cx, cy, w, h) -> image (x, y, w, h), relative to the previous state."""
-        cx_prev = self.state[0] + 0.5 * self.state[2]
-        cy_prev = self.state[1] + 0.5 * self.state[3]
-        cx, cy, w, h = pred
-        half = 0.5 * self.config.search_size / resize_factor
-        cx_img = cx + (cx_prev - half)
-        cy_img = cy + (cy_prev - half)
-        return [cx_img - 0.5 * w, cy_img - 0.5 * h, w, h]
