@@ -16,7 +16,7 @@ def test_session_tracks_writes_and_summarises(make_model, frames, tmp_path):
 
 def test_warm_up_runs_before_the_clock(make_model, frames, tmp_path, monkeypatch):
     """Warm-up steps run on the first frame before the sequence (boxes unchanged); the status is shown around them."""
-    from compresstracker.tracking import tracker as tracker_module
+    from compresstracker.families.ostrack.tracker import OSTrackTracker
 
     network = make_model("tiny_64_ce", seed=2).eval()
     cold = track_session(network, frame_source(frames), tmp_path / "cold.txt", [30, 20, 20, 16])
@@ -33,8 +33,8 @@ def test_warm_up_runs_before_the_clock(make_model, frames, tmp_path, monkeypatch
             return False
 
     calls = []
-    original = tracker_module.Tracker.track
-    monkeypatch.setattr(tracker_module.Tracker, "track", lambda self, image: calls.append(1) or original(self, image))
+    original = OSTrackTracker.track
+    monkeypatch.setattr(OSTrackTracker, "track", lambda self, image: calls.append(1) or original(self, image))
     warm = track_session(network, frame_source(frames), tmp_path / "warm.txt", [30, 20, 20, 16], warmup=3, status=Status)
     assert len(calls) == 3 + 4 and shown == ["compiling the network (torch.compile)"]
     assert warm["frames"] == 5 and (tmp_path / "warm.txt").read_text() == (tmp_path / "cold.txt").read_text()
