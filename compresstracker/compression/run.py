@@ -168,7 +168,8 @@ def compress_tracker(
 
             def export_each_epoch(trainer: Trainer, epoch: int) -> dict:  # marked unfinished until the final save below
                 if dist.is_main:
-                    save_native(student, student.config, out_dir / STUDENT_FILE, plan=plan.to_dict(), provenance={**provenance, "epoch": epoch + 1, "unfinished": True})
+                    save_native(student, student.config, out_dir / STUDENT_FILE, plan=plan.to_dict(),
+                                provenance={**provenance, "epoch": epoch + 1, "unfinished": True})
                 return {"stage_student_share": task.pattern_share()}
 
             trainer = Trainer(task, recipe, out_dir, device, dist, loader, val_loader, make_progress(progress) if dist.is_main else None,

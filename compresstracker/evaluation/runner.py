@@ -4,8 +4,9 @@ Each sequence's ``<seq>.txt`` (boxes truncated to int, tab-separated, as the ref
 them: published numbers are computed on those ints) and ``<seq>_time.txt`` appear only when the
 sequence is complete; a rerun skips sequences whose result file exists. ``.ctrack_run.json``
 records which checkpoint (sha256) and options produced the folder, on which data, and each box
-file written, so results of another checkpoint, other data or unknown origin are refused (or
-tracked again where ctrack owns the folder) instead of silently scored. One process at a time
+file written with digests of its sequence's ground truth and frames, so results of another
+checkpoint, other data or unknown origin are refused (or tracked again where ctrack owns the
+folder) and a sequence whose data changed is tracked again, instead of silently scored. One process at a time
 writes a folder (an exclusive lock on it).
 """
 from __future__ import annotations
@@ -173,8 +174,8 @@ def claim_results_dir(spec: ModelSpec, dataset: Dataset, results_dir: Path, repl
 
     The record (``.ctrack_run.json``) names the tracker (checkpoint sha256 and options), the data
     (dataset name, root, split) and, per sequence, the frame count and sha256 of the box file
-    ctrack wrote and the digests of the sequence's ground truth and frames. Result files without a readable record, or a record of another tracker or other
-    data, are refused with a ResultsError; where ctrack owns the folder (``replace_stale``, e.g. a
+    ctrack wrote and the digests of the sequence's ground truth and frames. Result files without
+    a readable record, or a record of another tracker or other data, are refused with a ResultsError; where ctrack owns the folder (``replace_stale``, e.g. a
     compression run's evaluation) they are deleted and tracked again. In a folder that is this
     run's, a box file the record does not vouch for (not written by this run, edited, of
     another length than its sequence, or of a sequence whose ground truth or frames changed since)
