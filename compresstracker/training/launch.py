@@ -120,7 +120,7 @@ def check_amp(recipe: dict[str, Any], device: str) -> None:
 
     from compresstracker.devices import resolve_device
 
-    amp = recipe["train"]["amp"]
+    amp = recipe.get("train", {}).get("amp", "none")  # a recipe without it runs fp32
     if amp == "none":
         return
     resolved = resolve_device(device)
