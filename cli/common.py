@@ -11,8 +11,17 @@ from compresstracker.console import console, err_console, make_table  # noqa: F4
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout instead of the table.")
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress on stderr (errors and warnings still go there).")
+
+
+def checked_threads(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    """A ``--threads`` callback: refuse counts far above the usable cores when the command line is read."""
+    from compresstracker.threads import check_threads
+
+    return None if value is None else check_threads(value)
+
+
 threads_option = click.option(
-    "--threads", type=click.IntRange(1),
+    "--threads", type=click.IntRange(1), callback=checked_threads,
     help="CPU threads for the network (default: the cores this process may use, less loader workers and sibling processes).",
 )
 device_option = click.option(
@@ -304,8 +313,9 @@ def execute_run(run, request, options: dict[str, Any], **kwargs: Any) -> dict | 
     import sys
 
     from compresstracker.progress import progress_mode
-    from compresstracker.training.launch import execute, relaunch
+    from compresstracker.training.launch import check_amp, execute, relaunch
 
+    check_amp(request.recipe, options["device"])  # before torchrun starts processes that would refuse it
     code = relaunch(options["nproc"], sys.argv[1:])
     if code:
         raise click.exceptions.Exit(code)

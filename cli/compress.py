@@ -90,12 +90,19 @@ def compress(teacher, stages, split, init, recipe, eval_specs, name, overrides, 
       ctrack compress --out ct4 --resume --epochs 2
     """
     from compresstracker.compression.run import compress_tracker, describe_run, resolve_teacher, with_teacher
+    from compresstracker.fileio import check_name
 
     if not options["resume"] and teacher is None:
         raise click.UsageError("Missing option '--teacher' / '-t' (or --resume an existing run).")
     request = resolve_run_options("compress", recipe, overrides, _plan_overrides(stages, split, init), options)
     teacher = resolve_teacher(teacher, request.recipe, request.saved)
     request.recipe = with_teacher(request.recipe, teacher)
+    if name is not None:  # the student's results folder under OUT/results/<dataset>/
+        check_name(name, "--name")
+    if eval_specs:  # every --eval root is opened before any training
+        from compresstracker.evaluation.compare import eval_datasets
+
+        eval_datasets(eval_specs)
     show_preflight(request, options["dry_run"])
     if options["dry_run"]:
         show_dry_run(request, options["as_json"], describe_run(request.recipe, teacher))

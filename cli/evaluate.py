@@ -55,9 +55,11 @@ def eval_cmd(checkpoint, data_spec, dataset_name, root, split, sequences, allow_
       ctrack eval -c student.int8.onnx --backend onnxruntime -d lasot --root /data/lasot
       ctrack eval -c LightTrackM.pth --preset vot2019 -d got10k --root /data/got10k --split val
     """
+    from compresstracker.checkpoints import unfinished_run
     from compresstracker.data import get_dataset
     from compresstracker.deploy import check_backend
     from compresstracker.devices import resolve_device
+    from compresstracker.fileio import check_name
     from compresstracker.evaluation.report import score_trackers, scores_table
     from compresstracker.evaluation.runner import ModelSpec, build_tracker, check_results_dir, run_tracker
     from compresstracker.progress import SequenceProgress, progress_mode
@@ -70,7 +72,7 @@ def eval_cmd(checkpoint, data_spec, dataset_name, root, split, sequences, allow_
         raise CheckpointError(f"checkpoint {checkpoint} does not exist")
     check_backend(checkpoint, backend, precision)
     dataset = get_dataset(dataset_name, root, split=split, sequences=parse_sequence_names(sequences), allow_missing=allow_missing)
-    name = prefer(name, old_tracker_name) or default_name(checkpoint)
+    name = check_name(prefer(name, old_tracker_name) or default_name(checkpoint), "--name")
     results = Path(prefer(out, old_results_dir) or "results") / name
     spec = ModelSpec(
         checkpoint=str(checkpoint), ce=False if no_ce else None, device=device, backend=backend, precision=precision,
@@ -82,8 +84,11 @@ def eval_cmd(checkpoint, data_spec, dataset_name, root, split, sequences, allow_
     with SequenceProgress(progress_mode(quiet), f"{name} on {dataset.name}", len(dataset.sequences)) as progress:
         run = run_tracker(spec, dataset, results, workers=workers, tracker=tracker, threads=threads,
                           on_done=lambda seq, frames, seconds: progress.sequence_done(seq, frames, seconds, workers))
+    stopped = unfinished_run(checkpoint)
+    run["unfinished"] = stopped  # the report says a student of an unfinished run was scored
     tracked = (f"tracked {run['tracked']} sequences ({run['skipped']} already done), {run['frames']} frames"
-               + (f" at {run['fps']:.1f} frames/s" if run["fps"] else ""))
+               + (f" at {run['fps']:.1f} frames/s" if run["fps"] else "")
+               + (f"; {Path(checkpoint).name} is from an unfinished run ({stopped})" if stopped else ""))
     if all(len(seq.ground_truth) == 1 < len(seq.frames) for seq in dataset.sequences):
         ready = (f"{dataset.name} {dataset.split}: the ground truth is private, so nothing is scored here; the results in "
                  f"{results} are ready for `ctrack pack --format {dataset.name} --results {results} --out {name}_{dataset.name}.zip`")

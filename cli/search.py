@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from compresstracker.cli.common import console, emit_json, err_console, json_option, top_table
+from compresstracker.cli.common import checked_threads, console, emit_json, err_console, json_option, top_table
 
 
 def _count(what: str):
@@ -25,7 +25,8 @@ def _count(what: str):
 @click.option("--max-params", callback=_count("--max-params"), help="Parameter budget, e.g. 2M.")
 @click.option("--max-latency-ms", type=click.FloatRange(min=0, min_open=True), help="Latency budget (ms, batch 1, search branch) on --backend with --threads.")
 @click.option("--backend", default="torch", show_default=True, type=click.Choice(["torch"]), help="Backend the latency table is measured on.")
-@click.option("--threads", default=1, show_default=True, type=click.IntRange(1), help="Threads for latency measurement.")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1), callback=checked_threads,
+              help="Threads for latency measurement.")
 @click.option("--latency", "with_latency", is_flag=True, help="Measure the latency table and predict every candidate's latency even without a latency budget.")
 @click.option("--population", default=48, show_default=True, type=click.IntRange(1))
 @click.option("--generations", default=20, show_default=True, type=click.IntRange(1))

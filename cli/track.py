@@ -69,8 +69,13 @@ def track(
     if as_json:
         emit_json(summary)
     else:
-        console.print(
-            f"{summary['frames']} frames -> {output}  |  model {summary['model_fps'] or 0:.1f} FPS, "
-            f"tracking step {summary['fps'] or 0:.1f} FPS, end to end (with frame reading) "
-            f"{summary['end_to_end_fps'] or 0:.1f} FPS on {summary['device']} ({backend} {summary['precision']})"
-        )
+        console.print(f"{summary['frames']} frames -> {output}  |  {speed_text(summary, backend)}")
+
+
+def speed_text(summary: dict, backend: str) -> str:
+    """The speeds of a track session, or why none was measured (one frame: it only initialises the tracker)."""
+    where = f"on {summary['device']} ({backend} {summary['precision']})"
+    if not summary["model_fps"]:
+        return f"speed not measured {where}: only the first frame, which initialises the tracker, was given"
+    return (f"model {summary['model_fps']:.1f} FPS, tracking step {summary['fps'] or 0:.1f} FPS, end to end (with frame reading) "
+            f"{summary['end_to_end_fps'] or 0:.1f} FPS {where}")

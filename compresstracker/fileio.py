@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from compresstracker.errors import ConfigError
+
 
 def _current_umask() -> int:
     mask = os.umask(0)
@@ -86,3 +88,16 @@ def file_sha256(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def check_name(name: str, what: str) -> str:
+    """``name`` if it is one plain path component (it becomes a file or folder name), else a ConfigError.
+
+    Refused: empty, ``.``/``..``, separators, NUL, a leading ``~`` or ``-``: such a name would
+    write outside its folder or read as an option.
+    """
+    bad = (not name or name in (".", "..") or any(c in name for c in ("/", "\\", "\0"))
+           or name[0] in "~-" or name != name.strip())
+    if bad:
+        raise ConfigError(f"{what} {name!r} is not a plain name (one path component: no '/', '..', leading '-' or '~')")
+    return name

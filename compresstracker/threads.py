@@ -34,11 +34,26 @@ def default_threads(processes: int = 1, reserved: int = 0) -> int:
     return max(1, available_cores() // max(1, processes) - max(0, reserved))
 
 
+# An explicit count above this many threads per usable core is refused: past a few threads a core
+# nothing gets faster, and huge counts exhaust memory maps or thread limits (issue 23).
+MAX_THREADS_PER_CORE = 4
+
+
+def check_threads(requested: int) -> int:
+    """``requested`` if it is a sensible explicit thread count (1 .. 4x the usable cores), else a ConfigError."""
+    if requested < 1:
+        raise ConfigError(f"--threads must be >= 1, got {requested}")
+    cores = available_cores()
+    if requested > MAX_THREADS_PER_CORE * cores:
+        raise ConfigError(f"--threads {requested} is more than {MAX_THREADS_PER_CORE}x the {cores} core(s) this process may use; "
+                          f"give at most {MAX_THREADS_PER_CORE * cores}")
+    return int(requested)
+
+
 def resolve_threads(requested: int | None, processes: int = 1, reserved: int = 0) -> int:
     """The thread count to use: ``requested``, else ``OMP_NUM_THREADS``, else :func:`default_threads`."""
     if requested is not None:
-        if requested < 1:
-            raise ConfigError(f"--threads must be >= 1, got {requested}")
+        check_threads(requested)
         cores = available_cores()
         if requested > cores:  # honoured (an explicit count wins), but said: such threads only compete
             warnings.warn(CTrackWarning(f"--threads {requested} is more than the {cores} core(s) this process may use; "

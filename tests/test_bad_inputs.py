@@ -74,7 +74,43 @@ def ws(tmp_path_factory) -> Path:
     (root / "onnx.onnx").write_bytes(b"\x08\x07")
     (root / "synth_used").mkdir()
     (root / "synth_used" / "keep.txt").write_text("someone's file\n")
+    _issue23_files(root)
     return root
+
+
+def _issue23_files(root: Path) -> None:
+    """Issue 23's inputs: non-finite results, two folders of one name, ground truth with a bad first
+    box or an infinite value, a LaSOT root whose split sequence lacks its ground truth, a supernet."""
+    import shutil
+
+    from compresstracker.checkpoints import save_native
+    from compresstracker.models import build_model
+    from compresstracker.search.costs import cached_cost_table
+    from compresstracker.search.run import load_supernet
+
+    good = "1\t1\t5\t5\n"
+    for name, line in (("inf", "inf 0 10 10\n"), ("neginf", "1\t-inf\t5\t5\n"), ("nan", "nan 1 5 5\n")):
+        folder = root / "results" / name
+        folder.mkdir()
+        (folder / "box-1.txt").write_text(good + line + good * 4)
+        (folder / "ellipse-1.txt").write_text(good * 6)
+    (root / "results2" / "stray").mkdir(parents=True)
+    for name in ("box-1", "ellipse-1"):
+        (root / "results2" / "stray" / f"{name}.txt").write_text(good * 6)
+    for copy, row, text in (("badinit", 0, "10,10,0,8"), ("inftruth", 2, "1,1,inf,5")):
+        shutil.copytree(root / "data", root / copy)
+        truth = root / copy / "box" / "box-1" / "groundtruth.txt"
+        lines = truth.read_text().splitlines()
+        lines[row] = text
+        truth.write_text("\n".join(lines) + "\n")
+    real = root / "lasot_real" / "airplane"  # no synthetic.json: LaSOT's own test split list applies
+    shutil.copytree(root / "data" / "box" / "box-1", real / "airplane-13")
+    shutil.copytree(root / "data" / "box" / "box-1" / "img", real / "airplane-1" / "img")
+    supernet = build_model("lighttrack_supernet_tiny").eval()
+    (root / "supernet").mkdir()
+    save_native(supernet, supernet.config, root / "supernet" / "model.safetensors")
+    file = root / "supernet" / "model.safetensors"
+    cached_cost_table(load_supernet(file), file)  # the cost table a search caches beside its supernet, made now
 
 
 # (case id, arguments with {ws} for the workspace, words the one stderr line must contain)
@@ -145,6 +181,84 @@ CASES = [
     ("bench-missing", "bench {ws}/nope.safetensors", "nope.safetensors"),
     ("demo-stages", "demo --out {ws}/demo --stages 0", "--stages"),
     ("unknown-command", "frobnicate", "No such command"),
+    # issue 23: thread counts far above the cores (the library's limit is 4x the usable cores)
+    ("track-threads", "track -c {ws}/tiny.safetensors --frames {ws}/frames --init-box 5,5,5,5 --out {ws}/o.txt --threads 100000",
+     "--threads 100000 is more than 4x"),
+    ("eval-threads", "eval -c {ws}/tiny.safetensors -d lasot --root {ws}/data --split all --out {ws}/results --threads 100000",
+     "--threads 100000 is more than 4x"),
+    ("train-threads", "train -r ostrack_tiny --data lasot={ws}/data:all --out {ws}/run --threads 5000", "--threads 5000 is more than 4x"),
+    ("compress-threads", "compress --teacher {ws}/tiny.safetensors -r compresstracker_tiny --data lasot={ws}/data:all --out {ws}/run "
+     "--threads 5000", "--threads 5000 is more than 4x"),
+    ("bench-threads", "bench {ws}/tiny.safetensors --threads 100000", "--threads 100000 is more than 4x"),
+    ("search-threads", "search --supernet {ws}/supernet --max-macs 20M --dry-run --threads 100000", "--threads 100000 is more than 4x"),
+    ("threads-zero", "track -c {ws}/tiny.safetensors --frames {ws}/frames --init-box 5,5,5,5 --out {ws}/o.txt --threads 0", "--threads"),
+    # names that become paths are one plain component
+    ("eval-name-escape", "eval -c {ws}/tiny.safetensors -d lasot --root {ws}/data --split all --out {ws}/results --name ../../escape",
+     "--name '../../escape' is not a plain name"),
+    ("eval-name-parent", "eval -c {ws}/tiny.safetensors -d lasot --root {ws}/data --split all --out {ws}/results --name ..",
+     "--name '..' is not a plain name"),
+    ("eval-name-slash", "eval -c {ws}/tiny.safetensors -d lasot --root {ws}/data --split all --out {ws}/results --name a/b",
+     "--name 'a/b' is not a plain name"),
+    ("eval-name-absolute", "eval -c {ws}/tiny.safetensors -d lasot --root {ws}/data --split all --out {ws}/results --name /tmp/x",
+     "--name '/tmp/x' is not a plain name"),
+    ("eval-name-dash", "eval -c {ws}/tiny.safetensors -d lasot --root {ws}/data --split all --out {ws}/results --name=-x",
+     "--name '-x' is not a plain name"),
+    ("eval-name-tilde", "eval -c {ws}/tiny.safetensors -d lasot --root {ws}/data --split all --out {ws}/results --name ~x",
+     "--name '~x' is not a plain name"),
+    ("eval-name-dot", "eval -c {ws}/tiny.safetensors -d lasot --root {ws}/data --split all --out {ws}/results --name .",
+     "--name '.' is not a plain name"),
+    ("compress-name-escape", "compress --teacher {ws}/tiny.safetensors -r compresstracker_tiny --data lasot={ws}/data:all --out {ws}/run "
+     "--name ../x", "--name '../x' is not a plain name"),
+    ("compress-name-parent", "compress --teacher {ws}/tiny.safetensors -r compresstracker_tiny --data lasot={ws}/data:all --out {ws}/run "
+     "--name ..", "--name '..' is not a plain name"),
+    ("score-label-parent", "score -d lasot --root {ws}/data --split all --results ..={ws}/results/stray", "result label '..' is not a plain name"),
+    ("score-label-dash", "score -d lasot --root {ws}/data --split all --results=-x={ws}/results/stray", "result label '-x' is not a plain name"),
+    # two rows of one label
+    ("score-same-label", "score -d lasot --root {ws}/data --split all --results a={ws}/results/stray --results a={ws}/results2/stray",
+     "two results folders are labelled a"),
+    ("score-same-folder-name", "score -d lasot --root {ws}/data --split all --results {ws}/results/stray --results {ws}/results2/stray",
+     "two results folders are labelled stray"),
+    ("score-same-label-json", "score -d lasot --root {ws}/data --split all --results b={ws}/results/stray --results b={ws}/results2/stray "
+     "--json", "two results folders are labelled b"),
+    # a precision the device cannot run
+    ("compress-amp-fp16", "compress --teacher {ws}/tiny.safetensors -r compresstracker_tiny --data lasot={ws}/data:all --out {ws}/run "
+     "train.amp=fp16", "train.amp=fp16 needs a CUDA device"),
+    ("compress-amp-bf16", "compress --teacher {ws}/tiny.safetensors -r compresstracker_tiny --data lasot={ws}/data:all --out {ws}/run "
+     "train.amp=bf16", "train.amp=bf16 needs a CUDA device"),
+    ("train-amp-fp16", "train -r ostrack_tiny --data lasot={ws}/data:all --out {ws}/run train.amp=fp16", "train.amp=fp16 needs a CUDA device"),
+    # every --eval root checked before the run trains
+    ("compress-eval-root", "compress --teacher {ws}/tiny.safetensors -r compresstracker_tiny --data lasot={ws}/data:all --out {ws}/run "
+     "--eval lasot={ws}/nonexistent", "lasot root"),
+    ("compress-eval-form", "compress --teacher {ws}/tiny.safetensors -r compresstracker_tiny --data lasot={ws}/data:all --out {ws}/run "
+     "--eval lasot", "must look like NAME=ROOT[:SPLIT]"),
+    ("compress-eval-dataset", "compress --teacher {ws}/tiny.safetensors -r compresstracker_tiny --data lasot={ws}/data:all --out {ws}/run "
+     "--eval nosuchset={ws}/data", "nosuchset"),
+    ("compress-eval-split", "compress --teacher {ws}/tiny.safetensors -r compresstracker_tiny --data lasot={ws}/data:all --out {ws}/run "
+     "--eval lasot={ws}/data:nosplit", "nosplit"),
+    ("compress-eval-second", "compress --teacher {ws}/tiny.safetensors -r compresstracker_tiny --data lasot={ws}/data:all --out {ws}/run "
+     "--eval lasot={ws}/data:all --eval lasot={ws}/gone", "gone"),
+    # non-finite result values: refused like nan, naming file and line
+    ("score-inf", "score -d lasot --root {ws}/data --split all --results {ws}/results/inf", "box-1.txt:2: non-finite value"),
+    ("score-neg-inf", "score -d lasot --root {ws}/data --split all --results {ws}/results/neginf", "box-1.txt:2: non-finite value"),
+    ("score-nan", "score -d lasot --root {ws}/data --split all --results {ws}/results/nan", "box-1.txt:2: non-finite value"),
+    # ground truth: errors name the sequence and the file
+    ("score-inf-truth", "score -d lasot --root {ws}/inftruth --split all --results {ws}/results/stray", "groundtruth.txt:3: infinite value"),
+    ("eval-bad-first-box", "eval -c {ws}/tiny.safetensors -d lasot --root {ws}/badinit --split all --out {ws}/results",
+     "sequence box-1 (first row of"),
+    ("eval-bad-first-box-file", "eval -c {ws}/tiny.safetensors -d lasot --root {ws}/badinit --split all --out {ws}/results --name other",
+     "box-1/groundtruth.txt): the first box 10,10,0,8"),
+    ("score-split-lacks-truth", "score -d lasot --root {ws}/lasot_real --split test --sequences airplane-1,airplane-13 --results {ws}/results/stray",
+     "airplane-1 (its folder lacks groundtruth.txt)"),
+    ("eval-split-lacks-truth", "eval -c {ws}/tiny.safetensors -d lasot --root {ws}/lasot_real --split test --sequences airplane-1,airplane-13 "
+     "--out {ws}/results", "airplane-1 (its folder lacks groundtruth.txt)"),
+    ("score-split-not-on-disk", "score -d lasot --root {ws}/lasot_real --split test --sequences airplane-15,airplane-13 --results {ws}/results/stray",
+     "are missing under"),
+    # a search budget no architecture meets
+    ("search-macs-budget", "search --supernet {ws}/supernet --max-macs 1M --dry-run", "--max-macs 1.00M MACs: no architecture"),
+    ("search-params-budget", "search --supernet {ws}/supernet --max-params 1000 --dry-run", "--max-params 0.001M parameters: no architecture"),
+    ("search-budget-out", "search --supernet {ws}/supernet --data lasot={ws}/data:all --max-macs 1M --out {ws}/search",
+     "the cheapest needs"),
+    ("search-no-out", "search --supernet {ws}/supernet --max-macs 20M", "give --out DIR"),
 ]
 
 

@@ -24,7 +24,7 @@ from compresstracker.checkpoints.formats import (
     native_extras,
 )
 from compresstracker.checkpoints.safe_pickle import load_pickle_checkpoint, require_file
-from compresstracker.errors import CheckpointError, GuessedConfigWarning
+from compresstracker.errors import CheckpointError, CTrackWarning, GuessedConfigWarning
 from compresstracker.models import build_model, family_of, get_config, list_models
 
 __all__ = ["LoadedCheckpoint", "checkpoint_info", "inspect_checkpoint", "load_checkpoint", "load_model"]
@@ -49,6 +49,26 @@ def _is_safetensors(path: Path) -> bool:
     if len(head) < 9 or head[8:] != b"{":
         return False
     return 8 + struct.unpack("<Q", head[:8])[0] <= path.stat().st_size
+
+
+def unfinished_run(path: str | Path) -> str | None:
+    """``epoch E of N`` when ``path`` is a student a run exported before it finished (marked in its
+    provenance), else None. Reads the safetensors header only."""
+    path = Path(path)
+    if not path.is_file() or not _is_safetensors(path):
+        return None
+    try:
+        with safetensors.safe_open(str(path), framework="pt", device="cpu") as f:
+            metadata = dict(f.metadata() or {})
+    except safetensors.SafetensorError:
+        return None  # a damaged file is reported by whatever loads it
+    return _unfinished(native_extras(metadata, path.name).get("provenance"))
+
+
+def _unfinished(provenance: Any) -> str | None:
+    if isinstance(provenance, Mapping) and provenance.get("unfinished"):
+        return f"epoch {provenance.get('epoch')} of {provenance.get('epochs')}"
+    return None
 
 
 def _read(path: Path) -> tuple[Any, dict[str, str], list[str]]:
@@ -185,13 +205,18 @@ def load_checkpoint(
     _load_strict(model, state, fmt.name, source)
     model.eval()
     model.ce_enabled = _ce_enabled(config, ce, source)
+    extras = native_extras(metadata, source) if fmt.metadata_key is not None else {}
+    stopped = _unfinished(extras.get("provenance"))
+    if stopped:
+        warnings.warn(CTrackWarning(f"{source} is the student of an unfinished run (exported after {stopped}); "
+                                    "resume the run (--resume) for the finished student"), stacklevel=2)
     return LoadedCheckpoint(
         model=model,
         config=config,
         format="ctrack_train_state" if _is_train_state(obj) else fmt.name,
         ignored=ignored,
         dropped_keys=dropped,
-        metadata=native_extras(metadata, source) if fmt.metadata_key is not None else {},
+        metadata=extras,
     )
 
 

@@ -166,9 +166,10 @@ def compress_tracker(
             write_if_changed(out_dir / "plan.json", json.dumps(description, indent=2) + "\n")
         if recipe["train"]["epochs"] > 0:
 
-            def export_each_epoch(trainer: Trainer, epoch: int) -> dict:
+            def export_each_epoch(trainer: Trainer, epoch: int) -> dict:  # marked unfinished until the final save below
                 if dist.is_main:
-                    save_native(student, student.config, out_dir / STUDENT_FILE, plan=plan.to_dict(), provenance={**provenance, "epoch": epoch + 1})
+                    save_native(student, student.config, out_dir / STUDENT_FILE, plan=plan.to_dict(),
+                                provenance={**provenance, "epoch": epoch + 1, "unfinished": True})
                 return {"stage_student_share": task.pattern_share()}
 
             trainer = Trainer(task, recipe, out_dir, device, dist, loader, val_loader, make_progress(progress) if dist.is_main else None,

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from compresstracker.data.sequence import Frames, Sequence
-from compresstracker.errors import DatasetError
+from compresstracker.errors import CTrackWarning, DatasetError
 
 _TO_SPACE = bytes.maketrans(b",\t;", b"   ")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -114,6 +114,15 @@ def read_boxes(path: str | os.PathLike, allow_nan: bool = False) -> np.ndarray:
                 f"{path}:{_line_of_row(path, int(bad[0]))}: NaN in ground truth "
                 f"({bad.size} row(s)); only UAV123 ground truth may hold NaN rows"
             )
+    infinite = np.flatnonzero(np.isinf(boxes).any(axis=1))
+    if infinite.size:
+        raise DatasetError(f"{path}:{_line_of_row(path, int(infinite[0]))}: infinite value in ground truth ({infinite.size} row(s))")
+    negative = int(((boxes[:, 2] < 0) | (boxes[:, 3] < 0)).sum())
+    if negative:  # scored as frames the target is absent from, as the protocols do, but said
+        first = int(np.flatnonzero((boxes[:, 2] < 0) | (boxes[:, 3] < 0))[0])
+        warnings.warn(CTrackWarning(f"{path}: {negative} ground-truth row(s) with a negative width or height "
+                                    f"(first at line {_line_of_row(path, first)}), scored as frames without the target"),
+                      stacklevel=2)
     return boxes
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from functools import lru_cache, partial
 from importlib.resources import files
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from compresstracker.data.annotations import (
     check_frames,
@@ -30,7 +31,7 @@ from compresstracker.data.annotations import (
 )
 from compresstracker.data.registry import ALL, DATASETS, DatasetReader, SequenceEntry, missing_entry, register
 from compresstracker.data.sequence import Sequence
-from compresstracker.errors import DatasetError
+from compresstracker.errors import CTrackWarning, DatasetError
 
 GROUNDTRUTH = "groundtruth.txt"
 SYNTHETIC_MANIFEST = "synthetic.json"  # written by compresstracker.data.synthetic at the output root
@@ -74,6 +75,18 @@ def _has_groundtruth(folder: Path) -> bool:
     return (folder / GROUNDTRUTH).is_file()
 
 
+def _with_groundtruth(folders: Iterable[Path], root: Path) -> list[Path]:
+    """The ``folders`` that hold ground truth; the others are named in one warning (a scan of every
+    sequence on disk skips them, and a silently smaller benchmark would score as a complete one)."""
+    folders = list(folders)
+    kept = [f for f in folders if _has_groundtruth(f)]
+    skipped = [str(f.relative_to(root)) for f in folders if not _has_groundtruth(f)]
+    if skipped:
+        shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+        warnings.warn(CTrackWarning(f"{len(skipped)} folder(s) under {root} skipped: no {GROUNDTRUTH} in {shown}"), stacklevel=3)
+    return kept
+
+
 def _optional(path: Path, read, *args):
     return read(path, *args) if path.is_file() else None
 
@@ -95,26 +108,28 @@ class LasotReader(DatasetReader):
         return [*self.split_files, ALL]
 
     @staticmethod
-    def _folder(root: Path, name: str) -> Path | None:
-        """``<root>/<class>/<name>``, or a flat ``<root>/<name>``; None when neither holds ground truth."""
-        for folder in (root / name.rsplit("-", 1)[0] / name, root / name):
-            if _has_groundtruth(folder):
-                return folder
-        return None
+    def _folders(root: Path, name: str) -> tuple[Path, Path]:
+        """Where sequence ``name`` may lie: ``<root>/<class>/<name>``, or a flat ``<root>/<name>``."""
+        return root / name.rsplit("-", 1)[0] / name, root / name
 
     def _scan(self, root: Path) -> list[Path]:
-        found = []
+        candidates = []  # flat <root>/<seq> (frames in img/), or <root>/<class>/<seq>
         for folder in _subdirs(root):
-            found.extend([folder] if _has_groundtruth(folder) else filter(_has_groundtruth, _subdirs(folder)))
-        return found
+            flat = _has_groundtruth(folder) or (folder / "img").is_dir()
+            candidates.extend([folder] if flat else _subdirs(folder) or [folder])
+        return _with_groundtruth(candidates, root)
 
     def entries(self, root: Path, split: str) -> list[SequenceEntry]:
         if split == ALL:
             return [SequenceEntry(f.name, True, partial(self._load, f)) for f in self._scan(root)]
         result = []
         for name in split_names(self.split_files[split]):
-            folder = self._folder(root, name)
-            result.append(SequenceEntry(name, True, partial(self._load, folder)) if folder else missing_entry(name))
+            folders = self._folders(root, name)
+            folder = next(filter(_has_groundtruth, folders), None)
+            if folder is not None:
+                result.append(SequenceEntry(name, True, partial(self._load, folder)))
+            else:  # a folder without ground truth is told apart from no folder at all
+                result.append(missing_entry(name, GROUNDTRUTH if any(f.is_dir() for f in folders) else None))
         return result
 
     def looks_like(self, root: Path) -> bool:
@@ -138,6 +153,7 @@ class LasotReader(DatasetReader):
             target_visible=(occluded == 0) & (out_of_view == 0),
             object_class=folder.name.rsplit("-", 1)[0],
             language=_optional(folder / "nlp.txt", read_text),
+            groundtruth_file=str(folder / GROUNDTRUTH),
         )
 
 
@@ -176,13 +192,13 @@ class Got10kReader(DatasetReader):
     def _entry(self, folder: Path, name: str) -> SequenceEntry:
         path = folder / name
         if not _has_groundtruth(path):
-            return missing_entry(name)
+            return missing_entry(name, GROUNDTRUTH if path.is_dir() else None)
         return SequenceEntry(name, True, partial(self._load, path))
 
     def entries(self, root: Path, split: str) -> list[SequenceEntry]:
         if split == ALL:
-            scanned = (f for part in self.FOLDERS for f in _subdirs(root / part))
-            return [SequenceEntry(f.name, True, partial(self._load, f)) for f in scanned if _has_groundtruth(f)]
+            scanned = _with_groundtruth((f for part in self.FOLDERS for f in _subdirs(root / part)), root)
+            return [SequenceEntry(f.name, True, partial(self._load, f)) for f in scanned]
         folder = root / (split if split in self.FOLDERS else "train")
         if not folder.is_dir():
             return [missing_entry(f"{folder.name}/ (whole folder)")]
@@ -225,6 +241,7 @@ class Got10kReader(DatasetReader):
             object_class=meta.get("object_class"),
             attributes={k: v for k, v in meta.items() if k != "object_class"},
             image_size_hint=(int(size[0]), int(size[1])) if len(size) == 2 else None,
+            groundtruth_file=str(folder / GROUNDTRUTH),
         )
 
 
@@ -292,7 +309,8 @@ class TrackingNetReader(DatasetReader):
         boxes = read_boxes(anno)
         frames = lazy_frames(partial(list_images, frames_dir, key=numeric_key, suffixes=(".jpg",)), frames_dir)
         return Sequence(
-            anno.stem, frames, boxes, self.name, self.protocol, object_class=_trackingnet_classes().get(anno.stem)
+            anno.stem, frames, boxes, self.name, self.protocol, object_class=_trackingnet_classes().get(anno.stem),
+            groundtruth_file=str(anno),
         )
 
 
@@ -337,7 +355,8 @@ class RecordListReader(DatasetReader):
         boxes = read_boxes(root / record["anno_path"], allow_nan=self.allow_nan)[omit:]
         extra = {k: v for k, v in record.items() if k not in _RECORD_KEYS}
         return Sequence(
-            record["name"], frames, boxes, self.name, self.protocol, object_class=record.get("object_class"), attributes=extra
+            record["name"], frames, boxes, self.name, self.protocol, object_class=record.get("object_class"), attributes=extra,
+            groundtruth_file=str(root / record["anno_path"]),
         )
 
 
@@ -358,7 +377,7 @@ class Tnl2kReader(DatasetReader):
         return ["test", ALL]
 
     def entries(self, root: Path, split: str) -> list[SequenceEntry]:
-        found = [f for f in _subdirs(root) if _has_groundtruth(f) and (f / "imgs").is_dir()]
+        found = [f for f in _with_groundtruth(_subdirs(root), root) if (f / "imgs").is_dir()]
         return [SequenceEntry(f.name, True, partial(self._load, f)) for f in found]
 
     def looks_like(self, root: Path) -> bool:
@@ -368,7 +387,8 @@ class Tnl2kReader(DatasetReader):
         boxes = read_boxes(folder / GROUNDTRUTH)
         frames = lazy_frames(partial(list_images, folder / "imgs", key=None), folder / "imgs")  # plain name order, as the reference
         return Sequence(
-            folder.name, frames, boxes, self.name, self.protocol, language=_optional(folder / "language.txt", read_text)
+            folder.name, frames, boxes, self.name, self.protocol, language=_optional(folder / "language.txt", read_text),
+            groundtruth_file=str(folder / GROUNDTRUTH),
         )
 
 
@@ -385,7 +405,7 @@ class FolderReader(DatasetReader):
     layout = "<root>/<seq>/groundtruth.txt with jpg/png frames beside it or in img/ or imgs/"
 
     def entries(self, root: Path, split: str) -> list[SequenceEntry]:
-        found = [root] if _has_groundtruth(root) else [f for f in _subdirs(root) if _has_groundtruth(f)]
+        found = [root] if _has_groundtruth(root) else _with_groundtruth(_subdirs(root), root)
         return [SequenceEntry(f.name, True, partial(self._load, f)) for f in found]
 
     def looks_like(self, root: Path) -> bool:
@@ -411,6 +431,7 @@ class FolderReader(DatasetReader):
             self.protocol,
             target_visible=visible,
             language=_optional(folder / "nlp.txt", read_text),
+            groundtruth_file=str(folder / GROUNDTRUTH),
         )
 
 

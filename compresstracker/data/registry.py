@@ -28,15 +28,16 @@ class SequenceEntry:
     name: str
     present: bool
     load: Callable[[], Sequence]
+    missing_file: str | None = None  # an absent sequence whose folder is there: the file it lacks
 
 
-def missing_entry(name: str) -> SequenceEntry:
-    """An entry for a sequence the split lists but the disk does not hold."""
+def missing_entry(name: str, missing_file: str | None = None) -> SequenceEntry:
+    """An entry for a sequence the split lists but the disk does not hold (or holds without ``missing_file``)."""
 
     def fail() -> Sequence:
-        raise DatasetError(f"sequence {name} is not on disk")
+        raise DatasetError(f"sequence {name} is not on disk" if missing_file is None else f"sequence {name}: {missing_file} is missing")
 
-    return SequenceEntry(name, False, fail)
+    return SequenceEntry(name, False, fail, missing_file)
 
 
 class DatasetReader:
@@ -263,7 +264,8 @@ def get_dataset(
     for names in selections:
         entries = _pick(entries, names)
     present = [entry for entry in entries if entry.present]
-    missing = [entry.name for entry in entries if not entry.present]
+    missing = [entry.name if entry.missing_file is None else f"{entry.name} (its folder lacks {entry.missing_file})"
+               for entry in entries if not entry.present]
     if not present:
         if not reader.looks_like(root_path):
             guesses = _guess_layouts(root_path, exclude=name)

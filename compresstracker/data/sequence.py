@@ -1,11 +1,15 @@
 """The one Sequence record every reader returns and every consumer (tracker runner, metrics) reads."""
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional, Union
 
 import numpy as np
+
+from compresstracker.fileio import file_sha256
 
 # Metric protocols: how the published analysis code treats a dataset (see specs/benchmarks.md).
 # "lasot": visibility flags + length rules of LaSOT; "uav": NaN ground-truth rows allowed;
@@ -64,6 +68,7 @@ class Sequence:
     image_size_hint: Optional[tuple[int, int]] = None  # (width, height) if known without reading
     cut_by_image: Optional[np.ndarray] = None  # (N,) bool, GOT-10k: target cut by the image border
     language: Optional[str] = None  # natural-language description (LaSOT nlp.txt, TNL2K language.txt)
+    groundtruth_file: Optional[str] = None  # the file the ground truth was read from (errors name it)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -84,3 +89,25 @@ class Sequence:
                 raise DatasetError(f"cannot read frame {self.frames[0]}")
             self.image_size_hint = (int(img.shape[1]), int(img.shape[0]))
         return self.image_size_hint
+
+
+def content_sha256(seq: Sequence) -> dict[str, str]:
+    """What a sequence's results depend on, as two sha256 digests: its ground truth (the file's bytes,
+    or the boxes where no file is known) and its ordered frames (each one's name, size and mtime).
+
+    Frames are identified by a stat each, not their bytes: a replaced or re-encoded frame changes its
+    size or mtime, and hashing every image of a benchmark (LaSOT's test set is 700k frames) on each
+    rerun would cost more than tracking a short sequence.
+    """
+    if seq.groundtruth_file is not None and os.path.isfile(seq.groundtruth_file):
+        truth = file_sha256(seq.groundtruth_file)
+    else:
+        truth = hashlib.sha256(np.ascontiguousarray(seq.ground_truth, dtype=np.float64).tobytes()).hexdigest()
+    frames = hashlib.sha256()
+    for path in seq.frames:
+        try:
+            stat = os.stat(path)
+            frames.update(f"{os.path.basename(path)}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+        except OSError:  # an unreadable frame is reported when it is read; here it only changes the digest
+            frames.update(f"{os.path.basename(path)}\tmissing\n".encode())
+    return {"groundtruth_sha256": truth, "frames_sha256": frames.hexdigest()}

@@ -27,6 +27,14 @@ def _parse_spec(spec: str) -> tuple[str, str, str | None]:
     return name, root, split
 
 
+def eval_datasets(specs: Iterable[str]) -> list:
+    """Open every NAME=ROOT[:SPLIT] of ``specs`` (a missing root or split is a DatasetError now): a run
+    checks them before it trains, so a typo never costs a whole run."""
+    from compresstracker.data import get_dataset
+
+    return [get_dataset(name, root, split=split) for name, root, split in map(_parse_spec, specs)]
+
+
 def evaluate_model(checkpoint: str, name: str, dataset, results_root: Path, device: str = "cpu", workers: int = 1,
                    threads: int | None = None, on_done: Callable[[str, int, float], None] | None = None) -> dict:
     """Track and score one checkpoint; returns metrics plus params, MACs and the tracking run's FPS (``eval_fps``).
@@ -87,7 +95,6 @@ def compare_on(specs: Iterable[str], teacher: str, student: str, out_dir: str | 
     the student's results folder and table row carry ``student_name`` (the CLI: the run folder's name);
     ``progress`` 'bar' or 'lines' reports the tracking per sequence on stderr (compresstracker.progress).
     """
-    from compresstracker.data import get_dataset
     from compresstracker.progress import SequenceProgress
 
     def evaluate(checkpoint: str, name: str, dataset, results: Path) -> dict:
@@ -98,9 +105,9 @@ def compare_on(specs: Iterable[str], teacher: str, student: str, out_dir: str | 
     out_dir = Path(out_dir)
     reports = []
     speed = bench_speedup(teacher, student, device, threads)
-    for spec in specs:
-        name, root, split = _parse_spec(spec)
-        dataset = get_dataset(name, root, split=split)
+    specs = list(specs)
+    for spec, dataset in zip(specs, eval_datasets(specs)):
+        split = _parse_spec(spec)[2]
         results = out_dir / "results" / dataset.name
         rows = [evaluate(teacher, "teacher", dataset, results), evaluate(student, student_name, dataset, results)]
         main_metric = "auc" if "auc" in rows[0]["metrics"] else "ao"

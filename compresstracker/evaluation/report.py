@@ -13,6 +13,7 @@ from compresstracker.data.sequence import Sequence
 from compresstracker.errors import DatasetError, ResultsError
 from compresstracker.evaluation import got10k, ope
 from compresstracker.evaluation.results import existing_results_dir, read_result_file, result_path, tracker_name
+from compresstracker.fileio import check_name
 
 GOT10K_PROTOCOL = "got10k"
 COLUMN_TITLES = {
@@ -113,6 +114,13 @@ def score_trackers(
     dirs = [existing_results_dir(d) for d in results_dirs]
     if not dirs:
         raise ResultsError("no results folder given")
+    given = list(labels or [])[: len(dirs)]
+    for label in filter(None, given):
+        check_name(label, "result label")  # a label may become a file or folder name downstream
+    names = [given[i] if i < len(given) and given[i] else tracker_name(d) for i, d in enumerate(dirs)]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ResultsError(f"two results folders are labelled {', '.join(twice)}: label each one apart (--results LABEL=PATH)")
     paths = [{seq.name: result_path(d, seq.name) for seq in seqs} for d in dirs]
     for results_dir, found in zip(dirs, paths):
         missing = [name for name, path in found.items() if path is None]
@@ -131,8 +139,7 @@ def score_trackers(
     for i, (results_dir, found) in enumerate(zip(dirs, paths)):
         files = [found[seq.name] for seq in seqs]
         result = evaluate(seqs, [read_result_file(f) for f in files], [str(f) for f in files])
-        label = labels[i] if labels and i < len(labels) and labels[i] else tracker_name(results_dir)
-        scores.append(TrackerScore(label, results_dir, dataset.name, dataset.protocol, result))
+        scores.append(TrackerScore(names[i], results_dir, dataset.name, dataset.protocol, result))
     return scores
 
 

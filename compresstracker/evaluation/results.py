@@ -137,9 +137,19 @@ def read_result_file(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise ResultsError(f"results file {path} does not exist")
     raw = _read_bytes(path)
-    fast = _fast_boxes(raw)
-    if fast is not None:
-        return fast
+    boxes = _fast_boxes(raw)
+    if boxes is None:
+        boxes = _careful_boxes(path, raw)
+    bad = np.flatnonzero(~np.isfinite(boxes).all(axis=1))
+    if bad.size:  # nan and inf alike: a tracker that lost its numbers, not a failed frame
+        row = int(bad[0])  # blank lines inside a results file are refused, so row i is line i + 1
+        shown = " ".join(f"{v:g}" for v in boxes[row])
+        raise ResultsError(f"{path}:{row + 1}: non-finite value in predicted box ({shown}; {bad.size} row(s))")
+    return boxes
+
+
+def _careful_boxes(path: Path, raw: bytes) -> np.ndarray:
+    """The boxes of a file the fast reader refused; a ResultsError naming the first bad line."""
     text = _decode(path, raw)
     lines = _content_lines(path, text)
     delimiter = "," if "," in text else None

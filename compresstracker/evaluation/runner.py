@@ -4,8 +4,9 @@ Each sequence's ``<seq>.txt`` (boxes truncated to int, tab-separated, as the ref
 them: published numbers are computed on those ints) and ``<seq>_time.txt`` appear only when the
 sequence is complete; a rerun skips sequences whose result file exists. ``.ctrack_run.json``
 records which checkpoint (sha256) and options produced the folder, on which data, and each box
-file written, so results of another checkpoint, other data or unknown origin are refused (or
-tracked again where ctrack owns the folder) instead of silently scored. One process at a time
+file written with digests of its sequence's ground truth and frames, so results of another
+checkpoint, other data or unknown origin are refused (or tracked again where ctrack owns the
+folder) and a sequence whose data changed is tracked again, instead of silently scored. One process at a time
 writes a folder (an exclusive lock on it).
 """
 from __future__ import annotations
@@ -20,8 +21,8 @@ from typing import Callable, Optional
 import numpy as np
 
 from compresstracker.data.registry import Dataset
-from compresstracker.data.sequence import Sequence
-from compresstracker.errors import ResultsError
+from compresstracker.data.sequence import Sequence, content_sha256
+from compresstracker.errors import ResultsError, TrackingError
 from compresstracker.fileio import FolderBusy, atomic_write_json, atomic_write_text, file_sha256, folder_lock
 
 RUN_RECORD = ".ctrack_run.json"
@@ -63,6 +64,7 @@ def run_record(spec: ModelSpec) -> dict:
     is the default, a deployed file's precision is its own (its sha256 says it), and ``--calib`` is
     kept only where it calibrates (see :func:`~compresstracker.deploy.calib_applies`).
     """
+    from compresstracker.checkpoints import unfinished_run
     from compresstracker.deploy import calib_applies, deployed_backend
 
     deployed = deployed_backend(spec.checkpoint) is not None
@@ -71,6 +73,7 @@ def run_record(spec: ModelSpec) -> dict:
     return {
         "checkpoint": Path(spec.checkpoint).name, "sha256": file_sha256(spec.checkpoint), "ce": spec.ce,
         "backend": spec.backend, "precision": precision, "calib": calib, "preset": spec.preset, "params": dict(spec.params) or None,
+        "unfinished": unfinished_run(spec.checkpoint),  # a student exported before its run ended: epoch E of N
     }
 
 
@@ -137,8 +140,10 @@ def _remove_result(results_dir: Path, name: str) -> None:
         path.unlink(missing_ok=True)
 
 
-def _entry(results_dir: Path, name: str, frames: int) -> dict:
-    return {"frames": frames, "sha256": file_sha256(result_files(results_dir, name)[0])}
+def _entry(results_dir: Path, seq: Sequence, frames: int) -> dict:
+    """The record of one tracked sequence: its box file's frame count and sha256, and the sequence's
+    data (ground truth and frames, see :func:`content_sha256`), so changed data is tracked again."""
+    return {"frames": frames, "sha256": file_sha256(result_files(results_dir, seq.name)[0]), "data": content_sha256(seq)}
 
 
 def _refusal(problem: str) -> ResultsError:
@@ -169,11 +174,12 @@ def claim_results_dir(spec: ModelSpec, dataset: Dataset, results_dir: Path, repl
 
     The record (``.ctrack_run.json``) names the tracker (checkpoint sha256 and options), the data
     (dataset name, root, split) and, per sequence, the frame count and sha256 of the box file
-    ctrack wrote. Result files without a readable record, or a record of another tracker or other
-    data, are refused with a ResultsError; where ctrack owns the folder (``replace_stale``, e.g. a
+    ctrack wrote and the digests of the sequence's ground truth and frames. Result files without
+    a readable record, or a record of another tracker or other data, are refused with a ResultsError; where ctrack owns the folder (``replace_stale``, e.g. a
     compression run's evaluation) they are deleted and tracked again. In a folder that is this
-    run's, a box file the record does not vouch for (not written by this run, edited, or of
-    another length than its sequence) is deleted and its sequence tracked again.
+    run's, a box file the record does not vouch for (not written by this run, edited, of
+    another length than its sequence, or of a sequence whose ground truth or frames changed since)
+    is deleted and its sequence tracked again.
     Call with the folder locked (``folder_lock``).
     """
     tracker, data = run_record(spec), dataset_record(dataset)
@@ -189,7 +195,7 @@ def claim_results_dir(spec: ModelSpec, dataset: Dataset, results_dir: Path, repl
                 entry.unlink()
     for seq in dataset.sequences:
         box = result_files(results_dir, seq.name)[0]
-        if box.exists() and sequences.get(seq.name) != _entry(results_dir, seq.name, len(seq)):
+        if box.exists() and sequences.get(seq.name) != _entry(results_dir, seq, len(seq)):
             _remove_result(results_dir, seq.name)
         if not box.exists():
             sequences.pop(seq.name, None)
@@ -256,13 +262,31 @@ def _init_worker(spec: ModelSpec, threads: int, cores: list[list[int]], counter,
     _WORKER["tracker"] = build_tracker(spec)
 
 
+def _where(seq: Sequence) -> str:
+    return f" (first row of {seq.groundtruth_file})" if seq.groundtruth_file else ""
+
+
+def check_first_boxes(sequences: list[Sequence]) -> None:
+    """Refuse, before anything is tracked or written, a sequence whose first ground-truth box cannot
+    start a tracker (not finite, or no area), naming the sequence and its ground-truth file."""
+    for seq in sequences:
+        box = np.asarray(seq.init_box, dtype=np.float64)
+        if not (np.isfinite(box).all() and box[2] > 0 and box[3] > 0):
+            shown = ",".join(f"{v:g}" for v in box)
+            raise TrackingError(f"sequence {seq.name}{_where(seq)}: the first box {shown} needs finite values and a positive "
+                                "size, as tracking starts from it")
+
+
 def track_sequence(tracker, seq: Sequence) -> tuple[np.ndarray, list[float]]:
     """Run ``tracker`` over one sequence from its first ground-truth box."""
     from compresstracker.tracking import read_rgb, run_sequence
     from compresstracker.tracking.video import read_ahead
 
     frames = read_ahead(read_rgb(path) for path in seq.frames)
-    return run_sequence(tracker, frames, seq.ground_truth[0])
+    try:
+        return run_sequence(tracker, frames, seq.ground_truth[0])
+    except TrackingError as exc:  # a first box the image refuses (outside it): say which sequence and file
+        raise TrackingError(f"sequence {seq.name}{_where(seq)}: {exc}") from None
 
 
 def _run_in_worker(seq: Sequence, results_dir: str) -> tuple[str, int, float]:
@@ -299,6 +323,7 @@ def run_tracker(
     compresstracker.threads), so N workers never oversubscribe the machine.
     """
     results_dir = Path(results_dir)
+    check_first_boxes(dataset.sequences)
     results_dir.mkdir(parents=True, exist_ok=True)
     try:
         with folder_lock(results_dir):
@@ -312,6 +337,7 @@ def _run_claimed(spec, dataset, results_dir, workers, on_done, replace_stale, tr
 
     record = claim_results_dir(spec, dataset, results_dir, replace_stale)
     sequences = dataset.sequences
+    by_name = {seq.name: seq for seq in sequences}
     todo = pending_sequences(sequences, results_dir)
     frames = 0
     start = time.perf_counter()
@@ -319,7 +345,7 @@ def _run_claimed(spec, dataset, results_dir, workers, on_done, replace_stale, tr
     def finished(name: str, count: int, seconds: float) -> None:
         nonlocal frames
         frames += count
-        record["sequences"][name] = _entry(results_dir, name, count)
+        record["sequences"][name] = _entry(results_dir, by_name[name], count)
         atomic_write_json(results_dir / RUN_RECORD, record)
         if on_done:
             on_done(name, count, seconds)

@@ -136,6 +136,14 @@ class CostTable:
         out["latency_ms"] = self.predict_latency(genes) if self.latency else None
         return out
 
+    def cheapest(self, key: str) -> float | None:
+        """The least ``key`` (macs, params or latency_ms) any path of the space costs; exact, as costs add
+        up per unit. None for latency without a latency table."""
+        if key == "latency_ms" and not self.latency:
+            return None
+        per_unit = (lambda unit: self.latency["units"][unit]) if key == "latency_ms" else (lambda unit: self.units[unit][key])
+        return self.costs(self.space.minmax(per_unit)[0])[key]
+
     def predict_latency(self, genes: Sequence[int]) -> float:
         return float(self.latency["overhead_ms"] + sum(self.latency["units"][k] for k in self.space.units(genes)))
 

@@ -52,11 +52,30 @@ def load_cost_table(supernet, file: Path, opts: SearchOptions) -> CostTable:
     return cached_cost_table(supernet, file, latency)
 
 
+# budget key -> (its option, how a cost of it is written)
+BUDGET_OPTIONS: dict[str, tuple[str, Callable[[float], str]]] = {
+    "macs": ("--max-macs", lambda v: f"{v / 1e6:.2f}M MACs"),
+    "params": ("--max-params", lambda v: f"{v / 1e6:.3f}M parameters"),
+    "latency_ms": ("--max-latency-ms", lambda v: f"{v:.2f} ms"),
+}
+
+
+def check_budget(table: CostTable, budget: Budget) -> None:
+    """Refuse a budget that even the space's cheapest path breaks, before a search writes anything
+    (it would evaluate nothing and leave an empty --out)."""
+    for key, limit in (("macs", budget.max_macs), ("params", budget.max_params), ("latency_ms", budget.max_latency_ms)):
+        least = table.cheapest(key) if limit is not None else None
+        if least is not None and least > limit:
+            option, written = BUDGET_OPTIONS[key]
+            raise ConfigError(f"{option} {written(limit)}: no architecture of the space meets it, the cheapest needs {written(least)}")
+
+
 def dry_run(opts: SearchOptions) -> dict[str, Any]:
     """Space size, MACs and params range and the budget's share of the space; evaluates nothing."""
     file = supernet_file(opts.supernet)
     supernet = load_supernet(file)
     table = load_cost_table(supernet, file, opts)
+    check_budget(table, opts.budget)
     space = table.space
     rng = np.random.default_rng(opts.settings.seed)
     samples = [table.costs(space.sample(rng)) for _ in range(SHARE_SAMPLES)]
@@ -83,6 +102,7 @@ def run_search(opts: SearchOptions, resume: bool = False, on_generation: Callabl
     file = supernet_file(opts.supernet)
     supernet = load_supernet(file)
     table = load_cost_table(supernet, file, opts)
+    check_budget(table, opts.budget)
     space = table.space
     out = Path(opts.out)
     if opts.calib_batches is None:

@@ -93,5 +93,5 @@ def track_session(
         "tracker": tracker.settings,
         "model_fps": (t.frames / t.model_s) if t.model_s else None,
         "fps": (t.frames / t.total_s) if t.total_s else None,
-        "end_to_end_fps": len(boxes) / wall_s if wall_s else None,
+        "end_to_end_fps": len(boxes) / wall_s if wall_s and t.frames else None,  # one frame only initialises: nothing measured
     }

@@ -113,10 +113,29 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def check_amp(recipe: dict[str, Any], device: str) -> None:
+    """Refuse mixed precision (``train.amp``) the device cannot run: autocast to fp16/bf16 is CUDA
+    only here, and a CPU run would train fp32 while its config.yaml said otherwise."""
+    import torch
+
+    from compresstracker.devices import resolve_device
+
+    amp = recipe.get("train", {}).get("amp", "none")  # a recipe without it runs fp32
+    if amp == "none":
+        return
+    resolved = resolve_device(device)
+    if resolved.type != "cuda":
+        raise ConfigError(f"train.amp={amp} needs a CUDA device, this run is on {resolved}; use train.amp=none or --device cuda")
+    if amp == "bf16" and not torch.cuda.is_bf16_supported():
+        raise ConfigError(f"train.amp=bf16 but {torch.cuda.get_device_name(resolved)} has no bf16; use train.amp=fp16 or none")
+
+
 def execute(run: Callable[..., dict[str, Any]], request: RunRequest, device: str = "cpu",
             progress: bool | str | None = True, threads: Optional[int] = None, **kwargs: Any) -> Optional[dict[str, Any]]:
     """The shared tail of train and compress: ``run(recipe, out, device, resume, ...)`` with
-    :meth:`RunRequest.threads`; the summary on rank 0, None elsewhere (rank 0 reports)."""
+    :meth:`RunRequest.threads`; the summary on rank 0, None elsewhere (rank 0 reports).
+    A precision the device cannot run is refused first (:func:`check_amp`)."""
+    check_amp(request.recipe, device)
     summary = run(request.recipe, request.out, device, request.resume, progress=progress, threads=request.threads(threads),
                   **kwargs)
     return summary if is_main_process() else None

@@ -90,3 +90,15 @@ def test_resume_on_another_cpu_trains_in_the_runs_precision(teacher, tmp_path, m
                          progress=False, threads=1, teacher=teacher)
     assert seen == [torch.bfloat16]  # the guidance pass of the resumed epochs runs as the first one did
     assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())[PRECISION_KEY] == "bf16"
+
+
+def test_a_student_exported_mid_run_is_marked_unfinished_and_the_final_one_is_not(teacher, tmp_path, monkeypatch, synth):
+    saved = []
+    import compresstracker.checkpoints as checkpoints  # the run imports save_native from here when it starts
+
+    monkeypatch.setattr(checkpoints, "save_native", lambda *a, **k: saved.append(dict(k["provenance"])) or save_native(*a, **k))
+    overrides = ["data.workers=0", "model.drop_path=0.0", "compress.stages=2", "train.batch_size=4", "data.samples_per_epoch=4",
+                 f"data.train.0.root={synth}", "data.train.0.split=all", "data.val=[]", "train.epochs=2"]
+    compress_tracker(load_recipe("compresstracker_tiny", overrides), tmp_path / "run", progress=False, threads=1, teacher=teacher)
+    assert [(p.get("epoch"), p.get("unfinished")) for p in saved] == [(1, True), (2, True), (None, None)]
+    assert inspect_checkpoint(tmp_path / "run" / "student.safetensors")["provenance"].get("unfinished") is None
