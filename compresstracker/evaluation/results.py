@@ -1,13 +1,17 @@
 """Tracker result files: finding them in a results folder and reading them exactly.
 
 A results folder belongs to one tracker (its name is the folder name) and holds
-``<seq>.txt`` (pytracking / OSTrack / ctrack layout) or ``<seq>/<seq>_001.txt`` (GOT-10k
-toolkit layout), one ``x y w h`` line per frame including frame 0, separated by tabs,
-commas or whitespace, as ints or floats. Timing files are ``<seq>_time.txt`` beside them.
+``<seq>.txt`` (pytracking / OSTrack / pysot / ctrack layout) or ``<seq>/<seq>_001.txt`` (GOT-10k
+toolkit layout; the VOT toolkit's unsupervised layout too, whose frame 0 is the lone
+initialisation code ``1``: read as a 0,0,0,0 box, since every protocol ctrack scores replaces or
+skips frame 0), one ``x y w h`` line per frame including frame 0, separated by tabs, commas or
+whitespace, as ints or floats. Timing files are ``<seq>_time.txt`` beside them (VOT:
+``<seq>_001_time.value``).
 """
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from pathlib import Path
 
@@ -18,6 +22,8 @@ from compresstracker.errors import ResultsError
 
 TIME_SUFFIX = "_time"
 GOT10K_RUN_SUFFIX = "_001"
+VOT_INIT_CODE = 1  # the VOT toolkit writes frame 0 of an unsupervised run as this lone code, not a box
+_VOT_FIRST_LINE = re.compile(rb"\A[ \t]*" + str(VOT_INIT_CODE).encode() + rb"[ \t]*\r?\n")
 
 
 def tracker_name(results_dir: str | Path) -> str:
@@ -51,6 +57,7 @@ def time_path(results_dir: str | Path, sequence: str) -> Path | None:
     for candidate in (
         results_dir / f"{sequence}{TIME_SUFFIX}.txt",
         results_dir / sequence / f"{sequence}{TIME_SUFFIX}.txt",
+        results_dir / sequence / f"{sequence}{GOT10K_RUN_SUFFIX}{TIME_SUFFIX}.value",
     ):
         if candidate.is_file():
             return candidate
@@ -87,11 +94,13 @@ def _content_lines(path: Path, text: str) -> list[str]:
     return lines
 
 
-def _read_bytes(path: Path) -> bytes:
+def _read_bytes(path: Path, boxes: bool = True) -> bytes:
+    """The file's bytes; in a box file, a VOT initialisation line (frame 0) becomes a 0,0,0,0 box."""
     try:
-        return path.read_bytes()
+        raw = path.read_bytes()
     except OSError as exc:
         raise ResultsError(f"cannot read results file {path}: {exc.strerror or exc}") from None
+    return _VOT_FIRST_LINE.sub(b"0,0,0,0\n", raw, count=1) if boxes else raw
 
 
 def _decode(path: Path, raw: bytes) -> str:
@@ -107,7 +116,7 @@ def read_result_tokens(path: str | Path, columns: int = 4) -> list[list[str]]:
     """The fields of every line as written (for packing 'values as given'), each checked to be a number."""
     path = Path(path)
     rows = []
-    for number, line in enumerate(_content_lines(path, _decode(path, _read_bytes(path))), start=1):
+    for number, line in enumerate(_content_lines(path, _decode(path, _read_bytes(path, boxes=columns == 4))), start=1):
         fields = _split_fields(line)
         if len(fields) != columns:
             raise ResultsError(
