@@ -29,8 +29,8 @@ def trax(checkpoint, preset, params, threads, backend, precision, device):
     confidence out per frame. Needs `pip install 'ctrack[vot]'`.
 
     \b
-    Example (what trackers.ini runs):
-      ctrack trax -c ct4.safetensors --threads 4
+    What a trackers.ini entry from `ctrack vot setup` runs:
+      command = /abs/path/bin/ctrack trax -c /abs/path/ct4.safetensors --threads 4
     """
     from click.core import ParameterSource
 
@@ -51,17 +51,19 @@ def vot() -> None:
 
     \b
     Examples:
-      ctrack vot setup vot-workspace -c ct4.safetensors --name ct4
-      cd vot-workspace && vot test ct4 && vot evaluate ct4 && vot analysis ct4
+      ctrack data synth --layout vot --out vot-ws/sequences --sequences 2 --frames 20 --size 160x120
+      ctrack vot setup vot-ws -c student.safetensors --name ct --stack vot2022/stb
+    and then, in vot-ws: vot test ct; vot evaluate ct; vot analysis ct
     """
 
 
 @vot.command("setup")
 @click.argument("workspace", type=click.Path(file_okay=False))
 @click.option("--name", help="The tracker's name in the toolkit (default: the checkpoint's file name without suffix).")
+@click.option("--stack", help="Make WORKSPACE a workspace when it has no config.yaml: this stack (a toolkit stack name or a stack file), sequences in WORKSPACE/sequences.")
 @_tracker_options
 @json_option
-def setup(workspace, name, checkpoint, preset, params, threads, backend, precision, device, as_json):
+def setup(workspace, name, stack, checkpoint, preset, params, threads, backend, precision, device, as_json):
     """Write (or replace) an entry in WORKSPACE/trackers.ini that runs `ctrack trax` with these options.
 
     The entry names this installation's ctrack by absolute path, so the toolkit may live in an
@@ -82,7 +84,7 @@ def setup(workspace, name, checkpoint, preset, params, threads, backend, precisi
             arguments += [key, str(value)]
     for key, value in params:
         arguments += ["--param", f"{key}={value}"]
-    path = write_tracker_entry(workspace, name, arguments)
+    path = write_tracker_entry(workspace, name, arguments, stack)
     if as_json:
         emit_json({"trackers_ini": str(path), "name": name, "arguments": arguments})
         return

@@ -102,3 +102,24 @@ def test_an_exported_file_is_a_first_class_input(run_cli, tmp_path, frame_folder
     assert result.exit_code == 0, result.stderr
     assert result.json()["backend"] == "onnxruntime"
     assert _api_boxes(Tracker.from_checkpoint(onnx), frame_folder) == result.json()["boxes"]
+    benched = run_cli("bench", onnx, "--runs", "3", "--threads", "1", "--json")  # not dropped for want of --backend
+    assert benched.exit_code == 0, benched.stderr
+    assert [(row["backend"], benched.json()["skipped"]) for row in benched.json()["models"]] == [("onnxruntime", [])]
+    inspected = run_cli("inspect", onnx, "--json")
+    assert inspected.exit_code == 0, inspected.stderr
+
+
+def test_the_docs_example_runs_and_prints_ctrack_tracks_boxes(run_cli, tmp_path, frame_folder):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    checkpoint = _checkpoint(tmp_path, "ostrack")
+    example = Path(__file__).resolve().parents[1] / "docs" / "api_example.py"
+    ran = subprocess.run([sys.executable, str(example), str(checkpoint), str(frame_folder), "30,20,20,16"],
+                         capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr
+    printed = [[float(v) for v in line.split()[:4]] for line in ran.stdout.splitlines()]
+    result = run_cli("track", "-c", checkpoint, "--frames", frame_folder, "--init-box", "30,20,20,16", "-o", "-")
+    assert result.exit_code == 0, result.stderr
+    assert printed == [[float(v) for v in line.split("\t")] for line in result.stdout.splitlines()]

@@ -13,7 +13,7 @@ import re
 import shlex
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from compresstracker.api import Tracker
 from compresstracker.errors import ConfigError, TrackingError
@@ -71,16 +71,21 @@ def ctrack_command() -> list[str]:
     return [str(Path(sys.executable).absolute()), "-m", "compresstracker.cli.main"]
 
 
-def write_tracker_entry(workspace: str | os.PathLike, name: str, arguments: Sequence[str]) -> Path:
+def write_tracker_entry(workspace: str | os.PathLike, name: str, arguments: Sequence[str], stack: Optional[str] = None) -> Path:
     """Write (or replace) tracker ``name`` in ``workspace/trackers.ini``: ``ctrack trax ARGUMENTS`` over TraX.
 
-    Other entries, comments included, are kept as they are.
+    Other entries, comments included, are kept as they are. A folder without config.yaml becomes
+    a workspace when ``stack`` is given (a toolkit stack name or a stack file; sequences in
+    ``sequences/``), without the download ``vot initialize`` starts.
     """
     if not re.fullmatch(r"[A-Za-z0-9_\-.]+", name):
         raise ConfigError(f"tracker name {name!r}: use letters, digits, '_', '-' or '.' (the VOT toolkit's identifiers)")
     workspace = Path(workspace)
     if not (workspace / "config.yaml").is_file():
-        raise ConfigError(f"{workspace} holds no config.yaml: not a VOT workspace (vot initialize makes one)")
+        if stack is None:
+            raise ConfigError(f"{workspace} holds no config.yaml: not a VOT workspace (vot initialize makes one, or give --stack)")
+        workspace.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(workspace / "config.yaml", f"stack: {stack}\nsequences: sequences\n")
     command = shlex.join([*ctrack_command(), "trax", *arguments])
     if "%" in command:
         raise ConfigError("a path with '%' cannot go into trackers.ini (the toolkit's ini reader expands it)")
