@@ -65,3 +65,24 @@ def test_a_zip_name_zips_a_toolkit_layout(tmp_path, results):
     with zipfile.ZipFile(tmp_path / "ct.zip") as archive:
         assert sorted(archive.namelist()) == ["a.txt", "b.txt"]
 
+
+
+def test_vot_binary_results_read_as_the_text_ones(tmp_path, results, dataset):
+    """The VOT toolkit's default binary trajectories (rectangles, a polygon, frame 0's code) score like text."""
+    import struct
+
+    out = tmp_path / "vot_bin" / "ct"
+    for name, boxes in PRED.items():
+        body = struct.pack("<hI", 1, len(boxes)) + struct.pack("<BI", 0, 1)
+        for i, (x, y, w, h) in enumerate(boxes[1:]):
+            if i == 0:  # a polygon: its bounding box counts
+                body += struct.pack("<BH8f", 2, 4, x, y, x + w, y, x + w, y + h, x, y + h)
+            else:
+                body += struct.pack("<Bffff", 1, x, y, w, h)
+        (out / name).mkdir(parents=True)
+        (out / name / f"{name}_001.bin").write_bytes(body)
+    text = tmp_path / "vot_txt" / "ct"
+    pack_results("vot", results, text)
+    binary, expected = _metrics(dataset, out), _metrics(dataset, text)
+    assert binary.keys() == expected.keys()
+    assert all(binary[k] == pytest.approx(expected[k], abs=1e-3) for k in expected)  # float32 in the binary file
