@@ -62,6 +62,14 @@ def test_vot_test_evaluate_and_analysis_run_ctrack(run_cli, tiny_checkpoint, tmp
     tracked = run_cli("track", "-c", tiny_checkpoint, "--frames", sequence / "color", "--init-box", first, "--json")
     assert tracked.exit_code == 0, tracked.stderr
     assert np.abs(vot_boxes - np.asarray(tracked.json()["boxes"])[1:]).max() < 0.01  # TraX carries float32
+    # ctrack score reads the toolkit's run and ctrack's own results on the VOT-layout sequences alike.
+    ours = tmp_path / "ours" / "ct"
+    ours.mkdir(parents=True)
+    (ours / f"{name}.txt").write_text("".join("\t".join(map(repr, box)) + "\n" for box in tracked.json()["boxes"]))
+    scores = [run_cli("score", "--data", f"folder={workspace / 'sequences'}", "--results", folder, "--json")
+              for folder in (run.parent, ours)]
+    assert all(s.exit_code == 0 for s in scores), [s.stderr for s in scores]
+    assert scores[0].json()["metrics"] == pytest.approx(scores[1].json()["metrics"], abs=0.01)
     confidences = (run / f"{name}_001_confidence.value").read_text().split()
     assert len(confidences) == 8 and all(0.0 <= float(c) <= 1.0 for c in confidences)
 
