@@ -123,3 +123,27 @@ def test_the_docs_example_runs_and_prints_ctrack_tracks_boxes(run_cli, tmp_path,
     result = run_cli("track", "-c", checkpoint, "--frames", frame_folder, "--init-box", "30,20,20,16", "-o", "-")
     assert result.exit_code == 0, result.stderr
     assert printed == [[float(v) for v in line.split("\t")] for line in result.stdout.splitlines()]
+
+
+def test_api_on_a_video_equals_ctrack_track_video(run_cli, tmp_path, frame_folder):
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 25, (96, 72))
+    for path in list_frames(frame_folder):
+        writer.write(cv2.imread(str(path)))
+    writer.release()
+    checkpoint = _checkpoint(tmp_path, "ostrack")
+    result = run_cli("track", "-c", checkpoint, "--video", video, "--init-box", ",".join(map(str, BOX)),
+                     "--render", tmp_path / "drawn.mp4", "--json")  # no -o: --json holds the boxes
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["output"] is None and (tmp_path / "drawn.mp4").is_file()
+    tracker = Tracker.from_checkpoint(checkpoint, color="bgr")
+    capture = cv2.VideoCapture(str(video))
+    ok, frame = capture.read()
+    boxes = [tracker.init(frame, BOX)]
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        boxes.append(tracker.update(frame)[0])
+    capture.release()
+    assert boxes == result.json()["boxes"]
