@@ -37,10 +37,11 @@ def trax(checkpoint, preset, params, threads, backend, precision, device):
     from compresstracker.api import Tracker
     from compresstracker.devices import resolve_device
     from compresstracker.integrations.vot import serve
+    from compresstracker.threads import resolve_threads
 
     if click.get_current_context().get_parameter_source("backend") is ParameterSource.DEFAULT:
         backend = None  # an exported file runs on its own runtime
-    tracker = Tracker.from_checkpoint(checkpoint, backend=backend, precision=precision, threads=threads, preset=preset,
+    tracker = Tracker.from_checkpoint(checkpoint, backend=backend, precision=precision, threads=resolve_threads(threads), preset=preset,
                                       params=dict(params), device=resolve_device(device))
     serve(tracker)
 
