@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from compresstracker.cli.common import (
     RegistryChoice, backend_metavar, console, device_option, emit_json, err_console, json_option, make_table, precisions, registry_option,
@@ -79,7 +80,7 @@ def bench(checkpoints, device, backends, precisions, threads, no_ce, compile_, c
     Examples:
       ctrack bench teacher.safetensors student.safetensors --threads 1
       ctrack bench student.safetensors --backend torch --backend openvino --precision fp32 --precision bf16 --runs 5 --json
-      ctrack bench student.int8.onnx --backend onnxruntime --runs 5
+      ctrack bench student.int8.onnx --runs 5
       ctrack bench OSTrack_ep0300.pth.tar --device cuda --compile --precision fp16
     """
     from compresstracker.bench.latency import bench_models
@@ -89,6 +90,8 @@ def bench(checkpoints, device, backends, precisions, threads, no_ce, compile_, c
         if not as_json:
             err_console.print(f"[dim]{message}[/dim]")
 
+    if click.get_current_context().get_parameter_source("backends") is ParameterSource.DEFAULT:
+        backends = None  # checkpoints on torch, exported files on their own runtime
     report = bench_models(
         checkpoints, backends, precisions, device, resolve_threads(threads), ce=False if no_ce else None, compile=compile_,
         runs=runs, calib=calib, on_row=show,

@@ -198,6 +198,11 @@ param_option = click.option(
 )
 
 
+baseline_option = click.option(
+    "--baseline", is_flag=True, help='Also score a "tracker" that repeats the first box on every frame: the floor to clear.'
+)
+
+
 def emit_json(obj: Any) -> None:
     """Write one JSON document to stdout."""
     click.echo(json.dumps(obj, indent=2, default=_jsonable))

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from compresstracker.cli.common import (
-    backend_option, calib_option, console, dataset_args, dataset_spec_option, deprecated, device_option, emit_json, json_option,
+    backend_option, baseline_option, calib_option, console, dataset_args, dataset_spec_option, deprecated, device_option, emit_json, json_option,
     param_option, parse_sequence_names, plot_format_option, precision_option, prefer, preset_option, quiet_option, threads_option,
 )
 
@@ -26,6 +26,7 @@ from compresstracker.cli.common import (
 @click.option("--workers", "-j", default=1, show_default=True, type=click.IntRange(1), help="Tracker processes.")
 @threads_option
 @click.option("--no-ce", is_flag=True, help="Run every block plain (no candidate elimination).")
+@baseline_option
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), help="Write success/precision plots here.")
 @plot_format_option
 @preset_option
@@ -37,7 +38,7 @@ from compresstracker.cli.common import (
 @json_option
 @quiet_option
 def eval_cmd(checkpoint, data_spec, dataset_name, root, split, sequences, allow_missing, out, old_results_dir, name, old_tracker_name,
-             workers, threads, no_ce, plot_dir, plot_formats, preset, params, backend, precision, calib, device, as_json, quiet):
+             workers, threads, no_ce, baseline, plot_dir, plot_formats, preset, params, backend, precision, calib, device, as_json, quiet):
     """Run the tracker over a benchmark (resumable) and score it with the published protocol.
 
     Results go to OUT/NAME/<seq>.txt (pytracking layout); a rerun skips sequences already done,
@@ -60,7 +61,7 @@ def eval_cmd(checkpoint, data_spec, dataset_name, root, split, sequences, allow_
     from compresstracker.deploy import check_backend
     from compresstracker.devices import resolve_device
     from compresstracker.fileio import check_name
-    from compresstracker.evaluation.report import score_trackers, scores_table
+    from compresstracker.evaluation.report import score_trackers, scores_table, with_first_box
     from compresstracker.evaluation.runner import ModelSpec, build_tracker, check_results_dir, run_tracker
     from compresstracker.progress import SequenceProgress, progress_mode
 
@@ -99,6 +100,8 @@ def eval_cmd(checkpoint, data_spec, dataset_name, root, split, sequences, allow_
             console.print(ready)
         return
     scores = score_trackers(dataset, [results], labels=[name])
+    if baseline:
+        scores = with_first_box(dataset, scores)
     plots = []
     if plot_dir:
         from compresstracker.evaluation.plots import write_plots
@@ -109,6 +112,8 @@ def eval_cmd(checkpoint, data_spec, dataset_name, root, split, sequences, allow_
         document.pop("curves", None)
         document["run"] = run
         document["plots"] = plots
+        if baseline:
+            document["first_box"] = scores[-1].metrics()
         emit_json(document)
         return
     console.print(tracked)

@@ -22,7 +22,7 @@ def inspect_cmd(checkpoint: str, num_heads: int | None, as_json: bool) -> None:
     """Detect a checkpoint's format, family and architecture, load it strictly, count params and MACs.
 
     Reads OSTrack and CompressTracker .pth.tar files (training or inference), LightTrack's released
-    .pth files and ctrack's own .safetensors; pickled objects in them are never executed. MACs are
+    .pth files, ctrack's own .safetensors and files from `ctrack export` (.onnx, OpenVINO .xml); pickled objects in them are never executed. MACs are
     counted by each family's published convention (the output says how).
 
     \b
@@ -36,8 +36,18 @@ def inspect_cmd(checkpoint: str, num_heads: int | None, as_json: bool) -> None:
     from compresstracker.checkpoints import load_checkpoint
     from compresstracker.checkpoints.loader import checkpoint_info
 
-    loaded = load_checkpoint(checkpoint, num_heads=num_heads)
-    info = checkpoint_info(checkpoint, loaded)
+    from compresstracker.checkpoints.loader import LoadedCheckpoint
+    from compresstracker.deploy import deployed_backend, load_network
+
+    owner = deployed_backend(checkpoint)
+    if owner is not None:  # an exported file: its stored config, on an untrained network of that config
+        network = load_network(checkpoint, owner.name)
+        loaded = LoadedCheckpoint(network.architecture(), network.config, f"{owner.title} deployed file ({network.precision})")
+        info = checkpoint_info(checkpoint, loaded)
+        info.update(ce=network.ce_enabled, backend=owner.name, precision=network.precision)
+    else:
+        loaded = load_checkpoint(checkpoint, num_heads=num_heads)
+        info = checkpoint_info(checkpoint, loaded)
     info["macs"], info["macs_counted"] = count_family_macs(loaded.model)
     if as_json:
         emit_json(info)

@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("export", "export"),
     "bench": ("bench", "bench"),
     "search": ("search", "search"),
+    "trax": ("vot", "trax"),
+    "vot": ("vot", "vot"),
 }
 
 

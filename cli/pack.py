@@ -1,4 +1,4 @@
-"""``ctrack pack``: zip a tracker's test-split results the way an evaluation server wants them."""
+"""``ctrack pack``: a tracker's results in an evaluation server's zip or another toolkit's layout."""
 from __future__ import annotations
 
 import click
@@ -8,10 +8,10 @@ from compresstracker.evaluation.pack import PACK_FORMATS
 
 
 @click.command("pack")
-@click.option("--format", "fmt", required=True, type=click.Choice(PACK_FORMATS), help="Which server's layout.")
+@click.option("--format", "fmt", required=True, type=click.Choice(PACK_FORMATS), help="got10k, trackingnet: a server's zip; pytracking, pysot, vot: the layout that toolkit reads.")
 @click.option("--results", "results_dir", type=click.Path(), help="The tracker's results folder.")
 @deprecated("-r", "--results", "old_results", type=click.Path())
-@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="The zip file to write.")
+@click.option("--out", "-o", required=True, type=click.Path(), help="The zip to write (servers), or the folder (toolkit layouts; a .zip name zips it).")
 @click.option(
     "--root",
     type=click.Path(file_okay=False),
@@ -21,12 +21,19 @@ from compresstracker.evaluation.pack import PACK_FORMATS
 @click.option("--split", default="test", show_default=True, help="Split to check against, with --root.")
 @json_option
 def pack(fmt, results_dir, old_results, out, root, old_dataset_root, split, as_json):
-    """Pack results for the GOT-10k or TrackingNet evaluation server.
+    """Pack results for the GOT-10k or TrackingNet evaluation server, or for another toolkit.
+
+    pytracking: <seq>.txt tab-separated ints (pytracking's and OSTrack's analysis read it);
+    pysot: <seq>.txt comma-separated (pysot's toolkit); vot: <seq>/<seq>_001.txt, the VOT
+    toolkit's unsupervised layout (copy it to WORKSPACE/results/TRACKER/baseline/).
+    `ctrack score --results` reads all of them back.
 
     \b
     Examples:
       ctrack pack --format got10k --results results/student -o student_got10k.zip --root /data/got10k
       ctrack pack --format trackingnet --results results/ct4 -o ct4_trackingnet.zip
+      ctrack pack --format pysot --results results/ct4 -o pysot_results/ct4
+      ctrack pack --format vot --results results/ct4 -o vot-workspace/results/ct4/baseline
     """
     results_dir = prefer(results_dir, old_results)
     dataset_root = prefer(root, old_dataset_root)
@@ -43,6 +50,6 @@ def pack(fmt, results_dir, old_results, out, root, old_dataset_root, split, as_j
     if as_json:
         emit_json(summary)
         return
-    console.print(f"{summary['sequences']} sequences packed for the {fmt} server -> {summary['out']}")
+    console.print(f"{summary['sequences']} sequences packed in the {fmt} layout -> {summary['out']}")
     if summary["not_packed"]:
         console.print(f"not in the {split} split, left out: {', '.join(summary['not_packed'])}")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from compresstracker.cli.common import console, dataset_args, dataset_spec_option, deprecated, emit_json, json_option, parse_sequence_names, plot_format_option, prefer
+from compresstracker.cli.common import baseline_option, console, dataset_args, dataset_spec_option, deprecated, emit_json, json_option, parse_sequence_names, plot_format_option, prefer
 
 
 def parse_labelled(value: str) -> tuple[str | None, str]:
@@ -33,10 +33,12 @@ def parse_labelled(value: str) -> tuple[str | None, str]:
     help="Score only the sequences that are on disk and have results in every folder.",
 )
 @click.option("--attributes", is_flag=True, help="Also break the scores down by sequence attribute.")
+@baseline_option
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), help="Write success/precision plots here.")
 @plot_format_option
 @json_option
-def score(data_spec, dataset_name, root, results_dirs, old_results, split, sequences, allow_missing, attributes, plot_dir, plot_formats, as_json):
+def score(data_spec, dataset_name, root, results_dirs, old_results, split, sequences, allow_missing, attributes, baseline, plot_dir,
+          plot_formats, as_json):
     """Score trackers' result files exactly as the published numbers were computed.
 
     LaSOT, UAV123, NfS, OTB, TNL2K, LaSOT_ext, TrackingNet use pytracking's OPE protocol
@@ -49,6 +51,7 @@ def score(data_spec, dataset_name, root, results_dirs, old_results, split, seque
       ctrack score --data lasot=/data/lasot --results teacher=results/teacher --results ct4=results/ct4 --plot plots/
       ctrack score -d got10k --root /data/got10k --split val --results results/student --json
       ctrack score --data lasot=synth --results results/ct4 > scores.txt
+      ctrack score --data lasot=synth --results results/ct4 --baseline
     """
     dataset_name, root, split = dataset_args(data_spec, dataset_name, root, split)
     results_dirs = prefer(results_dirs, old_results)
@@ -56,13 +59,15 @@ def score(data_spec, dataset_name, root, results_dirs, old_results, split, seque
         raise click.UsageError("Missing option '--results'.")
     labelled = [parse_labelled(value) for value in results_dirs]
     from compresstracker.data import get_dataset
-    from compresstracker.evaluation.report import attribute_breakdown, attribute_table, score_trackers, scores_table
+    from compresstracker.evaluation.report import attribute_breakdown, attribute_table, score_trackers, scores_table, with_first_box
 
     dataset = get_dataset(
         dataset_name, root, split=split, sequences=parse_sequence_names(sequences), allow_missing=allow_missing
     )
     scores = score_trackers(dataset, [Path(path) for _, path in labelled], allow_missing=allow_missing,
                             labels=[label for label, _ in labelled])
+    if baseline:
+        scores = with_first_box(dataset, scores)
     plots = []
     if plot_dir:
         from compresstracker.evaluation.plots import write_plots

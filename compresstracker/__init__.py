@@ -5,7 +5,7 @@ __version__ = "0.1.0"
 
 from compresstracker.errors import CTrackError
 
-__all__ = ["CTrackError", "load_model", "__version__"]
+__all__ = ["CTrackError", "Tracker", "load_model", "__version__"]
 
 
 def load_model(path, ce=None, device="cpu", **kwargs):
@@ -17,3 +17,13 @@ def load_model(path, ce=None, device="cpu", **kwargs):
     from compresstracker.checkpoints import load_model as _load
 
     return _load(path, ce=ce, device=device, **kwargs)
+
+
+def __getattr__(name: str):
+    """``compresstracker.Tracker``, the stable tracking API, imported on first use: it sits above
+    the package in the rooms (it runs the deploy backends), so the package does not load it up front."""
+    if name == "Tracker":
+        from compresstracker.api import Tracker
+
+        return Tracker
+    raise AttributeError(f"module 'compresstracker' has no attribute {name!r}")

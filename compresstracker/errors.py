@@ -2,8 +2,10 @@
 and every CTrackWarning into one ``warning: ...`` line on stderr."""
 from __future__ import annotations
 
+import difflib
 import sys
 import warnings
+from typing import Iterable
 
 
 class CTrackError(Exception):
@@ -32,6 +34,12 @@ class TrackingError(CTrackError):
 
 class CTrackWarning(UserWarning):
     """Something the user should know that does not stop the work (printed as one line)."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` naming the closest of ``choices`` to a mistyped ``word``, or ``""``."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class GuessedConfigWarning(CTrackWarning):

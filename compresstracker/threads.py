@@ -47,6 +47,20 @@ def check_threads(requested: int) -> int:
     if requested > MAX_THREADS_PER_CORE * cores:
         raise ConfigError(f"--threads {requested} is more than {MAX_THREADS_PER_CORE}x the {cores} core(s) this process may use; "
                           f"give at most {MAX_THREADS_PER_CORE * cores}")
+def loader_worker_cap(processes: int = 1) -> int:
+    """The most data-loader workers one of ``processes`` sibling processes runs: its cores less one (its own step)."""
+    return max(0, available_cores() // max(1, processes) - 1)
+
+
+def loader_workers(requested: int, processes: int = 1) -> int:
+    """Data-loader workers for one of ``processes`` sibling processes: ``requested``, at most
+    :func:`loader_worker_cap`; a warning says when it was lowered (a recipe's 8 workers on a 2-core
+    machine only compete for the cores)."""
+    cap = loader_worker_cap(processes)
+    if requested > cap:
+        warnings.warn(CTrackWarning(f"data.workers {requested} lowered to {cap}: this process may use {available_cores()} core(s)"
+                                    f"{f' shared by {processes} processes' if processes > 1 else ''}"), stacklevel=2)
+        return cap
     return int(requested)
 
 

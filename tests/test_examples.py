@@ -24,7 +24,7 @@ EXTERNAL = ("/data/", "OSTrack_ep0300", "CompressTracker_ep0500", "LightTrackM.p
             "--video 0", "--select")
 # In the order a user would run them: each group's outputs are the next ones' inputs.
 HELP_ORDER = ("models", "datasets", "data", "recipes", "train", "plan", "compress", "inspect", "export", "track", "eval",
-              "score", "pack", "bench", "demo", "search")
+              "score", "pack", "bench", "demo", "search", "vot", "trax")
 
 
 # The search workflow trains a supernet first (minutes); tests/search runs it with a tiny budget.

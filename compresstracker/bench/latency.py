@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from compresstracker.bench.flops import count_family_macs, count_params
-from compresstracker.deploy import Network, calib_applies, calib_only, deployed_backend, get_backend, load_network
+from compresstracker.deploy import Network, calib_applies, calib_only, deployed_backend, get_backend, load_network, pick_backend
 from compresstracker.threads import available_cores
 from compresstracker.errors import ConfigError
 from compresstracker.tracking import make_tracker
@@ -189,7 +189,7 @@ def _rows_of(path: str, backends: Sequence[str], precisions: Sequence[str], devi
 
 def bench_models(
     paths: Sequence[str | Path],
-    backends: Sequence[str] = ("torch",),
+    backends: Optional[Sequence[str]] = None,
     precisions: Sequence[str] = ("fp32",),
     device: str | torch.device = "cpu",
     threads: Optional[int] = None,
@@ -203,14 +203,15 @@ def bench_models(
 
     ``threads`` sets PyTorch's intra-op threads (restored afterwards) and the graph runtimes' pools
     alike (default: the cores this process may use). Unsupported (backend, precision) pairs are
-    listed under ``skipped``. Returns ``{"models": [...], "load": {...}, "device", "threads", ...}``.
+    listed under ``skipped``. ``backends`` None: torch for checkpoints, an exported file on the runtime it
+    was written for (never dropped for want of a ``--backend``). Returns ``{"models": [...], "load": {...}, "device", "threads", ...}``.
     """
     from compresstracker.checkpoints import load_model
     from compresstracker.devices import resolve_device
 
     if runs < MIN_RUNS:
         raise ConfigError(f"--runs {runs}: take at least {MIN_RUNS} timed runs")
-    for backend in backends:
+    for backend in backends or ():
         get_backend(backend)
     device = resolve_device(str(device))
     previous_threads = torch.get_num_threads()
@@ -221,7 +222,7 @@ def bench_models(
     sizes: dict[str, tuple[int, int, bool]] = {}
     references: dict[str, dict[str, torch.Tensor]] = {}  # deployed files have none: no torch network to compare
     skipped: list[dict] = []
-    plans = {path: _rows_of(path, backends, precisions, device) for path in map(str, paths)}
+    plans = {path: _rows_of(path, backends or [pick_backend(path)], precisions, device) for path in map(str, paths)}
     if calib is not None and not any(calib_applies(p, b, r) for p, (todo, _) in plans.items() for b, r in todo):
         raise ConfigError(f"{calib_only()}, and no row here is one")
     try:

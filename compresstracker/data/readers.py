@@ -393,16 +393,16 @@ class Tnl2kReader(DatasetReader):
 
 
 class FolderReader(DatasetReader):
-    """Any folder of sequences: ``<root>/<seq>/`` with frames (in it, in img/ or imgs/) and groundtruth.txt.
+    """Any folder of sequences: ``<root>/<seq>/`` with frames (in it, in img/, imgs/ or VOT's color/) and groundtruth.txt.
 
     The root may itself be one such sequence folder. Optional full_occlusion.txt and
     out_of_view.txt (LaSOT style) give per-frame visibility.
     """
 
     name = "folder"
-    description = "Your own data: <root>/<seq>/ with jpg/png frames (or in img/, imgs/) and groundtruth.txt"
+    description = "Your own data: <root>/<seq>/ with jpg/png frames (or in img/, imgs/, color/) and groundtruth.txt"
     protocol = "generic"
-    layout = "<root>/<seq>/groundtruth.txt with jpg/png frames beside it or in img/ or imgs/"
+    layout = "<root>/<seq>/groundtruth.txt with jpg/png frames beside it or in img/, imgs/ or color/ (VOT)"
 
     def entries(self, root: Path, split: str) -> list[SequenceEntry]:
         found = [root] if _has_groundtruth(root) else _with_groundtruth(_subdirs(root), root)
@@ -413,7 +413,7 @@ class FolderReader(DatasetReader):
 
     def _load(self, folder: Path) -> Sequence:
         boxes = read_boxes(folder / GROUNDTRUTH)
-        candidates = (folder / sub for sub in ("", "img", "imgs"))
+        candidates = (folder / sub for sub in ("", "img", "imgs", "color"))
         frames = next((found for d in candidates if d.is_dir() and (found := list_images(d))), [])
         check_frames(frames, folder)
         if len(boxes) not in (1, len(frames)):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from compresstracker.data.annotations import read_names
 from compresstracker.data.sequence import Sequence
-from compresstracker.errors import DatasetError
+from compresstracker.errors import DatasetError, did_you_mean
 
 ALL = "all"  # split name every dataset accepts: every sequence found on disk
 
@@ -92,7 +92,7 @@ def get_reader(name: str) -> DatasetReader:
     try:
         return DATASETS[name]
     except KeyError:
-        raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}") from None
+        raise DatasetError(f"unknown dataset {name!r}{did_you_mean(name, DATASETS)}; known: {', '.join(sorted(DATASETS))}") from None
 
 
 class Dataset:

@@ -576,9 +576,39 @@ class _TrackingNetLayout(_Layout):
         atomic_write_text(out / item.sidecars[0], _fmt_boxes(boxes, "%.1f,%.1f,%.1f,%.1f"))
 
 
+class _VotLayout(_Layout):
+    """The VOT toolkit's sequence layout: ``list.txt``, ``<seq>/color/%08d.jpg``, ``groundtruth.txt``
+    (x,y,w,h per frame) and the ``sequence`` metadata file; every sequence in one list (VOT has no splits)."""
+
+    name = "vot"
+    splits = ("test",)
+
+    def split_sizes(self, n: int) -> dict[str, int]:
+        return {"test": n}
+
+    def place(self, index: int, split: str, k: int) -> _Planned:
+        _, name = _shape_name(index)
+        return _Planned(index, split, name, name)
+
+    def frame_name(self, i: int) -> str:
+        return f"color/{i + 1:08d}.jpg"
+
+    def write_labels(self, folder: Path, item: _Planned, scene: _Scene, out: Path) -> None:
+        (folder / "groundtruth.txt").write_text(_fmt_boxes(scene.boxes, "%d,%d,%d,%d"))
+        (folder / "sequence").write_text(
+            f"name={item.name}\nformat=default\nfps=30\nchannels.color=color/%08d.jpg\n"
+            f"width={scene.width}\nheight={scene.height}\nlength={len(scene.boxes)}\n"
+        )
+
+    def finish(self, out: Path, planned: list[_Planned]) -> None:
+        atomic_write_text(out / "list.txt", "".join(f"{p.name}\n" for p in planned))
+
+
 LAYOUTS: dict[str, _Layout] = {
     layout.name: layout
-    for layout in (_LasotLayout("lasot", nested=True), _Got10kLayout(), _TrackingNetLayout(), _LasotLayout("folder", nested=False))
+    for layout in (
+        _LasotLayout("lasot", nested=True), _Got10kLayout(), _TrackingNetLayout(), _LasotLayout("folder", nested=False), _VotLayout(),
+    )
 }
 
 
@@ -657,7 +687,7 @@ def generate(
 ) -> dict:
     """Write ``sequences`` synthetic sequences of ``frames`` frames in ``layout`` under ``out``.
 
-    ``layout`` is one of lasot, got10k, trackingnet, folder; ``image_size`` is (width, height).
+    ``layout`` is one of lasot, got10k, trackingnet, folder, vot; ``image_size`` is (width, height).
     ``difficulty`` is hard (distractors, full occlusion, out-of-view) or fair (a steady drift over a calm
     background, none of those; see the module's docstring).
     ``progress`` is called with the number of frames finished (also for sequences already on

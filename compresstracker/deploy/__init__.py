@@ -26,6 +26,7 @@ from compresstracker.deploy.backends import (
     export_formats,
     get_backend,
     load_network,
+    pick_backend,
     register_backend,
     unregister_backend,
 )
@@ -34,5 +35,5 @@ from compresstracker.deploy.family import DeployedFile, DeployFamily, Graph, Gra
 __all__ = [
     "Backend", "DeployFamily", "DeployedFile", "Graph", "GraphNetwork", "Network", "all_precisions", "backend_names", "calib_applies",
     "calib_only", "check_backend", "default_backend", "deployed_backend", "export_backend", "export_formats", "deploy_family_of", "get_backend", "load_network",
-    "register_backend", "register_deploy_family", "unregister_backend",
+    "pick_backend", "register_backend", "register_deploy_family", "unregister_backend",
 ]

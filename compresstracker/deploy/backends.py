@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Backend", "Network", "all_precisions", "backend_names", "calib_applies", "calib_only", "check_backend", "default_backend",
-    "deployed_backend", "export_backend", "export_formats", "get_backend", "load_network", "register_backend", "unregister_backend",
+    "deployed_backend", "export_backend", "export_formats", "get_backend", "load_network", "pick_backend", "register_backend", "unregister_backend",
 ]
 
 Network = Union[nn.Module, GraphNetwork]
@@ -160,6 +160,14 @@ def get_backend(name: str) -> Backend:
 def deployed_backend(path: str | Path) -> Optional[Backend]:
     """The first backend that reads ``path`` as a deployed file (None: a checkpoint)."""
     return next((b for b in _BACKENDS.values() if b.runs_file(Path(path))), None)
+
+
+def pick_backend(path: str | Path, backend: Optional[str] = None) -> str:
+    """``backend`` when given; else the runtime an exported ``path`` was written for; else the default."""
+    if backend is not None:
+        return backend
+    owner = deployed_backend(path)
+    return owner.name if owner is not None else default_backend()
 
 
 def check_backend(path: str | Path, backend: str, precision: Optional[str] = None) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Protocol, Sequence as SequenceOf, Union
+from typing import Collection, Iterable, Optional, Protocol, Sequence as SequenceOf, Union
 
 import numpy as np
 from rich.table import Table
@@ -143,18 +143,24 @@ def score_trackers(
     return scores
 
 
-def first_box_score(dataset: DatasetLike, label: str = "first box") -> TrackerScore:
+def first_box_score(dataset: DatasetLike, label: str = "first box", names: Optional[Collection[str]] = None) -> TrackerScore:
     """The score of a "tracker" that repeats the first ground-truth box on every frame.
 
     The floor a tracker has to clear on a dataset: where targets barely move it is high, and a
-    tracker that does not clearly beat it is not tracking.
+    tracker that does not clearly beat it is not tracking. ``names``: only these sequences (those
+    another tracker was scored on).
     """
-    seqs = list(dataset.sequences)
+    seqs = [seq for seq in dataset.sequences if names is None or seq.name in names]
     for seq in seqs:
         _check_ground_truth(seq)
     boxes = [np.repeat(np.asarray(seq.ground_truth, dtype=np.float64)[:1], len(seq.ground_truth), axis=0) for seq in seqs]
     evaluate = got10k.evaluate_got10k if dataset.protocol == GOT10K_PROTOCOL else ope.evaluate_ope
     return TrackerScore(label, Path(label), dataset.name, dataset.protocol, evaluate(seqs, boxes))
+
+
+def with_first_box(dataset: DatasetLike, scores: list[TrackerScore]) -> list[TrackerScore]:
+    """``scores`` and, last, :func:`first_box_score` on the sequences the first of them was scored on."""
+    return [*scores, first_box_score(dataset, names=set(scores[0].result.names))]
 
 
 def score_results(

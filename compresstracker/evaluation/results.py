@@ -1,13 +1,18 @@
 """Tracker result files: finding them in a results folder and reading them exactly.
 
 A results folder belongs to one tracker (its name is the folder name) and holds
-``<seq>.txt`` (pytracking / OSTrack / ctrack layout) or ``<seq>/<seq>_001.txt`` (GOT-10k
-toolkit layout), one ``x y w h`` line per frame including frame 0, separated by tabs,
-commas or whitespace, as ints or floats. Timing files are ``<seq>_time.txt`` beside them.
+``<seq>.txt`` (pytracking / OSTrack / pysot / ctrack layout) or ``<seq>/<seq>_001.txt`` (GOT-10k
+toolkit layout; the VOT toolkit's unsupervised layout too, whose frame 0 is the lone
+initialisation code ``1``: read as a 0,0,0,0 box, since every protocol ctrack scores replaces or
+skips frame 0), one ``x y w h`` line per frame including frame 0, separated by tabs, commas or
+whitespace, as ints or floats; or the toolkit's binary ``<seq>/<seq>_001.bin``. Timing files are
+``<seq>_time.txt`` beside them (VOT: ``<seq>_001_time.value``).
 """
 from __future__ import annotations
 
 import io
+import re
+import struct
 import warnings
 from pathlib import Path
 
@@ -18,6 +23,9 @@ from compresstracker.errors import ResultsError
 
 TIME_SUFFIX = "_time"
 GOT10K_RUN_SUFFIX = "_001"
+VOT_INIT_CODE = 1  # the VOT toolkit writes frame 0 of an unsupervised run as this lone code, not a box
+VOT_BINARY = ".bin"  # the VOT toolkit's default results format (VOT_RESULTS_BINARY=1)
+_VOT_FIRST_LINE = re.compile(rb"\A[ \t]*" + str(VOT_INIT_CODE).encode() + rb"[ \t]*\r?\n")
 
 
 def tracker_name(results_dir: str | Path) -> str:
@@ -39,6 +47,7 @@ def result_path(results_dir: str | Path, sequence: str) -> Path | None:
     for candidate in (
         results_dir / f"{sequence}.txt",
         results_dir / sequence / f"{sequence}{GOT10K_RUN_SUFFIX}.txt",
+        results_dir / sequence / f"{sequence}{GOT10K_RUN_SUFFIX}{VOT_BINARY}",
     ):
         if candidate.is_file():
             return candidate
@@ -51,6 +60,7 @@ def time_path(results_dir: str | Path, sequence: str) -> Path | None:
     for candidate in (
         results_dir / f"{sequence}{TIME_SUFFIX}.txt",
         results_dir / sequence / f"{sequence}{TIME_SUFFIX}.txt",
+        results_dir / sequence / f"{sequence}{GOT10K_RUN_SUFFIX}{TIME_SUFFIX}.value",
     ):
         if candidate.is_file():
             return candidate
@@ -64,7 +74,7 @@ def list_result_sequences(results_dir: str | Path) -> list[str]:
     for entry in results_dir.iterdir():
         if entry.is_file() and entry.suffix == ".txt" and not entry.stem.endswith(TIME_SUFFIX):
             names.add(entry.stem)
-        elif entry.is_dir() and (entry / f"{entry.name}{GOT10K_RUN_SUFFIX}.txt").is_file():
+        elif entry.is_dir() and any((entry / f"{entry.name}{GOT10K_RUN_SUFFIX}{suffix}").is_file() for suffix in (".txt", VOT_BINARY)):
             names.add(entry.name)
     return sorted(names)
 
@@ -87,11 +97,13 @@ def _content_lines(path: Path, text: str) -> list[str]:
     return lines
 
 
-def _read_bytes(path: Path) -> bytes:
+def _read_bytes(path: Path, boxes: bool = True) -> bytes:
+    """The file's bytes; in a box file, a VOT initialisation line (frame 0) becomes a 0,0,0,0 box."""
     try:
-        return path.read_bytes()
+        raw = path.read_bytes()
     except OSError as exc:
         raise ResultsError(f"cannot read results file {path}: {exc.strerror or exc}") from None
+    return _VOT_FIRST_LINE.sub(b"0,0,0,0\n", raw, count=1) if boxes else raw
 
 
 def _decode(path: Path, raw: bytes) -> str:
@@ -103,11 +115,48 @@ def _decode(path: Path, raw: bytes) -> str:
         raise ResultsError(f"{path}:{line}: not text (byte 0x{raw[exc.start]:02x} is not UTF-8)") from None
 
 
+def read_vot_binary(path: str | Path) -> np.ndarray:
+    """Boxes of a VOT toolkit binary trajectory (``<seq>_001.bin``): rectangles as they are, polygons as
+    their bounding box, frame 0's initialisation code as a 0,0,0,0 box; other codes or masks are an error."""
+    path = Path(path)
+    data = _read_bytes(path, boxes=False)
+    try:
+        version, count = struct.unpack_from("<hI", data, 0)
+        if version != 1:
+            raise ResultsError(f"{path}: VOT binary trajectory version {version}, not 1")
+        offset, boxes = struct.calcsize("<hI"), []
+        for frame in range(count):
+            (kind,) = struct.unpack_from("<B", data, offset)
+            offset += 1
+            if kind == 0:  # a special code
+                (code,) = struct.unpack_from("<I", data, offset)
+                offset += 4
+                if frame != 0:
+                    raise ResultsError(f"{path}: frame {frame} holds VOT code {code}, not a box (a supervised run's reset?)")
+                boxes.append([0.0, 0.0, 0.0, 0.0])
+            elif kind == 1:
+                boxes.append(list(struct.unpack_from("<ffff", data, offset)))
+                offset += 16
+            elif kind == 2:
+                (size,) = struct.unpack_from("<H", data, offset)
+                points = np.array(struct.unpack_from(f"<{2 * size}f", data, offset + 2), dtype=np.float64).reshape(-1, 2)
+                offset += 2 + 8 * size
+                low, high = points.min(axis=0), points.max(axis=0)
+                boxes.append([low[0], low[1], *(high - low)])
+            else:
+                raise ResultsError(f"{path}: frame {frame} is a VOT region of type {kind} (a point or mask), not a box")
+    except struct.error:
+        raise ResultsError(f"{path}: a truncated VOT binary trajectory") from None
+    return np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+
+
 def read_result_tokens(path: str | Path, columns: int = 4) -> list[list[str]]:
     """The fields of every line as written (for packing 'values as given'), each checked to be a number."""
     path = Path(path)
+    if path.suffix == VOT_BINARY and columns == 4:
+        return [[repr(float(v)) for v in row] for row in read_vot_binary(path)]
     rows = []
-    for number, line in enumerate(_content_lines(path, _decode(path, _read_bytes(path))), start=1):
+    for number, line in enumerate(_content_lines(path, _decode(path, _read_bytes(path, boxes=columns == 4))), start=1):
         fields = _split_fields(line)
         if len(fields) != columns:
             raise ResultsError(
@@ -136,6 +185,8 @@ def read_result_file(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise ResultsError(f"results file {path} does not exist")
+    if path.suffix == VOT_BINARY:
+        return read_vot_binary(path)
     raw = _read_bytes(path)
     boxes = _fast_boxes(raw)
     if boxes is None:

@@ -39,7 +39,7 @@ def _peek(images: Iterator[np.ndarray]) -> tuple[Optional[np.ndarray], Iterator[
 def track_session(
     network: torch.nn.Module,
     source: FrameSource,
-    output: str | os.PathLike,
+    output: Optional[str | os.PathLike],
     init_box: Optional[Sequence[float]] = None,
     device: torch.device | str = "cpu",
     preset: Optional[str] = None,
@@ -49,7 +49,8 @@ def track_session(
     status: Any = None,
     backend: str = "torch",
 ) -> dict[str, Any]:
-    """Track one target through ``source`` with ``network``; boxes to ``output``; a JSON-ready summary.
+    """Track one target through ``source`` with ``network``; boxes to ``output`` (None: only in the
+    summary); a JSON-ready summary.
 
     ``init_box`` is x, y, w, h in the first frame; None draws it there (OpenCV window).
     ``warmup`` tracking steps run on the first frame before the clock starts (give
@@ -57,7 +58,7 @@ def track_session(
     callable returning a context manager (rich's ``console.status``), shows that it is compiling.
     ``backend`` names the runtime behind ``network`` in the summary, which holds frames, device,
     backend, precision, CE, the tracker's settings, and model,
-    tracking-step and end-to-end (with frame reading) frames per second.
+    tracking-step and end-to-end (with frame reading) frames per second, and the boxes (full precision).
     """
     device = torch.device(device)
     images: Iterator[np.ndarray] = iter(source)
@@ -80,11 +81,12 @@ def track_session(
     wall_s = time.perf_counter() - start
     if renderer is not None:
         renderer.close()
-    write_boxes(output, boxes)
+    if output is not None:
+        write_boxes(output, boxes)
     t = tracker.timing
     return {
         "frames": int(len(boxes)),
-        "output": output,
+        "output": None if output is None else str(output),
         "render": render,
         "device": str(device),
         "backend": backend,
@@ -94,4 +96,5 @@ def track_session(
         "model_fps": (t.frames / t.model_s) if t.model_s else None,
         "fps": (t.frames / t.total_s) if t.total_s else None,
         "end_to_end_fps": len(boxes) / wall_s if wall_s and t.frames else None,  # one frame only initialises: nothing measured
+        "boxes": boxes.tolist(),
     }

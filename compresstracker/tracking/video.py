@@ -162,11 +162,15 @@ def run_sequence(
     return np.asarray(boxes, dtype=np.float64), times
 
 
+def format_boxes(boxes: np.ndarray, decimals: int = 4) -> str:
+    """One line per frame, x<TAB>y<TAB>w<TAB>h, as ``ctrack track`` writes them."""
+    return "".join("\t".join(f"{v:.{decimals}f}" for v in row) + "\n" for row in boxes)
+
+
 def write_boxes(path: str | os.PathLike, boxes: np.ndarray, decimals: int = 4) -> None:
-    """One line per frame, x<TAB>y<TAB>w<TAB>h, written atomically."""
-    lines = ["\t".join(f"{v:.{decimals}f}" for v in row) for row in boxes]
+    """:func:`format_boxes` written atomically to ``path``."""
     with atomic_path(path) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
+        tmp.write_text(format_boxes(boxes, decimals))
 
 
 BOX_COLOURS = ((0, 255, 0), (255, 0, 255), (0, 255, 255), (255, 255, 0), (0, 0, 255))  # BGR: green, magenta, yellow, cyan, red

@@ -1,10 +1,11 @@
 """Recipe -> training/validation loaders (the engine asks for one per epoch, with batches to skip)."""
 from __future__ import annotations
 
+import os
 from typing import Any, TYPE_CHECKING, Callable, Optional
 
 from compresstracker.errors import ConfigError
-
+from compresstracker.threads import loader_workers
 from compresstracker.training.distributed import DistInfo
 
 if TYPE_CHECKING:
@@ -74,7 +75,8 @@ def build_loader_factory(
         _sources(entries, section), samples, crops, seed, augment=section == "train",
         sampling=PairSampling(max_gap=data["max_gap"]),
     )
-    loader = make_loader(pairs, batch, data["workers"], seed, dist.rank, dist.world_size, pin_memory=pin_memory)
+    workers = loader_workers(data["workers"], int(os.environ.get("LOCAL_WORLD_SIZE", dist.world_size)))
+    loader = make_loader(pairs, batch, workers, seed, dist.rank, dist.world_size, pin_memory=pin_memory)
 
     def factory(epoch: int, skip_batches: int):
         pairs.set_epoch(epoch)

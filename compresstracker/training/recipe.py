@@ -14,7 +14,7 @@ from typing import Any, Callable
 import yaml
 
 from compresstracker.data.registry import split_root
-from compresstracker.errors import ConfigError
+from compresstracker.errors import ConfigError, did_you_mean
 
 DATA_ENTRY = {"name": "", "root": None, "split": None, "ratio": 1.0, "sequences": None}
 
@@ -160,8 +160,10 @@ def read_recipe_text(name_or_path: str) -> tuple[str, str]:
         return path.read_text(), str(path)
     entry = recipe_dir() / f"{name_or_path}.yaml"
     if not entry.is_file():
-        known = ", ".join(r["name"] for r in list_recipes())
-        raise ConfigError(f"unknown recipe {name_or_path!r}; shipped recipes: {known} (or give a .yaml path)")
+        names = [r["name"] for r in list_recipes()]
+        raise ConfigError(
+            f"unknown recipe {name_or_path!r}{did_you_mean(name_or_path, names)}; shipped recipes: {', '.join(names)} (or give a .yaml path)"
+        )
     return entry.read_text(), f"recipe:{name_or_path}"
 
 
@@ -200,7 +202,7 @@ def _merge(schema: Any, value: Any, path: tuple, problems: list[str]) -> Any:
             if key == "source" and not path:
                 continue
             if key not in schema:
-                problems.append(f"unknown key {'.'.join(path + (str(key),))}")
+                problems.append(f"unknown key {'.'.join(path + (str(key),))}{did_you_mean(key, schema)}")
                 continue
             out[key] = _merge(schema[key], sub, path + (key,), problems)
         return out
@@ -241,7 +243,7 @@ def _apply_override(recipe: dict, item: str, problems: list[str]) -> None:
             node = node[int(part)]
         elif isinstance(node, dict):
             if part not in node and tuple(parts[:i]) not in OPEN_DICTS:
-                problems.append(f"override {key}: unknown key {'.'.join(parts[: i + 1])}")
+                problems.append(f"override {key}: unknown key {'.'.join(parts[: i + 1])}{did_you_mean(part, node)}")
                 return
             if last:
                 node[part] = value

@@ -18,7 +18,7 @@ from compresstracker.errors import ConfigError, CTrackError, CTrackWarning
 from compresstracker.fileio import atomic_write_text
 from compresstracker.training.distributed import DistInfo, barrier, init_distributed, local_device, shutdown
 from compresstracker.training.engine import CHECKPOINT_DIR, LAST, Trainer
-from compresstracker.threads import resolve_threads, set_threads
+from compresstracker.threads import loader_worker_cap, resolve_threads, set_threads
 from compresstracker.training.recipe import dump_recipe
 from compresstracker.training.resume import SavedRun, applicable, check_resume, saved_run
 
@@ -69,7 +69,8 @@ def configure_threads(recipe: dict, dist: DistInfo, threads: Optional[int]) -> i
     Default: the cores this process may use, shared by this machine's ranks, minus loader workers.
     """
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", dist.world_size))
-    return set_threads(resolve_threads(threads, processes=local_world, reserved=recipe["data"]["workers"]))
+    workers = min(recipe["data"]["workers"], loader_worker_cap(local_world))  # what the loader will run (training.data)
+    return set_threads(resolve_threads(threads, processes=local_world, reserved=workers))
 
 
 def check_saved_run(recipe: dict, out_dir: Path, dist: DistInfo, threads: int) -> tuple[Optional[SavedRun], list[str]]:

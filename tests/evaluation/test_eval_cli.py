@@ -134,3 +134,13 @@ def test_eval_runs_lighttrack_files_and_records_the_preset(run_cli, synth, tmp_p
     ostrack_preset = run_cli("eval", "-c", checkpoint, "-d", "lasot", "--root", synth, "--split", "all",
                              "--out", results, "--name", "x", "--preset", "otb")
     assert ostrack_preset.exit_code == 2 and "unknown LightTrack preset" in ostrack_preset.stderr
+
+
+def test_eval_baseline_reports_the_first_box_row(run_cli, checkpoint, synth, tmp_path):
+    from compresstracker.data import get_dataset
+    from compresstracker.evaluation.report import first_box_score
+
+    result = _eval(run_cli, checkpoint, synth, tmp_path / "results", "--baseline")
+    assert result.exit_code == 0, result.stderr
+    expected = first_box_score(get_dataset("lasot", synth, split="all")).metrics()
+    assert result.json()["first_box"] == pytest.approx(expected)

@@ -183,3 +183,14 @@ def test_an_annotation_only_root_scores_without_torch(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("no torch")
     assert '"auc"' in done.stdout and not any(root.rglob("*.jpg"))
+
+
+def test_score_baseline_adds_the_first_box_row(run_cli, fake_dataset, two_trackers, tmp_path):
+    _, half = two_trackers
+    result = run_cli("score", "-d", "lasot", "--root", tmp_path, "--results", half, "--baseline", "--json")
+    assert result.exit_code == 0, result.output
+    trackers = result.json()["trackers"]
+    assert [t["tracker"] for t in trackers] == ["half", "first box"]
+    assert trackers[1]["metrics"]["auc"] == pytest.approx(100.0 * 20 / 21, abs=1e-4)  # targets that never move
+    table = run_cli("score", "-d", "lasot", "--root", tmp_path, "--results", half, "--baseline")
+    assert "first box" in table.stdout

@@ -23,7 +23,7 @@ import torch
 from compresstracker.errors import ConfigError, TrackingError
 from compresstracker.threads import on_host_threads
 from compresstracker.tracking.crop import round_half_away, siamese_crop
-from compresstracker.tracking.base import Normalizer, Timing, validate_init_box
+from compresstracker.tracking.base import Normalizer, Timing, TrackedBox, validate_init_box
 
 __all__ = ["DEFAULT_PRESET", "LIGHTTRACK_PRESETS", "LightTrackParams", "LightTrackTracker", "lighttrack_params"]
 
@@ -158,7 +158,7 @@ class LightTrackTracker:
 
     @on_host_threads
     @torch.inference_mode()
-    def track(self, image: np.ndarray) -> list[float]:
+    def track(self, image: np.ndarray) -> TrackedBox:
         if self.zf is None:
             raise TrackingError("track() called before initialize()")
         start = time.perf_counter()
@@ -181,7 +181,8 @@ class LightTrackTracker:
         cx, cy = self.pos
         w, h = self.size
         self.timing.add(model_s, time.perf_counter() - start)
-        return [float(max(0.0, cx - w / 2)), float(max(0.0, cy - h / 2)), float(w), float(h)]
+        # The confidence: the classification peak (before penalties and window), as OSTrack's loop reports it.
+        return TrackedBox([float(max(0.0, cx - w / 2)), float(max(0.0, cy - h / 2)), float(w), float(h)], float(cls.max()))
 
     def _update(self, cls: np.ndarray, reg: np.ndarray, scale_z: float) -> None:
         """Pick the best cell and move/resize the target (centre and size in image pixels)."""
