@@ -14,6 +14,10 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q $(TORCH_PINS)
 	$(PY) -m pip install -q -e '.[test]'
+	# vot-toolkit and got10k pull in opencv-python beside the headless wheel and both own cv2/: keep only the
+	# headless build (no GUI libraries needed; the same API)
+	$(PY) -m pip uninstall -q -y opencv-python
+	$(PY) -m pip install -q --force-reinstall --no-deps opencv-python-headless
 	touch $(STAMP)
 
 install: $(STAMP)
