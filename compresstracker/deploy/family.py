@@ -67,7 +67,8 @@ class DeployFamily(ABC):
     name: str = ""
     model_type: type = nn.Module
     casts: bool = False  # its torch network may run with weights cast to bf16/fp16 (CastNetwork)
-    # Per graph: (input name -> rank, output name -> rank), what its exported files take and give.
+    # Per graph: (input name -> rank, output name -> rank), what its exported files must take and give
+    # (checked when a file is opened; every built-in family declares it).
     signature: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
 
     @abstractmethod
@@ -142,7 +143,10 @@ def family_named(name: str, source: str) -> DeployFamily:
 def check_signature(deployed: DeployedFile, graph: str, inputs: dict[str, Optional[int]], outputs: dict[str, Optional[int]]) -> None:
     """An error unless a graph file's inputs and outputs (name -> rank; None: unknown rank) are the family's
     ``signature``: a graph carrying a ctrack export's metadata is run only when it takes what ctrack feeds."""
-    want_in, want_out = family_named(deployed.family, deployed.path.name).signature[graph]
+    signature = family_named(deployed.family, deployed.path.name).signature
+    if graph not in signature:  # a family that declares none is not checked
+        return
+    want_in, want_out = signature[graph]
     if inputs != want_in or outputs != want_out:
         raise CheckpointError(
             f"{deployed.path.name}: its {graph!r} graph takes {_ranks(inputs)} and gives {_ranks(outputs)}; a {deployed.family} "

@@ -141,17 +141,18 @@ def read_onnx(path: str | Path) -> DeployedFile:
         raise CheckpointError(f"{path.name} is not a readable ONNX model ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     first = {p.key: p.value for p in proto.metadata_props}
     deployed = parse_metadata(first, path)
-    _check_proto(deployed, first.get(f"{KEY}graph", list(deployed.graphs)[-1]), proto)
+    protos = {first.get(f"{KEY}graph", list(deployed.graphs)[-1]): proto}
 
     def read_metadata(graph: str, other: Path) -> dict[str, str]:
         try:
-            other_proto = onnx.load(str(other), load_external_data=False)
+            protos[graph] = onnx.load(str(other), load_external_data=False)
         except Exception as exc:  # as above
             raise CheckpointError(f"{other.name} is not a readable ONNX model ({type(exc).__name__})") from None
-        _check_proto(deployed, graph, other_proto)
-        return {p.key: p.value for p in other_proto.metadata_props}
+        return {p.key: p.value for p in protos[graph].metadata_props}
 
     check_graph_files(deployed, first, read_metadata)
+    for graph, graph_proto in protos.items():
+        _check_proto(deployed, graph, graph_proto)
     return deployed
 
 
