@@ -98,6 +98,7 @@ def export(checkpoint, fmt, out, opset, no_ce, precision, quantize, calib, eval_
         raise ConfigError(f"--quantize {quantize} and --precision {precision} disagree; give one")
     precision = precision or quantize
     backend = export_backend(fmt)
+    _refuse_overwriting_input(Path(checkpoint), Path(out), backend.deploys)
     if not backend.deploys and (no_ce or precision or calib):
         raise ConfigError(
             f"--no-ce, --precision, --quantize and --calib apply to --format {_deployed_formats()}; weights files carry no CE "
@@ -125,6 +126,18 @@ def export(checkpoint, fmt, out, opset, no_ce, precision, quantize, calib, eval_
         emit_json(info)
         return
     _print_summary(info, backend)
+
+
+def _refuse_overwriting_input(checkpoint: Path, out: Path, deploys: bool) -> None:
+    """An error when --out (or, for deployed files, a file written beside it: STEM.GRAPH.SUFFIX, STEM.bin)
+    would replace the checkpoint being read."""
+    from compresstracker.errors import ConfigError
+
+    same = out.resolve() == checkpoint.resolve()
+    beside = (deploys and out.resolve().parent == checkpoint.resolve().parent and checkpoint.name.startswith(f"{out.stem}.")
+              and checkpoint.suffix.lower() in (out.suffix.lower(), ".bin"))
+    if same or beside:
+        raise ConfigError(f"--out {out.name} would overwrite the input {checkpoint.name}; write the export to another name")
 
 
 def _config_items(items: tuple[str, ...]) -> dict:

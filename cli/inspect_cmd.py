@@ -1,6 +1,9 @@
 """``ctrack inspect``: what a checkpoint file holds, without running it."""
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import click
 from rich.table import Table
 
@@ -9,9 +12,24 @@ from compresstracker.cli.common import console, emit_json, json_option
 # Shown when the family has them (OSTrack: ViT numbers and CE; LightTrack: path, stride).
 _SHOWN = (
     "format", "family", "arch", "arch_path", "embed_dim", "depth", "num_heads", "patch_size", "stride", "output_channels",
-    "template_size", "search_size", "ce", "ce_layers", "search_factor", "params", "macs", "macs_counted",
+    "template_size", "search_size", "ce", "ce_layers", "search_factor", "precision", "params", "macs", "macs_counted",
     "dropped_keys", "ignored",
 )
+
+
+def _deployed(path: Path, backend: Any) -> tuple[Any, dict[str, Any]]:
+    """(the file's architecture as a checkpoint, its summary) of a file ``ctrack export`` deployed: what its
+    metadata says, checked as running it would check it (graph files, inputs and outputs)."""
+    from compresstracker.checkpoints import LoadedCheckpoint
+    from compresstracker.checkpoints.loader import checkpoint_info
+    from compresstracker.deploy.family import deployed_architecture
+
+    backend.require()
+    deployed = backend.describe(path)
+    loaded = LoadedCheckpoint(model=deployed_architecture(deployed), config=deployed.config, format=backend.formats[0])
+    info = checkpoint_info(path, loaded)
+    info.update(precision=deployed.precision, ce=deployed.ce, graphs={name: str(p) for name, p in deployed.graphs.items()})
+    return loaded, info
 
 
 @click.command("inspect")
@@ -22,8 +40,9 @@ def inspect_cmd(checkpoint: str, num_heads: int | None, as_json: bool) -> None:
     """Detect a checkpoint's format, family and architecture, load it strictly, count params and MACs.
 
     Reads OSTrack and CompressTracker .pth.tar files (training or inference), LightTrack's released
-    .pth files, ctrack's own .safetensors and files from `ctrack export` (.onnx, OpenVINO .xml); pickled objects in them are never executed. MACs are
-    counted by each family's published convention (the output says how).
+    .pth files, ctrack's own .safetensors and the files `ctrack export` deploys (.onnx, .xml); pickled
+    objects in them are never executed. MACs are counted by each family's published convention (the
+    output says how).
 
     \b
     Examples:
@@ -31,23 +50,19 @@ def inspect_cmd(checkpoint: str, num_heads: int | None, as_json: bool) -> None:
       ctrack inspect CompressTracker_ep0500.pth.tar --json
       ctrack inspect LightTrackM.pth
       ctrack inspect ct4/student.safetensors
+      ctrack inspect student.onnx
     """
     from compresstracker.bench.flops import count_family_macs
     from compresstracker.checkpoints import load_checkpoint
     from compresstracker.checkpoints.loader import checkpoint_info
+    from compresstracker.deploy import deployed_backend
 
-    from compresstracker.checkpoints.loader import LoadedCheckpoint
-    from compresstracker.deploy import deployed_backend, load_network
-
-    owner = deployed_backend(checkpoint)
-    if owner is not None:  # an exported file: its stored config, on an untrained network of that config
-        network = load_network(checkpoint, owner.name)
-        loaded = LoadedCheckpoint(network.architecture(), network.config, f"{owner.title} deployed file ({network.precision})")
-        info = checkpoint_info(checkpoint, loaded)
-        info.update(ce=network.ce_enabled, backend=owner.name, precision=network.precision)
-    else:
+    backend = deployed_backend(checkpoint)
+    if backend is None:
         loaded = load_checkpoint(checkpoint, num_heads=num_heads)
         info = checkpoint_info(checkpoint, loaded)
+    else:
+        loaded, info = _deployed(Path(checkpoint), backend)
     info["macs"], info["macs_counted"] = count_family_macs(loaded.model)
     if as_json:
         emit_json(info)

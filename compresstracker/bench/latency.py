@@ -54,7 +54,7 @@ class ModelBench:
     track_ms: float
     fps: float
     speedup: float
-    max_abs_diff: Optional[float]  # None for a deployed file (no torch network to compare with) or a non-OSTrack loop
+    max_abs_diff: Optional[float]  # None for a deployed file (no torch network to compare with) or a loop with no probe_outputs
     latency_spread_ms: float  # interquartile range of the timed runs
     track_spread_ms: float
 

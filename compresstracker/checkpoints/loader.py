@@ -42,13 +42,17 @@ class LoadedCheckpoint:
     metadata: dict[str, Any] = field(default_factory=dict)  # native files: plan, provenance, format_version
 
 
-def _is_safetensors(path: Path) -> bool:
-    """safetensors files start with an 8-byte little-endian header length, then a JSON object."""
+SAFETENSORS_SUFFIX = ".safetensors"
+
+
+def _safetensors_header(path: Path) -> tuple[int, int] | None:
+    """(header length the file declares, file size) when it starts like a safetensors file (an 8-byte
+    little-endian length, then a JSON object); None when it does not."""
     with open(path, "rb") as f:
         head = f.read(9)
     if len(head) < 9 or head[8:] != b"{":
-        return False
-    return 8 + struct.unpack("<Q", head[:8])[0] <= path.stat().st_size
+        return None
+    return struct.unpack("<Q", head[:8])[0], path.stat().st_size
 
 
 def unfinished_run(path: str | Path) -> str | None:
@@ -72,11 +76,23 @@ def _unfinished(provenance: Any) -> str | None:
 
 
 def _read(path: Path) -> tuple[Any, dict[str, str], list[str]]:
-    """(loaded object, safetensors metadata, ignored pickled globals)."""
+    """(loaded object, safetensors metadata, ignored pickled globals).
+
+    A ``.safetensors`` name promises safetensors content: anything else under it (a pickle, a torch
+    zip) is refused, never unpickled; a damaged header is named as such.
+    """
     require_file(path)
-    if not _is_safetensors(path):
+    header = _safetensors_header(path)
+    if header is None:
+        if path.suffix.lower() == SAFETENSORS_SUFFIX:
+            raise CheckpointError(f"{path.name} is not a safetensors file (no safetensors header); a .safetensors name must hold one")
         obj, ignored = load_pickle_checkpoint(path)
         return obj, {}, ignored
+    length, size = header
+    if 8 + length > size:
+        raise CheckpointError(
+            f"{path.name} is a damaged safetensors file: its header says {length} bytes but the file holds {size - 8} after the length"
+        )
     try:
         with safetensors.safe_open(str(path), framework="pt", device="cpu") as f:
             return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {}), []
@@ -136,17 +152,22 @@ def _train_state_recipe(obj: Mapping) -> dict:
     return recipe if isinstance(recipe, dict) else {}
 
 
-def _load_strict(model: nn.Module, state: Mapping[str, torch.Tensor], fmt: str, source: str) -> None:
-    expected = model.state_dict()
+def _check_fits(config: Any, state: Mapping[str, torch.Tensor], fmt: str, source: str) -> None:
+    """An error unless the file's keys and shapes are exactly those of the network ``config`` builds.
+
+    The network is built on the meta device (shapes, no memory), so a config that does not describe
+    the weights beside it (a forged or mistaken one) is refused before a byte is allocated for it.
+    """
+    with torch.device("meta"):
+        expected = build_model(config).state_dict()
     # BatchNorm step counters do nothing at inference; files saved without them load as the model's.
-    state = {**{k: v for k, v in expected.items() if k.endswith("num_batches_tracked") and k not in state}, **state}
-    missing = [k for k in expected if k not in state]
+    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state if k not in expected]
     if missing or unexpected:
         problems = [f"missing {len(missing)} keys: {first_items(missing)}"] if missing else []
         problems += [f"unexpected {len(unexpected)} keys: {first_items(unexpected)}"] if unexpected else []
         raise CheckpointError(
-            f"{source} ({fmt} layout) does not fit a {model.config.name} model: {'; '.join(problems)}; "
+            f"{source} ({fmt} layout) does not fit a {config.name} model: {'; '.join(problems)}; "
             "check that it is a tracker checkpoint and that num_heads/config overrides match it"
         )
     for key, tensor in state.items():
@@ -155,6 +176,12 @@ def _load_strict(model: nn.Module, state: Mapping[str, torch.Tensor], fmt: str, 
                 f"{source}: shape mismatch for {key}: checkpoint {list(tensor.shape)} vs model "
                 f"{list(expected[key].shape)}; the config does not match the weights"
             )
+
+
+def _load_strict(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
+    """Load a state dict :func:`_check_fits` accepted (missing BatchNorm step counters keep the model's)."""
+    expected = model.state_dict()
+    state = {**{k: v for k, v in expected.items() if k.endswith("num_batches_tracked") and k not in state}, **state}
     model.load_state_dict(state, strict=True)
 
 
@@ -201,8 +228,9 @@ def load_checkpoint(
         config = fmt.name_config(config)
     if inferred:
         _warn_guessed(source, config, fmt, set(overrides))
+    _check_fits(config, state, fmt.name, source)
     model = build_model(config)
-    _load_strict(model, state, fmt.name, source)
+    _load_strict(model, state)
     model.eval()
     model.ce_enabled = _ce_enabled(config, ce, source)
     extras = native_extras(metadata, source) if fmt.metadata_key is not None else {}

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 import torch
 from torch import nn
 
-from compresstracker.deploy.family import GraphNetwork
+from compresstracker.deploy.family import DeployedFile, GraphNetwork
 from compresstracker.errors import CheckpointError, ConfigError, CTrackError
 
 if TYPE_CHECKING:
@@ -88,6 +88,11 @@ class Backend(ABC):
 
     def from_file(self, path: Path, device: torch.device, threads: Optional[int]) -> GraphNetwork:
         """The network of a file deployed for this backend (its precision is the file's)."""
+        raise CheckpointError(f"the {self.name} backend reads checkpoints, not {path.name}")
+
+    def describe(self, path: Path) -> DeployedFile:
+        """What a file deployed for this backend says about itself (family, config, CE, precision, graphs),
+        checked as :meth:`from_file` checks it, without compiling it (``ctrack inspect``)."""
         raise CheckpointError(f"the {self.name} backend reads checkpoints, not {path.name}")
 
     def compile(self, network: Network, device: torch.device) -> Network:

@@ -21,7 +21,7 @@ from compresstracker.errors import CheckpointError, ConfigError
 from compresstracker.plugins import load_families
 
 __all__ = [
-    "DeployFamily", "DeployedFile", "Graph", "GraphNetwork", "Runner", "deploy_family_of", "deployed_differences", "family_named", "graph_differences",
+    "DeployFamily", "DeployedFile", "Graph", "GraphNetwork", "Runner", "check_signature", "deploy_family_of", "deployed_architecture", "deployed_differences", "family_named", "graph_differences",
     "inference_form", "register_deploy_family",
 ]
 
@@ -67,6 +67,9 @@ class DeployFamily(ABC):
     name: str = ""
     model_type: type = nn.Module
     casts: bool = False  # its torch network may run with weights cast to bf16/fp16 (CastNetwork)
+    # Per graph: (input name -> rank, output name -> rank), what its exported files must take and give
+    # (checked when a file is opened; every built-in family declares it).
+    signature: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
 
     @abstractmethod
     def graphs(self, model: nn.Module, ce: bool) -> list[Graph]:
@@ -137,6 +140,24 @@ def family_named(name: str, source: str) -> DeployFamily:
     return _FAMILIES[name]
 
 
+def check_signature(deployed: DeployedFile, graph: str, inputs: dict[str, Optional[int]], outputs: dict[str, Optional[int]]) -> None:
+    """An error unless a graph file's inputs and outputs (name -> rank; None: unknown rank) are the family's
+    ``signature``: a graph carrying a ctrack export's metadata is run only when it takes what ctrack feeds."""
+    signature = family_named(deployed.family, deployed.path.name).signature
+    if graph not in signature:  # a family that declares none is not checked
+        return
+    want_in, want_out = signature[graph]
+    if inputs != want_in or outputs != want_out:
+        raise CheckpointError(
+            f"{deployed.path.name}: its {graph!r} graph takes {_ranks(inputs)} and gives {_ranks(outputs)}; a {deployed.family} "
+            f"{graph!r} graph takes {_ranks(want_in)} and gives {_ranks(want_out)}: not a graph ctrack exported"
+        )
+
+
+def _ranks(names: dict[str, Optional[int]]) -> str:
+    return ", ".join(f"{name} ({'?' if rank is None else rank}-D)" for name, rank in names.items()) or "nothing"
+
+
 class GraphNetwork:
     """Base of the networks the tracker calls when a family's graphs run on a runtime backend.
 
@@ -169,7 +190,27 @@ class GraphNetwork:
         return {name: torch.from_numpy(np.asarray(v)).to(self.device) for name, v in self.runners[graph](feeds).items()}
 
     def architecture(self) -> nn.Module:
-        return family_named(self.deployed.family, self.path.name).architecture(self.deployed)
+        return deployed_architecture(self.deployed)
+
+
+def deployed_architecture(deployed: DeployedFile) -> nn.Module:
+    """An untrained torch network of a deployed file's config, for counting params and MACs.
+
+    It is sized on the meta device first: a network with more parameters than its graph files have
+    bytes (every stored weight takes at least one) comes from forged or damaged metadata, and is
+    refused before it is allocated.
+    """
+    family = family_named(deployed.family, deployed.path.name)
+    with torch.device("meta"):
+        params = sum(p.numel() for p in family.architecture(deployed).parameters())
+    files = [f for p in deployed.graphs.values() for f in {p, p.with_suffix(".bin")} if f.is_file()]
+    size = sum(f.stat().st_size for f in files)
+    if params > size:
+        raise CheckpointError(
+            f"{deployed.path.name}: its ctrack metadata describes a network of {params:,} parameters, more than its graph files "
+            f"({size:,} bytes) can hold: the metadata does not belong to these graphs"
+        )
+    return family.architecture(deployed)
 
 
 def deployed_differences(model: nn.Module, network: GraphNetwork) -> dict[str, float]:

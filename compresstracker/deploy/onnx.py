@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from compresstracker import __version__
-from compresstracker.deploy.family import DeployedFile, Runner, deploy_family_of, family_named, graph_differences
+from compresstracker.deploy.family import DeployedFile, Runner, check_signature, deploy_family_of, family_named, graph_differences
 from compresstracker.models import default_family
 from compresstracker.errors import CheckpointError, ConfigError, CTrackError
 from compresstracker.fileio import atomic_path
@@ -141,15 +141,30 @@ def read_onnx(path: str | Path) -> DeployedFile:
         raise CheckpointError(f"{path.name} is not a readable ONNX model ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     first = {p.key: p.value for p in proto.metadata_props}
     deployed = parse_metadata(first, path)
+    protos = {first.get(f"{KEY}graph", list(deployed.graphs)[-1]): proto}
 
     def read_metadata(graph: str, other: Path) -> dict[str, str]:
         try:
-            return {p.key: p.value for p in onnx.load(str(other), load_external_data=False).metadata_props}
+            protos[graph] = onnx.load(str(other), load_external_data=False)
         except Exception as exc:  # as above
             raise CheckpointError(f"{other.name} is not a readable ONNX model ({type(exc).__name__})") from None
+        return {p.key: p.value for p in protos[graph].metadata_props}
 
     check_graph_files(deployed, first, read_metadata)
+    for graph, graph_proto in protos.items():
+        _check_proto(deployed, graph, graph_proto)
     return deployed
+
+
+def _check_proto(deployed: DeployedFile, graph: str, proto: Any) -> None:
+    """The family's signature check on an ONNX graph's inputs (initializers excepted) and outputs."""
+    def rank(value: Any) -> Optional[int]:
+        kind = value.type.tensor_type
+        return len(kind.shape.dim) if kind.HasField("shape") else None
+
+    initializers = {t.name for t in proto.graph.initializer}
+    inputs = {v.name: rank(v) for v in proto.graph.input if v.name not in initializers}
+    check_signature(deployed, graph, inputs, {v.name: rank(v) for v in proto.graph.output})
 
 
 def ort_runner(path: str | Path, device: str | torch.device = "cpu", threads: Optional[int] = None) -> Runner:

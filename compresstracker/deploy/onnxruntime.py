@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from compresstracker.deploy.backends import Backend, register_backend
-from compresstracker.deploy.family import GraphNetwork, deployed_differences, family_named
-from compresstracker.deploy.onnx import export_onnx, ort_runner, read_onnx
+from compresstracker.deploy.family import DeployedFile, GraphNetwork, deployed_differences, family_named
+from compresstracker.deploy.onnx import export_onnx, ort_runner, read_onnx, require_onnx
 from compresstracker.deploy.quantize import quantize_onnx_int8
 
 if TYPE_CHECKING:
@@ -32,6 +32,10 @@ class OnnxRuntimeBackend(Backend):
     formats = ("onnx",)
     modules = ("onnx", "onnxruntime")
     install = 'pip install "ctrack[onnx]"'
+
+    def describe(self, path: Path) -> DeployedFile:
+        require_onnx()
+        return read_onnx(path)
 
     def from_file(self, path: Path, device: torch.device, threads: Optional[int]) -> GraphNetwork:
         deployed = read_onnx(path)

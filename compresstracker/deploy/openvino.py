@@ -26,7 +26,9 @@ from torch import nn
 
 from compresstracker.deploy.backends import Backend, register_backend
 from compresstracker.deploy.calibration import CALIB_SAMPLES, calibration_sequences
-from compresstracker.deploy.family import DeployedFile, Graph, GraphNetwork, Runner, deploy_family_of, family_named, graph_differences
+from compresstracker.deploy.family import (
+    DeployedFile, Graph, GraphNetwork, Runner, check_signature, deploy_family_of, family_named, graph_differences,
+)
 from compresstracker.deploy.onnx import KEY, check_graph_files, deployed_metadata, graph_paths, graph_summary, parse_metadata, write_onnx
 from compresstracker.errors import CheckpointError, ConfigError
 
@@ -196,6 +198,31 @@ def _read(core, path: Path):
         raise CheckpointError(f"openvino cannot read {path.name}: {lines[0].strip() if lines else type(exc).__name__}") from None
 
 
+def _open(path: Path) -> tuple[DeployedFile, dict[str, Any]]:
+    """(what a deployed IR file says about itself, its graphs read): every graph file beside it present,
+    from the same export, and taking and giving what its family's graph does."""
+    core = _core()
+    first = _read(core, path)
+    metadata = _read_metadata(first)
+    deployed = parse_metadata(metadata, path)
+    models = {name: first for name, p in deployed.graphs.items() if p == path}
+
+    def read_metadata(graph: str, other: Path) -> dict[str, str]:
+        models[graph] = _read(core, other)  # read once: checked here, compiled by the caller
+        return _read_metadata(models[graph])
+
+    check_graph_files(deployed, metadata, read_metadata, present=lambda p: p.is_file() and p.with_suffix(".bin").is_file())
+    for graph, model in models.items():
+        check_signature(deployed, graph, _ranks(model.inputs), _ranks(model.outputs))
+    return deployed, models
+
+
+def _ranks(ports: Any) -> dict[str, Optional[int]]:
+    """Name -> rank of an OpenVINO model's input or output ports (None: dynamic rank)."""
+    return {port.get_any_name(): (port.get_partial_shape().rank.get_length() if port.get_partial_shape().rank.is_static else None)
+            for port in ports}
+
+
 class OpenVinoBackend(Backend):
     """OpenVINO on the CPU: OpenVINO IR files from ``ctrack export --format openvino``, or checkpoints.
 
@@ -221,22 +248,15 @@ class OpenVinoBackend(Backend):
         if device.type != "cpu":
             raise ConfigError("the openvino backend runs on the CPU here; use --device cpu")
 
+    def describe(self, path: Path) -> DeployedFile:
+        return _open(path)[0]
+
     def from_file(self, path: Path, device: torch.device, threads: Optional[int]) -> GraphNetwork:
         self._device(device)
-        core = _core()
-        first = _read(core, path)
-        metadata = _read_metadata(first)
-        deployed = parse_metadata(metadata, path)
+        deployed, models = _open(path)
         if not cpu_supports(deployed.precision):  # else the CPU plugin would quietly run it in fp32
             raise ConfigError(f"{path.name} is a {deployed.precision} model and this CPU has no native {deployed.precision} "
                               "support that OpenVINO uses; export it in fp32")
-        models = {name: first for name, p in deployed.graphs.items() if p == path}
-
-        def read_metadata(graph: str, other: Path) -> dict[str, str]:
-            models[graph] = _read(core, other)  # read once: checked here, compiled below
-            return _read_metadata(models[graph])
-
-        check_graph_files(deployed, metadata, read_metadata, present=lambda p: p.is_file() and p.with_suffix(".bin").is_file())
         runners = {name: _compile(models[name], deployed.precision, threads) for name in deployed.graphs}
         return family_named(deployed.family, path.name).network(runners, deployed, device)
 

@@ -105,6 +105,9 @@ class TorchBackend(Backend):
         """The family's release layout or native safetensors (plan and provenance carried over)."""
         from compresstracker.checkpoints import release_layout, save_native, save_release
 
+        if (out.suffix.lower() == ".safetensors") != (fmt == "safetensors"):  # what a file holds, its name says
+            raise ConfigError(f"--out {out.name}: --format {fmt} " + ("files are named NAME.safetensors" if fmt == "safetensors"
+                              else "writes a pickled file, which a .safetensors name would misdescribe"))
         if fmt != "safetensors":
             layout = release_layout(loaded.config)
             if layout.name != fmt:

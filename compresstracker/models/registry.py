@@ -8,10 +8,12 @@ dispatch on the family, so no function here names one. Every lookup first loads 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from torch import nn
 
@@ -19,7 +21,7 @@ from compresstracker.errors import ConfigError
 from compresstracker.plugins import load_families
 
 __all__ = [
-    "ModelFamily", "build_model", "config_from_dict", "default_family", "family_of", "get_config", "get_family", "list_families",
+    "ModelFamily", "build_model", "check_config", "config_from_dict", "default_family", "family_of", "get_config", "get_family", "list_families",
     "list_models", "register", "register_family", "resolve_config",
 ]
 
@@ -45,6 +47,9 @@ class ModelFamily:
     supports_ce: bool = False  # candidate elimination (tokens dropped inside the network) can be switched on
     # extra `ctrack inspect` fields of a loaded network (config, model) -> dict
     inspect: Callable[[Any, nn.Module], dict[str, Any]] | None = None
+    # Sane inclusive ranges of config fields or properties, each item of a tuple field (name -> (low, high)): a stored config is
+    # checked against them before a network is built, so a forged value cannot ask for terabytes.
+    limits: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
 
 _FAMILIES: dict[str, ModelFamily] = {}
@@ -84,13 +89,69 @@ def default_family() -> ModelFamily:
 
 
 def config_from_dict(data: dict[str, Any]) -> Any:
-    """A config of any family from its ``to_dict()`` form (OSTrack configs carry no family entry)."""
+    """A config of any family from its ``to_dict()`` form (OSTrack configs carry no family entry), checked
+    by :func:`check_config`."""
     load_families()
     data = dict(data)
     name = data.get("family")
-    if name is None:
-        return default_family().config_cls.from_dict(data)
-    return get_family(str(name)).config_cls.from_dict(data)
+    family = default_family() if name is None else get_family(str(name))
+    problems = _type_problems_of(family.config_cls, data)  # before the config's own checks trip over a wrong type
+    if problems:
+        raise ConfigError(f"invalid {family.name} config: {'; '.join(problems)}")
+    return check_config(family.config_cls.from_dict(data))
+
+
+def check_config(config: Any) -> Any:
+    """``config`` if every plain field has its default's type (numbers finite) and every limit of its
+    family holds; else a ConfigError naming each bad value. Files and command lines feed configs in, so
+    a string, NaN or absurd size is refused here, before anything is built from it."""
+    family = family_of(config)
+    problems = _type_problems_of(type(config), {f.name: getattr(config, f.name) for f in dataclasses.fields(config)})
+    if not problems:
+        for name, (low, high) in family.limits.items():
+            value = getattr(config, name)
+            if not all(low <= v <= high for v in (value if isinstance(value, tuple) else (value,))):
+                problems.append(f"{name} {_shown(value)} is outside the sane range [{low:g}, {high:g}]")
+    if problems:
+        raise ConfigError(f"invalid {family.name} config: {'; '.join(problems)}")
+    return config
+
+
+def _type_problems_of(cls: type, values: Mapping[str, Any]) -> list[str]:
+    """Each value of ``values`` whose type is not its field's default's (tuple fields: per item)."""
+    problems = []
+    for f in dataclasses.fields(cls):
+        if f.default is dataclasses.MISSING or f.name not in values:
+            continue
+        value, default = values[f.name], f.default
+        if isinstance(default, tuple):
+            kinds = {type(v) for v in default}
+            if len(kinds) == 1 and isinstance(value, (list, tuple)):  # the items' type; an empty default says nothing
+                kind = kinds.pop()
+                problems += [p for v in value for p in _type_problems(f.name, v, kind)][:1]
+        else:
+            problems += _type_problems(f.name, value, type(default))
+    return problems
+
+
+def _shown(value: Any) -> str:
+    return str(list(value)) if isinstance(value, tuple) else str(value)
+
+
+def _type_problems(name: str, value: Any, kind: type) -> list[str]:
+    """Why ``value`` cannot stand for a field whose default is a ``kind`` (empty when it can)."""
+    if kind is bool:
+        return [] if isinstance(value, bool) else [f"{name} must be true or false, got {value!r}"]
+    if kind in (int, float):
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if kind is int and not (number and isinstance(value, int)):
+            return [f"{name} must be an integer, got {value!r}"]
+        if not number or not math.isfinite(value):
+            return [f"{name} must be a finite number, got {value!r}"]
+        return []
+    if kind is str and not isinstance(value, str):
+        return [f"{name} must be a string, got {value!r}"]
+    return []
 
 
 def register(name: str, description: str, config: Any) -> Any:
@@ -137,4 +198,4 @@ def build_model(config: Any, **overrides: Any) -> nn.Module:
         config = get_config(config, **overrides)
     elif overrides:
         config = config.replace(**overrides)
-    return family_of(config).network(config)
+    return family_of(config).network(check_config(config))

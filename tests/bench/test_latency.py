@@ -148,3 +148,12 @@ def test_speedups_are_against_torch_fp32_wherever_it_is_listed_and_an_empty_benc
     result = run_cli("bench", paths[0], "--calib", "synthetic=/nowhere", "--runs", "3")
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "--calib applies where a checkpoint is quantised" in result.stderr and "no row here is one" in result.stderr
+
+
+@pytest.mark.parametrize("arch", ["lighttrack_tiny", "mixformerv2_tiny"])
+def test_every_family_row_says_how_far_its_outputs_moved(arch, make_model, tmp_path):
+    """Issue 23 item 20: rows of LightTrack and MixFormerV2 carry a max_abs_diff, like OSTrack's (their probe)."""
+    model = make_model(arch, seed=0)
+    path = save_native(model, model.config, tmp_path / f"{arch}.safetensors")
+    (row,) = bench_models([str(path)], threads=1, runs=3)["models"]
+    assert row["max_abs_diff"] is not None and 0 <= row["max_abs_diff"] < 1e-4

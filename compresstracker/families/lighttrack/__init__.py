@@ -19,7 +19,7 @@ import torch
 from compresstracker.checkpoints.formats import CheckpointFormat
 from compresstracker.errors import ConfigError
 from compresstracker.families import Architecture, FamilyPlugin, SupernetPlugin, register_plugin
-from compresstracker.families.lighttrack.arch import MOBILE_PATH, LightTrackArch, LightTrackConfig
+from compresstracker.families.lighttrack.arch import LIMITS, MOBILE_PATH, LightTrackArch, LightTrackConfig
 from compresstracker.families.lighttrack.deploy import LightTrackFamily
 from compresstracker.families.lighttrack.macs import RULES, count_lighttrack_macs
 from compresstracker.families.lighttrack.network import LightTrackNet
@@ -79,7 +79,7 @@ PLUGIN = register_plugin(FamilyPlugin(
     model=ModelFamily(
         "lighttrack", "searched Siamese tracker: MBConv backbone, pixel-wise correlation, DSConv towers (LightTrack)",
         LightTrackConfig, LightTrackNet, _summary, lambda c: c.path, parse_spec=_spec,
-        spec_hint="a LightTrack path string (back_...+cls_...+reg_..._ops_XY) or a .json architecture file",
+        spec_hint="a LightTrack path string (back_...+cls_...+reg_..._ops_XY) or a .json architecture file", limits=LIMITS,
     ),
     architectures=(
         Architecture("lighttrack_mobile", "LightTrack-Mobile (CVPR 2021): the searched path, 128/256 inputs, 1.97M params", MOBILE),

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from compresstracker.errors import ConfigError
 
 __all__ = [
-    "BACKBONE_CHOICES", "HEAD_OPS", "MOBILE_PATH", "STAGE_BLOCKS", "TOWER_LAYERS", "UNUSED_STAGE_BLOCKS",
+    "BACKBONE_CHOICES", "HEAD_OPS", "LIMITS", "MOBILE_PATH", "STAGE_BLOCKS", "TOWER_LAYERS", "UNUSED_STAGE_BLOCKS",
     "HeadArch", "LightTrackArch", "LightTrackConfig", "backbone_choice",
 ]
 
@@ -224,6 +224,13 @@ class LightTrackArch:
             return cls.from_dict(value)
         text = str(value).strip()
         return cls.from_json(text) if text.startswith(("{", '"')) else cls.from_path(text)
+
+
+# Sane ranges of a config read from a file (LightTrack-Mobile: 16-96 channels, 128-256 wide heads, 128/256 inputs).
+LIMITS: dict[str, tuple[float, float]] = {
+    "stem_channels": (1, 1024), "stage_channels": (1, 2048), "head_widths": (1, 2048), "adj_channels": (1, 2048),
+    "se_ratio": (0, 1), "divisor": (1, 64), "reg_scale": (0, 1024), "template_size": (1, 1024), "search_size": (1, 1024),
+}
 
 
 @dataclass(frozen=True)

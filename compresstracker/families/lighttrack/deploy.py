@@ -70,6 +70,7 @@ class LightTrackGraphNetwork(GraphNetwork):
 class LightTrackFamily(DeployFamily):
     name = "lighttrack"
     model_type = LightTrackNet
+    signature = {"template": ({"template": 4}, {"zf": 4}), "search": ({"zf": 4, "search": 4}, {"cls": 4, "reg": 4})}
 
     def graphs(self, model: LightTrackNet, ce: bool) -> list[Graph]:
         device = next(model.parameters()).device

@@ -162,13 +162,7 @@ class LightTrackTracker:
         if self.zf is None:
             raise TrackingError("track() called before initialize()")
         start = time.perf_counter()
-        p = self.params
-        context = self.size + p.context_amount * self.size.sum()
-        s_z = np.sqrt(context[0] * context[1])
-        scale_z = p.exemplar_size / s_z
-        s_x = s_z + 2 * ((self.instance_size - p.exemplar_size) / 2 / scale_z)
-        x = siamese_crop(image, self.pos, self.instance_size, round_half_away(float(s_x)), self.avg_chans)
-        search = self.normalize(x)
+        search, scale_z = self._search(image)
         model_start = time.perf_counter()
         out = self.network.track(search, self.zf)
         cls = torch.sigmoid(out["cls"]).squeeze().cpu().numpy()
@@ -183,6 +177,25 @@ class LightTrackTracker:
         self.timing.add(model_s, time.perf_counter() - start)
         # The confidence: the classification peak (before penalties and window), as OSTrack's loop reports it.
         return TrackedBox([float(max(0.0, cx - w / 2)), float(max(0.0, cy - h / 2)), float(w), float(h)], float(cls.max()))
+
+    def _search(self, image: np.ndarray) -> tuple[torch.Tensor, float]:
+        """(normalised search crop around the current state, its scale against the image)."""
+        p = self.params
+        context = self.size + p.context_amount * self.size.sum()
+        s_z = np.sqrt(context[0] * context[1])
+        scale_z = p.exemplar_size / s_z
+        s_x = s_z + 2 * ((self.instance_size - p.exemplar_size) / 2 / scale_z)
+        x = siamese_crop(image, self.pos, self.instance_size, round_half_away(float(s_x)), self.avg_chans)
+        return self.normalize(x), scale_z
+
+    @torch.inference_mode()
+    def probe_outputs(self, image: np.ndarray, box: Sequence[float]) -> dict[str, torch.Tensor]:
+        """The network's outputs (fp32) on the template and search crops around ``box`` in ``image``:
+        what ``ctrack bench`` compares between backends. Initialises the tracker on ``box``."""
+        self.initialize(image, box)
+        search, _ = self._search(image)
+        out = self.network.track(search, self.zf)
+        return {name: out[name].float() for name in ("cls", "reg")}
 
     def _update(self, cls: np.ndarray, reg: np.ndarray, scale_z: float) -> None:
         """Pick the best cell and move/resize the target (centre and size in image pixels)."""

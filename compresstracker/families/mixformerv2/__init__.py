@@ -13,7 +13,7 @@ from typing import Any
 
 from compresstracker.families import Architecture, FamilyPlugin, register_plugin
 from compresstracker.families.mixformerv2.compression import MixFormerV2Adapter
-from compresstracker.families.mixformerv2.config import FAMILY, NAMED_CONFIGS, MixFormerV2Config, named_config
+from compresstracker.families.mixformerv2.config import FAMILY, LIMITS, NAMED_CONFIGS, MixFormerV2Config, named_config
 from compresstracker.families.mixformerv2.deploy import MixFormerV2Family
 from compresstracker.families.mixformerv2.macs import RULES, count_macs
 from compresstracker.families.mixformerv2.network import MixFormerV2Net
@@ -55,7 +55,7 @@ def _inspect(c: MixFormerV2Config, model: Any) -> dict[str, Any]:
 PLUGIN = register_plugin(FamilyPlugin(
     model=ModelFamily(
         FAMILY, "mixed-attention ViT with prediction tokens and side-distribution box head (MixFormerV2)",
-        MixFormerV2Config, MixFormerV2Net, _summary, _architecture, inspect=_inspect,
+        MixFormerV2Config, MixFormerV2Net, _summary, _architecture, inspect=_inspect, limits=LIMITS,
     ),
     architectures=tuple(Architecture(name, description, config) for name, (config, description) in NAMED_CONFIGS.items()),
     formats=(FORMAT,),

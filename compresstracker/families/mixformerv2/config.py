@@ -14,10 +14,18 @@ from typing import Any, ClassVar
 from compresstracker.errors import ConfigError
 from compresstracker.models.grid import PatchGrid
 
-__all__ = ["FAMILY", "MixFormerV2Config", "NAMED_CONFIGS", "named_config"]
+__all__ = ["FAMILY", "LIMITS", "MixFormerV2Config", "NAMED_CONFIGS", "named_config"]
 
 FAMILY = "mixformerv2"
 NUM_PREDICTION_TOKENS = 4  # left, right, top, bottom
+
+
+# Sane ranges of a config read from a file (the releases: 768 wide, 8 blocks, 4 + 2 x 64 + 324 tokens).
+LIMITS: dict[str, tuple[float, float]] = {
+    "embed_dim": (4, 4096), "depth": (1, 64), "num_heads": (1, 128), "mlp_ratio": (0.01, 16), "patch_size": (1, 64),
+    "template_size": (1, 1024), "search_size": (1, 1024), "num_tokens": (1, 8192), "bins": (1, 4096),
+    "template_factor": (0.5, 16), "search_factor": (0.5, 16),
+}
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ class MixFormerV2GraphNetwork(GraphNetwork):
 class MixFormerV2Family(DeployFamily):
     name = "mixformerv2"
     model_type = MixFormerV2Net
+    signature = {"track": ({name: 4 for name in INPUT_NAMES}, {"pred_boxes": 3, "score": 2})}
     casts = True
 
     def graphs(self, model: MixFormerV2Net, ce: bool) -> list[Graph]:

@@ -149,11 +149,10 @@ class MixFormerV2Tracker:
         if self.state is None:
             raise TrackingError("track() called before initialize()")
         start = time.perf_counter()
-        p, size = self.params, self.config.search_size
+        size = self.config.search_size
         height, width = image.shape[:2]
         self.frame_id += 1
-        patch, resize_factor = sample_target(image, self.state, p.search_factor, size)
-        search = self.normalize(patch)
+        search, resize_factor = self._search(image)
         model_start = time.perf_counter()
         out = self.network(self.template, self.online_template, search)
         score = float(torch.sigmoid(out["score"].view(1)).item())
@@ -163,6 +162,20 @@ class MixFormerV2Tracker:
         self._update_online(image, score)
         self.timing.add(model_s, time.perf_counter() - start)
         return TrackedBox(self.state, score)
+
+    def _search(self, image: np.ndarray) -> tuple[torch.Tensor, float]:
+        """(normalised search crop around the current box, its resize factor)."""
+        patch, resize_factor = sample_target(image, self.state, self.params.search_factor, self.config.search_size)
+        return self.normalize(patch), resize_factor
+
+    @torch.inference_mode()
+    def probe_outputs(self, image: np.ndarray, box: Sequence[float]) -> dict[str, torch.Tensor]:
+        """The network's outputs (fp32) on both templates and the search crop around ``box`` in ``image``:
+        what ``ctrack bench`` compares between backends. Initialises the tracker on ``box``."""
+        self.initialize(image, box)
+        search, _ = self._search(image)
+        out = self.network(self.template, self.online_template, search)
+        return {name: out[name].float() for name in ("pred_boxes", "score")}
 
     def _update_online(self, image: np.ndarray, score: float) -> None:
         """Keep the best-scoring crop since the last update; swap it in every ``update_interval`` frames."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from compresstracker.families import Architecture, FamilyPlugin, register_plugin
 from compresstracker.families.ostrack.compression import OneStreamViTAdapter
-from compresstracker.families.ostrack.config import OSTrackConfig
+from compresstracker.families.ostrack.config import LIMITS, OSTrackConfig
 from compresstracker.families.ostrack.deploy import OstrackFamily
 from compresstracker.families.ostrack.macs import RULES, count_macs
 from compresstracker.families.ostrack.network import OSTrackNet
@@ -52,7 +52,7 @@ def _arch(name: str, description: str, **fields: Any) -> Architecture:
 PLUGIN = register_plugin(FamilyPlugin(
     model=ModelFamily(
         "ostrack", "one-stream ViT tracker with candidate elimination and a centre head (OSTrack, CompressTracker)",
-        OSTrackConfig, OSTrackNet, _summary, _architecture, default=True, supports_ce=True, inspect=_inspect,
+        OSTrackConfig, OSTrackNet, _summary, _architecture, default=True, supports_ce=True, inspect=_inspect, limits=LIMITS,
     ),
     architectures=(
         _arch("ostrack_vitb_256_ce", "OSTrack-256: ViT-B/16, 128/256 inputs, candidate elimination at 3, 6, 9"),

@@ -10,6 +10,15 @@ from compresstracker.errors import ConfigError
 from compresstracker.models.grid import PatchGrid
 
 
+# Sane ranges of a config read from a file (ViT-L is 1024 wide and 24 deep; OSTrack-384 has 576 search tokens).
+LIMITS: dict[str, tuple[float, float]] = {
+    "embed_dim": (1, 4096), "depth": (0, 64), "num_heads": (1, 128), "mlp_ratio": (0.01, 16), "patch_size": (1, 64),
+    "template_size": (1, 1024), "search_size": (1, 1024), "num_template_tokens": (1, 4096), "num_search_tokens": (1, 4096),
+    "head_channels": (8, 4096), "legacy_pos_len": (0, 4096), "drop_path": (0, 1),
+    "template_factor": (0.5, 16), "search_factor": (0.5, 16),
+}
+
+
 @dataclass(frozen=True)
 class OSTrackConfig(PatchGrid):
     """One-stream ViT tracker (OSTrack family) with optional candidate elimination and a centre head.

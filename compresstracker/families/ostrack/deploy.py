@@ -63,6 +63,7 @@ class OstrackGraphNetwork(GraphNetwork):
 class OstrackFamily(DeployFamily):
     name = "ostrack"
     model_type = OSTrackNet
+    signature = {"maps": ({name: 4 for name in INPUT_NAMES}, {name: 4 for name in OUTPUT_NAMES})}
     casts = True
 
     def graphs(self, model: OSTrackNet, ce: bool) -> list[Graph]:
