@@ -1,6 +1,8 @@
 """Device selection: CPU by default, CUDA when asked for and present."""
 from __future__ import annotations
 
+import os
+
 import torch
 
 from compresstracker.errors import CTrackError

@@ -59,7 +59,8 @@ def unfinished_run(path: str | Path) -> str | None:
     """``epoch E of N`` when ``path`` is a student a run exported before it finished (marked in its
     provenance), else None. Reads the safetensors header only."""
     path = Path(path)
-    if not path.is_file() or not _is_safetensors(path):
+    header = _safetensors_header(path) if path.is_file() else None
+    if header is None or 8 + header[0] > header[1]:
         return None
     try:
         with safetensors.safe_open(str(path), framework="pt", device="cpu") as f:

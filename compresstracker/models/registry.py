@@ -9,10 +9,8 @@ dispatch on the family, so no function here names one. Every lookup first loads 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from torch import nn

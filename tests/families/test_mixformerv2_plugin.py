@@ -11,7 +11,7 @@ import torch
 
 from compresstracker import load_model
 from compresstracker.checkpoints import inspect_checkpoint
-from compresstracker.checkpoints.formats import detect_format, formats
+from compresstracker.checkpoints.formats import detect_format
 from compresstracker.models import build_model
 from compresstracker.families.mixformerv2 import MixFormerV2Net, MixFormerV2Tracker, named_config
 from tests.conftest import randomize_model

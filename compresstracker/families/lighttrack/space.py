@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from compresstracker.families.lighttrack.arch import BACKBONE_CHOICES, HEAD_OPS, SKIP, STAGE_BLOCKS, TOWER_LAYERS, HeadArch, LightTrackArch
+from compresstracker.families.lighttrack.arch import BACKBONE_CHOICES, HEAD_OPS, SKIP, TOWER_LAYERS, HeadArch, LightTrackArch
 from compresstracker.families.lighttrack.supernet import (
     BLOCK_POSITIONS, HEADS, OUTPUT_BLOCKS, STAGE_NAMES, SupernetConfig, canonical_path, flat_index, unit_keys,
 )
