@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo demo-mixformerv2 demo-search teacher teacher-mixformerv2 clean
+.PHONY: install test demo demo-search teacher clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,10 +28,6 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/ctrack demo
 
-# The same road with the built-in 8-block MixFormerV2 teacher (its network, online tracker and guidance).
-demo-mixformerv2: $(STAMP)
-	$(VENV)/bin/ctrack demo --teacher-family mixformerv2
-
 # LightTrack's one-shot search on the tiny space: supernet, search, retrain (CPU minutes).
 demo-search: $(STAMP)
 	$(VENV)/bin/ctrack demo --search --out demo-search-out
@@ -48,12 +44,3 @@ teacher: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
-
-# Rebuild the built-in MixFormerV2 teacher (8 blocks, 64 wide; CPU: about 30 minutes on 2 cores).
-MFX_RUN ?= runs/builtin-mixformerv2
-teacher-mixformerv2: $(STAMP)
-	$(VENV)/bin/ctrack data synth --layout lasot --out $(MFX_RUN)/data --sequences 80 --frames 150 --seed 11
-	$(VENV)/bin/ctrack train -r mixformerv2_tiny model.arch=ctrack_mixformerv2_tiny --data lasot=$(MFX_RUN)/data:all --out $(MFX_RUN) --device $(TEACHER_DEVICE) --resume
-	cp $(MFX_RUN)/model.safetensors compresstracker/assets/teacher_mixformerv2_tiny.safetensors
-	cp $(MFX_RUN)/log.jsonl compresstracker/assets/teacher_mixformerv2_tiny.log.jsonl
-	cp $(MFX_RUN)/config.yaml compresstracker/assets/teacher_mixformerv2_tiny.config.yaml
