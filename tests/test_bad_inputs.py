@@ -270,8 +270,8 @@ def _snapshot(root: Path) -> dict[str, str]:
     return out
 
 
-@pytest.mark.parametrize("case, args, words", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_is_one_clear_line_and_writes_nothing(run_cli, ws, monkeypatch, case, args, words):
+def assert_one_clear_line(run_cli, ws, monkeypatch, case, args, words):
+    """A table row: exit 2, one ``Error:`` line holding ``words``, nothing on stdout, no traceback, the workspace unchanged."""
     monkeypatch.chdir(ws)  # nothing may appear in the working folder either
     before = _snapshot(ws)
     result = run_cli(*args.format(ws=ws).split())
@@ -282,6 +282,11 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(run_cli, ws, monkeypatch
     assert words in lines[0], f"{case}: {lines[0]!r}"
     assert result.stdout == ""
     assert _snapshot(ws) == before, f"{case} wrote or changed files"
+
+
+@pytest.mark.parametrize("case, args, words", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_clear_line_and_writes_nothing(run_cli, ws, monkeypatch, case, args, words):
+    assert_one_clear_line(run_cli, ws, monkeypatch, case, args, words)
 
 
 def test_the_table_is_large_and_every_kind_is_distinct():
