@@ -47,6 +47,9 @@ def check_threads(requested: int) -> int:
     if requested > MAX_THREADS_PER_CORE * cores:
         raise ConfigError(f"--threads {requested} is more than {MAX_THREADS_PER_CORE}x the {cores} core(s) this process may use; "
                           f"give at most {MAX_THREADS_PER_CORE * cores}")
+    return requested
+
+
 def loader_worker_cap(processes: int = 1) -> int:
     """The most data-loader workers one of ``processes`` sibling processes runs: its cores less one (its own step)."""
     return max(0, available_cores() // max(1, processes) - 1)

@@ -70,7 +70,7 @@ def test_refuses_foreign_or_differently_made_folders(tmp_path):
     with pytest.raises(DatasetError, match="other settings .*seed 0"):
         generate("lasot", tmp_path / "out", sequences=1, frames=2, seed=1, image_size=SIZE)
     with pytest.raises(DatasetError, match="unknown synthetic layout"):
-        generate("vot", tmp_path / "v", sequences=1, frames=2, seed=0)
+        generate("otb100", tmp_path / "v", sequences=1, frames=2, seed=0)
 
 
 def test_lasot_layout_reads_back_through_every_route(lasot_out):
