@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXTERNAL = ("/data/", "OSTrack_ep0300", "CompressTracker_ep0500", "LightTrackM.pth", "--device cuda", "--nproc", "torchrun", " ... ", "HOST",
             "--video 0", "--select")
 # In the order a user would run them: each group's outputs are the next ones' inputs.
-HELP_ORDER = ("models", "datasets", "data", "recipes", "train", "plan", "compress", "inspect", "export", "track", "eval",
+HELP_ORDER = ("models", "datasets", "data", "recipes", "train", "plan", "compress", "export", "inspect", "track", "eval",
               "score", "pack", "bench", "demo", "search", "vot", "trax")
 
 
