@@ -77,6 +77,14 @@ def register_mac_counter(family: str, counter: Callable[[torch.nn.Module], int],
     _MAC_COUNTERS[family] = (counter, rules)
 
 
+def zero_crops(model: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """(template, search) batch-1 zero crops of the sizes ``model.config`` names, on the model's device and dtype."""
+    cfg = model.config
+    param = next(model.parameters())
+    return tuple(torch.zeros(1, 3, side, side, device=param.device, dtype=param.dtype)  # type: ignore[return-value]
+                 for side in (cfg.template_size, cfg.search_size))
+
+
 @torch.no_grad()
 def count_flop_macs(model: torch.nn.Module, *inputs: Any) -> int:
     """Multiply-accumulates of one ``model(*inputs)`` call by FlopCounterMode (eval mode, restored after)."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from compresstracker.bench.flops import FLOP_COUNTER_RULES, count_flop_macs
+from compresstracker.bench.flops import FLOP_COUNTER_RULES, count_flop_macs, zero_crops
 from compresstracker.families.mixformerv2.network import MixFormerV2Net
 
 __all__ = ["RULES", "count_macs"]
@@ -14,8 +14,5 @@ RULES = FLOP_COUNTER_RULES.replace("template + search", "template + online templ
 @torch.no_grad()
 def count_macs(model: MixFormerV2Net) -> int:
     """Multiply-accumulates of one tracking forward at batch 1 (the tracker runs the whole network every frame)."""
-    cfg = model.config
-    param = next(model.parameters())
-    template = torch.zeros(1, 3, cfg.template_size, cfg.template_size, device=param.device, dtype=param.dtype)
-    search = torch.zeros(1, 3, cfg.search_size, cfg.search_size, device=param.device, dtype=param.dtype)
+    template, search = zero_crops(model)
     return count_flop_macs(model, template, template, search)

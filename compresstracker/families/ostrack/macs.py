@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from compresstracker.bench.flops import FLOP_COUNTER_RULES, count_flop_macs
+from compresstracker.bench.flops import FLOP_COUNTER_RULES, count_flop_macs, zero_crops
 from compresstracker.families.ostrack.network import OSTrackNet, ctr_point_mask
 
 __all__ = ["RULES", "count_macs"]
@@ -14,9 +14,6 @@ RULES = FLOP_COUNTER_RULES
 @torch.no_grad()
 def count_macs(model: OSTrackNet) -> int:
     """Multiply-accumulates of one tracking forward (batch 1, the model's own CE setting)."""
-    cfg = model.config
-    param = next(model.parameters())
-    template = torch.zeros(1, 3, cfg.template_size, cfg.template_size, device=param.device, dtype=param.dtype)
-    search = torch.zeros(1, 3, cfg.search_size, cfg.search_size, device=param.device, dtype=param.dtype)
-    mask = ctr_point_mask(cfg, 1, param.device) if model.ce_enabled else None
+    template, search = zero_crops(model)
+    mask = ctr_point_mask(model.config, 1, template.device) if model.ce_enabled else None
     return count_flop_macs(model, template, search, mask)
