@@ -70,15 +70,20 @@ def plan(teacher, stages, split, init, layers_per_stage, as_json):
 @click.option("--recipe", "-r", help="A shipped recipe name or a YAML path (default: compresstracker; with --resume, the run's).")
 @click.option("--eval", "eval_specs", multiple=True, metavar="NAME=ROOT[:SPLIT]", help="Evaluate teacher and student on this dataset afterwards.")
 @click.option("--name", help="The student's name in results and tables (default: the --out folder's name).")
+@click.option("--elastic", is_flag=True, help="Train a student supernet (depth and MLP width per stage, compress.elastic.*) "
+              "to search with `ctrack search --supernet OUT`.")
 @run_options
 @click.argument("overrides", nargs=-1)
-def compress(teacher, stages, split, init, recipe, eval_specs, name, overrides, **options):
+def compress(teacher, stages, split, init, recipe, eval_specs, name, elastic, overrides, **options):
     """Compress a teacher into a student by replacement training (CompressTracker).
 
     Writes OUT/student.safetensors (loads with no flags), OUT/student_<family>.pth.tar (e.g. OSTrack's
     layout), config.yaml, plan.json, log.jsonl and training checkpoints. `--resume` continues the
     run from its own config.yaml; a flag that contradicts it is refused, more --epochs continue
     it. The --data datasets are the training mix. `--epochs 0` exports the initialised student.
+    With --elastic, one run trains a whole family of students (OUT/supernet.safetensors): per step
+    it samples each stage's depth and MLP width (compress.elastic.*); `ctrack search --supernet OUT`
+    then picks the best student within a latency, MACs or params budget.
 
     \b
     Examples:
@@ -88,13 +93,18 @@ def compress(teacher, stages, split, init, recipe, eval_specs, name, overrides, 
       ctrack compress --teacher teacher.safetensors --stages 4 -r compresstracker_tiny --data lasot=synth:all --out ct4 --epochs 1 --samples-per-epoch 32
       ctrack compress --out ct4 --resume
       ctrack compress --out ct4 --resume --epochs 2
+      ctrack compress --teacher teacher.safetensors --stages 2 --elastic -r compresstracker_tiny --data lasot=synth:all --out ct-elastic --epochs 1 --samples-per-epoch 32 compress.elastic.depths=[1,2,3]
     """
     from compresstracker.compression.run import compress_tracker, describe_run, resolve_teacher, with_teacher
     from compresstracker.fileio import check_name
 
     if not options["resume"] and teacher is None:
         raise click.UsageError("Missing option '--teacher' / '-t' (or --resume an existing run).")
-    request = resolve_run_options("compress", recipe, overrides, _plan_overrides(stages, split, init), options)
+    if elastic and eval_specs:
+        raise click.UsageError("--eval with --elastic: an elastic run writes a supernet, not one student; "
+                               "search it (ctrack search --supernet OUT) and evaluate the student it finds.")
+    extra = _plan_overrides(stages, split, init) + (["compress.elastic.enabled=true"] if elastic else [])
+    request = resolve_run_options("compress", recipe, overrides, extra, options)
     teacher = resolve_teacher(teacher, request.recipe, request.saved)
     request.recipe = with_teacher(request.recipe, teacher)
     if name is not None:  # the student's results folder under OUT/results/<dataset>/
@@ -120,6 +130,10 @@ def compress(teacher, stages, split, init, recipe, eval_specs, name, overrides, 
         return
     console.print(plan_table(summary["plan"]))
     console.print(sizes_line(summary["plan"]))
+    if "supernet" in summary:
+        console.print(f"supernet ({summary['plan']['elastic']['size']} students) -> {summary['supernet']}; "
+                      f"next: ctrack search --supernet {options['out']} --data NAME=ROOT --max-latency-ms MS")
+        return
     layouts = [str(path) for key, path in summary.items() if key.startswith("student_") and key != "student_config"]
     console.print(f"student -> {' and '.join([summary['student'], *layouts])}")
     if eval_specs:

@@ -86,6 +86,24 @@ class TeacherAdapter:
         for param in model.parameters():
             param.requires_grad_(False)
 
+    # ------------------------------------------------------------------ elastic compression (optional)
+    # A family whose layers can run with fewer MLP hidden units takes part in ``compress --elastic``.
+    def hidden_tensor_names(self) -> list[tuple[str, int]]:
+        """Parameter names inside one layer that carry its MLP hidden units, with the axis of the units:
+        the input weight first, the output weight second, then any others (biases)."""
+        raise ConfigError(f"the {self.name} family has no elastic compression (its adapter gives no MLP slicing hooks)")
+
+    def hidden_tensors(self, layer: nn.Module) -> list[tuple[torch.Tensor, int]]:
+        return [(layer.get_parameter(name), axis) for name, axis in self.hidden_tensor_names()]
+
+    def elastic_forward(self, layer: nn.Module, tokens: torch.Tensor, hidden: int) -> torch.Tensor:
+        """``layer`` on ``tokens`` with only its first ``hidden`` MLP units."""
+        raise ConfigError(f"the {self.name} family has no elastic compression")
+
+    def build_subnet(self, supernet: nn.Module, hidden: Sequence[int]) -> nn.Module:
+        """A plain network like ``supernet`` with ``len(hidden)`` layers of the given MLP widths (weights unset)."""
+        raise ConfigError(f"the {self.name} family has no elastic compression")
+
     def student_key_source(self, key: str, plan: "StagePlan") -> str:
         """The teacher state-dict key a student tensor is copied from."""
         prefix = self.layer_prefix

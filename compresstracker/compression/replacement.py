@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from compresstracker.compression.adapters import TeacherAdapter, adapter_for
+from compresstracker.compression.elastic import ElasticPath, ElasticSpace, run_path
 from compresstracker.compression.plan import StagePlan
 
 
@@ -39,11 +40,12 @@ class ReplacementModel(nn.Module):
 
     def __init__(
         self, teacher: nn.Module, student: nn.Module, plan: StagePlan, adapter: Optional[TeacherAdapter] = None,
-        teacher_dtype: Optional[torch.dtype] = None,
+        teacher_dtype: Optional[torch.dtype] = None, elastic: Optional[ElasticSpace] = None,
     ):
         super().__init__()
         self.student = student
         self.plan = plan
+        self.elastic = elastic  # the student is an elastic supernet of this space
         self.adapter = adapter or adapter_for(teacher)
         self.adapter.prepare_teacher(teacher)
         # Not a registered submodule: its weights stay out of state_dict, DDP and the optimiser.
@@ -93,12 +95,22 @@ class ReplacementModel(nn.Module):
         search: torch.Tensor,
         pattern: Optional[list[bool]] = None,
         teacher: Optional[TeacherPass] = None,
-    ) -> dict:
+        paths: Optional[list[ElasticPath]] = None,
+    ) -> dict | list[dict]:
         """Run the path given by ``pattern`` (True = student stage; None = all student).
 
         Returns the head outputs plus ``stage_tokens`` (the tokens at each stage end) and
         ``computed_teacher_stages`` (teacher stages actually run here, for the cost check).
+        With ``paths`` (an elastic run's supernet student), one such dict per elastic path, every
+        path through the same stage pattern: one call, so DDP sees one forward per backward.
         """
+        if paths is not None:
+            if teacher is None and not all(pattern or [True]):
+                teacher = self.teacher_pass(template, search)
+            return [self._forward(template, search, pattern, teacher, self.elastic.layers(self.plan, p)) for p in paths]
+        return self._forward(template, search, pattern, teacher)
+
+    def _forward(self, template, search, pattern, teacher, picks: Optional[list[tuple[int, int]]] = None) -> dict:
         plan, adapter = self.plan, self.adapter
         student_layers, teacher_layers = adapter.layers(self.student), adapter.layers(self.teacher)
         pattern = pattern if pattern is not None else [True] * plan.num_stages
@@ -113,7 +125,10 @@ class ReplacementModel(nn.Module):
         else:
             tokens = adapter.embed(self.student, template, search)
         for i in range(first_student, plan.num_stages):
-            if pattern[i]:
+            if pattern[i] and picks is not None:
+                stage = set(plan.student_layers(i))
+                tokens = run_path(adapter, student_layers, tokens, [pick for pick in picks if pick[0] in stage])
+            elif pattern[i]:
                 for j in plan.student_layers(i):
                     tokens = student_layers[j](tokens)
             else:

@@ -11,6 +11,7 @@ from typing import Any, Optional
 import torch
 
 from compresstracker.compression.adapters import adapter_for
+from compresstracker.compression.elastic import PLAN_KEY, ElasticSpace, elastic_enabled, elastic_plan_depth, sort_hidden_units, space_from_recipe
 from compresstracker.compression.plan import StagePlan, plan_stages
 from compresstracker.compression.replacement import ReplacementModel
 from compresstracker.compression.report import describe_plan
@@ -26,17 +27,39 @@ from compresstracker.training.run import finished, make_progress, run_context, w
 from compresstracker.training.engine import Trainer
 
 STUDENT_FILE = "student.safetensors"
+SUPERNET_FILE = "supernet.safetensors"  # an elastic run's student supernet (its plan metadata holds the space)
 
 
 def plan_from_recipe(teacher_depth: int, compress: dict) -> StagePlan:
-    """The stage plan a recipe's ``compress`` section asks for, on a teacher of ``teacher_depth`` layers."""
+    """The stage plan a recipe's ``compress`` section asks for, on a teacher of ``teacher_depth`` layers
+    (an elastic run's: as many layers per stage as its largest depth choice)."""
+    per_stage = compress["layers_per_stage"]
+    if elastic_enabled(compress):
+        if per_stage not in (1, elastic_plan_depth(compress)):
+            raise ConfigError(f"compress.layers_per_stage {per_stage} with --elastic: an elastic run's stages hold "
+                              f"max(compress.elastic.depths) = {elastic_plan_depth(compress)} layers; leave it at 1")
+        per_stage = elastic_plan_depth(compress)
     return plan_stages(
         teacher_depth,
         stages=None if compress["split"] else compress["stages"],
         split=compress["split"],
         init=compress["init"],
-        layers_per_stage=compress["layers_per_stage"],
+        layers_per_stage=per_stage,
     )
+
+
+def elastic_space(teacher: torch.nn.Module, plan: StagePlan, compress: dict) -> Optional[ElasticSpace]:
+    """The elastic space of a run on ``teacher`` (None for a fixed-shape run)."""
+    if not elastic_enabled(compress):
+        return None
+    adapter = adapter_for(teacher)
+    (weight, axis), *_ = adapter.hidden_tensors(adapter.layers(teacher)[0])
+    return space_from_recipe(compress, plan.num_stages, weight.shape[1 - axis], weight.shape[axis])
+
+
+def output_file(compress: dict) -> str:
+    """What a run writes: the student, or an elastic run's supernet."""
+    return SUPERNET_FILE if elastic_enabled(compress) else STUDENT_FILE
 
 
 # compress.teacher_precision names -> the dtype of the teacher's guidance pass (None: fp32, no copy).
@@ -101,7 +124,24 @@ def describe_run(recipe: dict, teacher: TeacherFile) -> dict:
     from compresstracker.checkpoints import load_model
 
     model = load_model(teacher.path)
-    return describe_plan(model, plan_from_recipe(adapter_for(model).depth(model), recipe["compress"]), recipe["compress"]["student_ce"])
+    plan = plan_from_recipe(adapter_for(model).depth(model), recipe["compress"])
+    return describe(model, plan, elastic_space(model, plan, recipe["compress"]), recipe["compress"]["student_ce"])
+
+
+def describe(teacher: torch.nn.Module, plan: StagePlan, space: Optional[ElasticSpace], student_ce: bool) -> dict:
+    """The plan's description; an elastic run's also names its space and its smallest and largest students."""
+    from compresstracker.compression.elastic import extract_student
+
+    description = describe_plan(teacher, plan, student_ce)
+    if space is not None:
+        adapter = adapter_for(teacher)
+        supernet = adapter.build_student(teacher, plan)
+        ends = {}
+        for name, path in (("largest", space.largest()), ("smallest", space.smallest())):
+            net = extract_student(supernet, plan, space, path, adapter)
+            ends[name] = {"path": path.encode(), "params": sum(p.numel() for p in net.parameters()), "macs": adapter.macs(net)}
+        description[PLAN_KEY] = {**space.to_dict(), "size": space.size(), **ends}
+    return description
 
 
 def compress_tracker(
@@ -132,13 +172,18 @@ def compress_tracker(
                 warnings.warn(CTrackWarning(line), stacklevel=2)
         loaded = load_checkpoint(teacher.path)
         teacher_net = loaded.model
-        release = release_file(out_dir, teacher_net.config)
-        if finished(setup, recipe, out_dir / STUDENT_FILE, *release.values()):
-            return finished_summary(out_dir, recipe, teacher.path, release)
+        out_file = out_dir / output_file(compress)
+        release = {} if elastic_enabled(compress) else release_file(out_dir, teacher_net.config)
+        if finished(setup, recipe, out_file, *release.values()):
+            return finished_summary(out_dir, recipe, teacher.path, release, out_file)
         plan = plan_from_recipe(adapter_for(teacher_net).depth(teacher_net), compress)
+        space = elastic_space(teacher_net, plan, compress)
         seed = int(recipe["train"]["seed"])
         student = init_student(teacher_net, plan, ce=compress["student_ce"], drop_path=recipe["model"]["drop_path"])
-        description = describe_plan(teacher_net, plan, compress["student_ce"])
+        if space is not None and len(space.hidden) > 1:
+            sort_hidden_units(student, adapter_for(student))
+        description = describe(teacher_net, plan, space, compress["student_ce"])
+        plan_meta = {**plan.to_dict(), **({PLAN_KEY: space.to_dict()} if space is not None else {})}
         choices = {**setup.resolved_choices(), PRECISION_KEY: precision}
         provenance = {
             "teacher_file": teacher.path.name,
@@ -155,7 +200,9 @@ def compress_tracker(
         }
         summary: dict[str, Any] = {"out": str(out_dir), "plan": description, "epochs": recipe["train"]["epochs"]}
         if recipe["train"]["epochs"] > 0:
-            model = ReplacementModel(teacher_net, student, plan, teacher_dtype=TEACHER_DTYPES[precision])
+            # one choice per knob: a fixed-shape run, computed exactly as one
+            elastic = space if space is not None and space.size() > 1 else None
+            model = ReplacementModel(teacher_net, student, plan, teacher_dtype=TEACHER_DTYPES[precision], elastic=elastic)
             task = CompressionTask(model, recipe)
             loader = build_loader_factory(recipe, student.config, dist, pin_memory=device.type == "cuda")
             val_loader = build_loader_factory(recipe, student.config, dist, pin_memory=device.type == "cuda", section="val")
@@ -168,7 +215,7 @@ def compress_tracker(
 
             def export_each_epoch(trainer: Trainer, epoch: int) -> dict:  # marked unfinished until the final save below
                 if dist.is_main:
-                    save_native(student, student.config, out_dir / STUDENT_FILE, plan=plan.to_dict(),
+                    save_native(student, student.config, out_file, plan=plan_meta,
                                 provenance={**provenance, "epoch": epoch + 1, "unfinished": True})
                 return {"stage_student_share": task.pattern_share()}
 
@@ -180,10 +227,10 @@ def compress_tracker(
             student = task.module.student
         student = student.to("cpu").eval()
         if dist.is_main:
-            save_native(student, student.config, out_dir / STUDENT_FILE, plan=plan.to_dict(), provenance=provenance)
+            save_native(student, student.config, out_file, plan=plan_meta, provenance=provenance)
             for path in release.values():
                 save_release(student, path)
-        summary["student"] = str(out_dir / STUDENT_FILE)
+        summary["supernet" if space is not None else "student"] = str(out_file)
         summary.update({key: str(path) for key, path in release.items()})
         summary["teacher"] = str(teacher.path)
         summary["student_config"] = student.config.to_dict()
@@ -202,14 +249,14 @@ def release_file(out_dir: Path, config: Any) -> dict[str, Path]:
     return {f"student_{layout.name}": out_dir / layout.filename}
 
 
-def finished_summary(out_dir: Path, recipe: dict, teacher_path: Path, release: dict[str, Path]) -> dict[str, Any]:
+def finished_summary(out_dir: Path, recipe: dict, teacher_path: Path, release: dict[str, Path], out_file: Path) -> dict[str, Any]:
     """The summary of a run that is already complete, read from its files (nothing is written)."""
     from compresstracker.checkpoints import inspect_checkpoint
 
-    info = inspect_checkpoint(out_dir / STUDENT_FILE)
+    info = inspect_checkpoint(out_file)
     return {
         "out": str(out_dir), "complete": True, "epochs": recipe["train"]["epochs"],
         "plan": json.loads((out_dir / "plan.json").read_text()),
-        "student": str(out_dir / STUDENT_FILE), **{key: str(path) for key, path in release.items()},
+        "supernet" if out_file.name == SUPERNET_FILE else "student": str(out_file), **{key: str(path) for key, path in release.items()},
         "teacher": str(teacher_path), "student_config": info["config"],
     }

@@ -51,16 +51,39 @@ class CompressionTask:
 
     def step(self, module: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, Any]]:
         model: ReplacementModel = module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
-        weights = self.compress["loss"]
         num_stages = model.plan.num_stages
         if module.training and self.p < 1.0:
             pattern = sample_pattern(num_stages, self.p, self.generator)
         else:
             pattern = [True] * num_stages
         template, search = batch["template"], batch["search"]
+        weights = self.compress["loss"]
         need_teacher = weights["pred"] > 0 or weights["feat"] > 0 or not all(pattern)
         teacher = model.teacher_pass(template, search) if need_teacher else None
-        out = module(template, search, pattern, teacher)
+        if model.elastic is None:
+            out = module(template, search, pattern, teacher)
+            total, logs = self._losses(model, out, batch, teacher)
+        else:
+            # training: the sampling rule's paths; evaluation: the largest student
+            paths = model.elastic.training_paths(self.generator) if module.training else [model.elastic.largest()]
+            outs = module(template, search, pattern, teacher, paths)
+            per_path = [self._losses(model, o, batch, teacher) for o in outs]
+            total = torch.stack([t for t, _ in per_path]).mean()
+            logs = {k: torch.stack([torch.as_tensor(l[k]) for _, l in per_path]).float().mean() for k in per_path[0][1]}
+            logs["paths"] = len(paths)
+            out = outs[0]
+        if module.training:
+            self.steps += 1
+            for i, used in enumerate(pattern):
+                self.pattern_counts[i] += int(used)
+            logs["p"] = self.p
+            logs["student_stages"] = sum(pattern)
+            logs["teacher_stages_run"] = out["computed_teacher_stages"]
+        return total, logs
+
+    def _losses(self, model: ReplacementModel, out: dict, batch: dict[str, torch.Tensor], teacher) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Tracking loss, prediction guidance and feature mimicking of one path's outputs, weighted and summed."""
+        weights = self.compress["loss"]
         track, logs = model.adapter.tracking_loss(out, batch, self.track_weights)
         total = weights["track"] * track
         logs = {"track": track.detach(), **logs}
@@ -72,13 +95,6 @@ class CompressionTask:
             feat = feature_mimic_loss(out["stage_tokens"], teacher.stage_tokens, model.adapter.num_template_tokens(model.student))
             total = total + weights["feat"] * feat
             logs["feat"] = feat.detach()
-        if module.training:
-            self.steps += 1
-            for i, used in enumerate(pattern):
-                self.pattern_counts[i] += int(used)
-            logs["p"] = self.p
-            logs["student_stages"] = sum(pattern)
-            logs["teacher_stages_run"] = out["computed_teacher_stages"]
         return total, logs
 
     def pattern_share(self) -> list[float]:

@@ -74,6 +74,15 @@ SCHEMA: dict[str, Any] = {
         # The frozen teacher's no-grad guidance pass: auto = bf16 where the device runs it natively
         # (CPUs with AVX-512 BF16/AMX; CUDA: bf16, else fp16), fp32 elsewhere.
         "teacher_precision": "auto",
+        # Elastic replacement training (compress --elastic): the student is a supernet of the paths below,
+        # per stage a depth (its last d layers) and an MLP ratio (its first embed_dim * r hidden units).
+        "elastic": {
+            "enabled": False,
+            "depths": [1, 2],  # per-stage depth choices; the supernet holds the largest
+            "mlp_ratios": [4.0, 2.0, 1.0],  # MLP ratio choices, at most the teacher's
+            "sampling": "sandwich",  # sandwich: largest + smallest + random_paths per step | single: one random path
+            "random_paths": 2,
+        },
     },
 }
 
@@ -83,6 +92,15 @@ CHOICES = {
     ("train", "optimizer"): ("adamw", "sgd"),
     ("train", "lr_schedule"): ("step", "log"),
     ("compress", "teacher_precision"): ("auto", "fp32", "bf16", "fp16"),
+    ("compress", "elastic", "sampling"): ("sandwich", "single"),
+}
+
+# Lists of numbers (other lists in a recipe are data entries): dotted path -> (element check, message)
+SCALAR_LISTS: dict[tuple, tuple[Callable[[Any], bool], str]] = {
+    ("compress", "elastic", "depths"): (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+                                        "must be a non-empty list of integers >= 1"),
+    ("compress", "elastic", "mlp_ratios"): (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 16,
+                                            "must be a non-empty list of numbers in (0, 16]"),
 }
 
 # Checks beyond types: dotted path -> (predicate, message)
@@ -130,6 +148,7 @@ RANGES: dict[tuple, tuple[Callable[[Any], bool], str]] = {
     ("compress", "loss", "track"): _AT_LEAST_0,
     ("compress", "loss", "pred"): _AT_LEAST_0,
     ("compress", "loss", "feat"): _AT_LEAST_0,
+    ("compress", "elastic", "random_paths"): _AT_LEAST_0,
     ("model", "drop_path"): (lambda v: 0 <= v < 1, "must lie in [0, 1)"),
 }
 INIT_MODES = ("stage-end", "stage-start")
@@ -278,6 +297,11 @@ def validate(recipe: dict[str, Any]) -> list[str]:
                 return
             for key, sub in schema.items():
                 walk(sub, value.get(key), path + (key,))
+            return
+        if path in SCALAR_LISTS:
+            check, message = SCALAR_LISTS[path]
+            if not isinstance(value, list) or not value or not all(check(v) for v in value):
+                problems.append(f"{name} {message}, got {value!r}")
             return
         if isinstance(schema, list):
             if not isinstance(value, list):

@@ -40,6 +40,9 @@ def applicable(recipe: Mapping[str, Any]) -> dict[str, Any]:
             node = node.get(part) if isinstance(node, dict) else None
         if isinstance(node, dict):
             node.pop(leaf, None)
+    compress = out.get("compress")
+    if isinstance(compress, dict) and isinstance(compress.get("elastic"), dict) and not compress["elastic"].get("enabled"):
+        del compress["elastic"]  # a fixed-shape run records what it did before elastic runs existed (and resumes so)
     return out
 
 

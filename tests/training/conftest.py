@@ -20,13 +20,16 @@ def tiny_overrides(root, epochs=1, samples=32, batch=8, extra=()):
     ]
 
 
-def train_killed_then_resumed(recipe, out, monkeypatch):
-    """Train ``recipe`` into ``out``, killed right after the first mid-epoch checkpoint of epoch 2,
-    then resumed to the end; returns the loss records the killed run had written."""
+def train_killed_then_resumed(recipe, out, monkeypatch, train=None):
+    """Train ``recipe`` into ``out`` (with ``train(recipe, out, resume=..., progress=...)``, default
+    ``train_tracker``), killed right after the first mid-epoch checkpoint of epoch 2, then resumed to
+    the end; returns the loss records the killed run had written."""
     import json
 
     from compresstracker.training.engine import Trainer
     from compresstracker.training.run import train_tracker
+
+    train_tracker = train or train_tracker
 
     original_save = Trainer.save
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from compresstracker.compression.adapters import TeacherAdapter
 from compresstracker.compression.plan import StagePlan
+from compresstracker.errors import ConfigError
 from compresstracker.families.ostrack.config import OSTrackConfig
 from compresstracker.families.ostrack.macs import count_macs
 from compresstracker.families.ostrack.network import OSTrackNet
@@ -67,6 +69,27 @@ class OneStreamViTAdapter(TeacherAdapter):
         self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], weights: dict[str, float],
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         return tracking_loss(out, batch, weights)
+
+    def hidden_tensor_names(self) -> list[tuple[str, int]]:
+        return [("mlp.fc1.weight", 0), ("mlp.fc2.weight", 1), ("mlp.fc1.bias", 0)]
+
+    def elastic_forward(self, layer: nn.Module, tokens: torch.Tensor, hidden: int) -> torch.Tensor:
+        """The block's forward (no candidate elimination) with the MLP cut to its first ``hidden`` units."""
+        mlp = layer.mlp
+        if not isinstance(mlp.norm, nn.Identity):
+            raise ConfigError("an MLP with a norm between its layers cannot be sliced")
+        x = tokens + layer.drop_path(layer.attn(layer.norm1(tokens)))
+        h = mlp.drop1(mlp.act(F.linear(layer.norm2(x), mlp.fc1.weight[:hidden], mlp.fc1.bias[:hidden])))
+        return x + layer.drop_path(mlp.drop2(F.linear(h, mlp.fc2.weight[:, :hidden], mlp.fc2.bias)))
+
+    def build_subnet(self, supernet: OSTrackNet, hidden: Sequence[int]) -> OSTrackNet:
+        c = supernet.config
+        hidden = tuple(int(h) for h in hidden)
+        uniform = len(set(hidden)) == 1 and int(c.embed_dim * (hidden[0] / c.embed_dim)) == hidden[0]
+        arch = f"{c.arch.split('_student')[0]}_student{len(hidden)}" + ("" if uniform and hidden[0] == c.hidden(0) else "_elastic")
+        config = c.replace(arch=arch, depth=len(hidden), ce_layers=(), ce_keep_ratios=(), drop_path=0.0,
+                           mlp_ratio=hidden[0] / c.embed_dim if uniform else c.mlp_ratio, mlp_hidden=() if uniform else hidden)
+        return OSTrackNet(config)
 
     def prepare_teacher(self, model: OSTrackNet) -> None:
         super().prepare_teacher(model)

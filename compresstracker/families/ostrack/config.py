@@ -31,6 +31,9 @@ class OSTrackConfig(PatchGrid):
     depth: int = 12
     num_heads: int = 12
     mlp_ratio: float = 4.0
+    # Hidden units of each block's MLP when they differ between blocks (an elastic search's student);
+    # empty: every block has int(embed_dim * mlp_ratio).
+    mlp_hidden: tuple[int, ...] = ()
     qkv_bias: bool = True
     patch_size: int = 16
     template_size: int = 128
@@ -61,6 +64,8 @@ class OSTrackConfig(PatchGrid):
             problems.append(f"ce_layers {list(self.ce_layers)} must lie in [0, {self.depth - 1}]")
         if any(not 0 < r <= 1 for r in self.ce_keep_ratios):
             problems.append("ce_keep_ratios must lie in (0, 1]")
+        if self.mlp_hidden and (len(self.mlp_hidden) != self.depth or any(int(h) < 1 for h in self.mlp_hidden)):
+            problems.append(f"mlp_hidden {list(self.mlp_hidden)} must give a positive width for each of the {self.depth} blocks")
         if self.head_channels < 8 or self.head_channels % 8:
             problems.append("head_channels must be a positive multiple of 8 (it is halved three times)")
         if problems:
@@ -75,6 +80,10 @@ class OSTrackConfig(PatchGrid):
     @property
     def has_ce(self) -> bool:
         return any(r < 1 for r in self.ce_keep_ratios)
+
+    def hidden(self, block: int) -> int:
+        """MLP hidden units of block ``block``."""
+        return int(self.mlp_hidden[block]) if self.mlp_hidden else int(self.embed_dim * self.mlp_ratio)
 
     def keep_ratio(self, block: int) -> float:
         """Search keep ratio of block ``block`` (1.0 for a plain block)."""
@@ -91,6 +100,9 @@ class OSTrackConfig(PatchGrid):
         out = dataclasses.asdict(self)
         out["ce_layers"] = list(self.ce_layers)
         out["ce_keep_ratios"] = list(self.ce_keep_ratios)
+        out["mlp_hidden"] = list(self.mlp_hidden)
+        if not self.mlp_hidden:  # files written before per-block widths existed carry no such key
+            del out["mlp_hidden"]
         return out
 
     def to_json(self) -> str:
@@ -103,7 +115,7 @@ class OSTrackConfig(PatchGrid):
         if unknown:
             raise ConfigError(f"unknown model config keys: {', '.join(unknown)}")
         data = dict(data)
-        for key in ("ce_layers", "ce_keep_ratios"):
+        for key in ("ce_layers", "ce_keep_ratios", "mlp_hidden"):
             if key in data:
                 data[key] = tuple(data[key])
         return cls(**data)

@@ -36,13 +36,13 @@ class ProbAttention(Attention):
 class Block(nn.Module):
     """Pre-norm transformer block; eliminates search tokens when called with keep_ratio < 1."""
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, qkv_bias: bool, drop_path: float):
+    def __init__(self, dim: int, num_heads: int, hidden: int, qkv_bias: bool, drop_path: float):
         super().__init__()
         self.norm1 = LayerNorm(dim, eps=1e-6)
         self.attn = ProbAttention(dim, num_heads=num_heads, qkv_bias=qkv_bias)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.norm2 = LayerNorm(dim, eps=1e-6)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=nn.GELU)
+        self.mlp = Mlp(dim, hidden, act_layer=nn.GELU)
 
     def forward(self, x: torch.Tensor, state: Optional["TokenState"] = None, keep_ratio: float = 1.0) -> torch.Tensor:
         if state is None or keep_ratio >= 1.0:
@@ -137,7 +137,7 @@ class VisionTransformerTracker(nn.Module):
         # Stochastic depth grows linearly to drop_path at the last block (plain floats: meta-device safe).
         rates = [c.drop_path * i / max(c.depth - 1, 1) for i in range(max(c.depth, 1))]
         self.blocks = nn.ModuleList(
-            Block(c.embed_dim, c.num_heads, c.mlp_ratio, c.qkv_bias, rates[i]) for i in range(c.depth)
+            Block(c.embed_dim, c.num_heads, c.hidden(i), c.qkv_bias, rates[i]) for i in range(c.depth)
         )
         self.norm = LayerNorm(c.embed_dim, eps=1e-6)
         self._init_weights()
