@@ -96,4 +96,4 @@ def search(supernet, data, calib, max_macs, max_params, max_latency_ms, backend,
         return
     console.print(top_table(summary["records"][:10]))
     best = summary["best"]
-    console.print(f"best {best['arch']} fitness {best['fitness']:.2f}, {best['macs'] / 1e6:.2f}M MACs -> {summary['subnet']}")
+    console.print(f"best {best['arch']} fitness {best['fitness']:.2f}, {best['macs'] / 1e6:.2f}M MACs -> {summary.get('subnet') or summary['student']}")

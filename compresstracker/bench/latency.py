@@ -289,3 +289,37 @@ def bench_models(
         "compile": compile,
         "frame": list(FRAME_SIZE[::-1]),
     }
+
+
+def time_models(
+    models: Sequence[torch.nn.Module], backend: str = "torch", precision: str = "fp32", device: str | torch.device = "cpu",
+    threads: int = 1, runs: int = 20, statistic: str = "median", calib: Optional[str] = None,
+) -> list[float]:
+    """Each model's network share of a tracking step in ms on ``backend`` at ``precision`` (what
+    ``ctrack bench`` reports as latency), the models timed interleaved so load hits all alike;
+    ``statistic`` median (as bench) or min (the stable figure on a shared machine, for cost tables).
+
+    For callers that hold networks rather than files (a search timing the students it cuts out).
+    """
+    pick = {"median": statistics.median, "min": min}[statistic]
+    from compresstracker.devices import resolve_device
+
+    chosen = get_backend(backend)
+    chosen.require()
+    chosen.check_precision(precision)
+    device = resolve_device(str(device))
+    if not chosen.supports(precision, device):
+        raise ConfigError(f"the {backend} backend has no native {precision} on {device.type} here; choose fp32")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        frame = synthetic_frame()
+        rows = [_Row(f"model{i}", backend, precision, chosen.from_model(m.to(device).eval(), precision, device, threads, calib), device, frame)
+                for i, m in enumerate(models)]
+        warmup = max(2, min(10, runs // 5))
+        for i in range(warmup + runs):
+            for row in rows:
+                row.step(record=i >= warmup)
+    finally:
+        torch.set_num_threads(previous)
+    return [pick(row.latency) for row in rows]

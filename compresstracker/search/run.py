@@ -72,6 +72,10 @@ def check_budget(table: CostTable, budget: Budget) -> None:
 
 def dry_run(opts: SearchOptions) -> dict[str, Any]:
     """Space size, MACs and params range and the budget's share of the space; evaluates nothing."""
+    from compresstracker.search.elastic import elastic_dry_run, is_elastic_run
+
+    if is_elastic_run(opts.supernet):
+        return elastic_dry_run(opts)
     file = supernet_file(opts.supernet)
     supernet = load_supernet(file)
     table = load_cost_table(supernet, file, opts)
@@ -99,6 +103,10 @@ def dry_run(opts: SearchOptions) -> dict[str, Any]:
 def run_search(opts: SearchOptions, resume: bool = False, on_generation: Callable[[dict], None] | None = None,
                fitness_fn: Callable | None = None) -> dict[str, Any]:
     """The whole search; returns the summary (best, latency check, files)."""
+    from compresstracker.search.elastic import is_elastic_run, run_elastic_search
+
+    if is_elastic_run(opts.supernet):
+        return run_elastic_search(opts, resume, on_generation, fitness_fn)
     file = supernet_file(opts.supernet)
     supernet = load_supernet(file)
     table = load_cost_table(supernet, file, opts)
@@ -202,8 +210,9 @@ def load_supernet(path: Path):
     return supernet.eval()
 
 
-def write_pareto(records: list[dict[str, Any]], path: Path) -> Path:
-    """Fitness against MACs (and against predicted latency when known), the front marked."""
+def write_pareto(records: list[dict[str, Any]], path: Path, marks: dict[str, dict[str, Any]] | None = None) -> Path:
+    """Fitness against MACs (and against predicted latency when known), the front marked; ``marks``
+    ({name: {fitness, macs, latency_ms}}: students trained apart, e.g. fixed CT-k) drawn as stars."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -216,6 +225,10 @@ def write_pareto(records: list[dict[str, Any]], path: Path) -> Path:
         ax.scatter(xs, [r["fitness"] for r in records], s=14, c=[r["generation"] for r in records], cmap="viridis", label="candidates")
         front = pareto_front(records, key)
         ax.plot([r[key] * scale for r in front], [r["fitness"] for r in front], "r.-", label="front")
+        for name, mark in (marks or {}).items():
+            if mark.get(key) is not None:
+                ax.plot(mark[key] * scale, mark["fitness"], "k*", markersize=10)
+                ax.annotate(name, (mark[key] * scale, mark["fitness"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
         ax.set_xlabel(label)
         ax.set_ylabel("fitness (AO + SR0.5) / 2")
         ax.legend(loc="lower right")

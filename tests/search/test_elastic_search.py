@@ -1,0 +1,101 @@
+"""The ViT elastic space: costs per unit, the latency table, and `ctrack search` on an elastic compression run."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from compresstracker.bench.flops import count_params
+from compresstracker.checkpoints import load_model, save_native
+from compresstracker.compression.adapters import adapter_for
+from compresstracker.compression.run import compress_tracker
+from compresstracker.errors import ConfigError
+from compresstracker.search.elastic import ElasticSupernet, ElasticViTSpace, cost_units, latency_units, predict_ms
+from compresstracker.training.recipe import load_recipe
+
+
+@pytest.fixture(scope="module")
+def elastic_run(tmp_path_factory, synth_search):
+    """An elastic run of the tiny teacher (initialised, not trained: its costs and cut-outs are what is tested)."""
+    from tests.conftest import randomize_model
+    from compresstracker.models import build_model
+
+    root = tmp_path_factory.mktemp("elastic")
+    net = randomize_model(build_model("tiny_64_ce"), 4)
+    teacher = save_native(net, net.config, root / "teacher.safetensors")
+    recipe = load_recipe("compresstracker_tiny", [
+        "train.epochs=0", "data.workers=0", "compress.stages=2", f"data.train.0.root={synth_search / 'train'}",
+        "data.train.0.split=all", "compress.elastic.enabled=true", "compress.elastic.depths=[1,2]",
+        "compress.elastic.mlp_ratios=[4,2,1]", "train.batch_size=4", "compress.teacher_precision=fp32"])
+    compress_tracker(recipe, root / "run", progress=False, threads=1, teacher=teacher)
+    return root / "run"
+
+
+def test_unit_costs_add_up_to_every_cut_out_students_count(elastic_run):
+    supernet = ElasticSupernet.load(elastic_run)
+    space = ElasticViTSpace(supernet)
+    assert space.size() == 36 and len(space.genes) == 4
+    units = cost_units(supernet)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        genes = space.sample(rng)
+        net = supernet.extract(space.to_arch(genes))
+        assert sum(units[u]["macs"] for u in space.units(genes)) == adapter_for(net).macs(net)
+        assert sum(units[u]["params"] for u in space.units(genes)) == count_params(net)
+        assert space.decode(space.encode(genes)) == genes
+    low, high = space.minmax(lambda u: units[u]["macs"])
+    assert space.to_arch(low).encode() == "d1.1-h32.32" and space.to_arch(high).encode() == "d2.2-h128.128"
+
+
+def test_latency_table_is_a_fit_of_whole_students(elastic_run, monkeypatch):
+    """Units solved from uniform students timed whole: with a timer that is linear in the layers, exact."""
+    import compresstracker.bench.latency as latency
+
+    def fake(models, *args, **kwargs):  # 1 ms of base, 0.01 ms per hidden unit per layer
+        return [1.0 + sum(b.mlp.fc1.out_features * 0.01 for b in m.backbone.blocks) for m in models]
+
+    monkeypatch.setattr(latency, "time_models", fake)
+    supernet = ElasticSupernet.load(elastic_run)
+    space = ElasticViTSpace(supernet)
+    table = latency_units(supernet, "torch", "fp32", 1)
+    assert table["overhead_ms"] == pytest.approx(1.0) and table["units"]["block.64"] == pytest.approx(0.64)
+    genes = space.from_arch(space.to_arch(space.sample(np.random.default_rng(3))))
+    net = supernet.extract(space.to_arch(genes))
+    assert predict_ms(table, space.units(genes)) == pytest.approx(fake([net])[0])
+
+
+def test_a_single_depth_space_cannot_tell_layers_from_the_rest(elastic_run):
+    from compresstracker.compression.elastic import ElasticSpace
+
+    supernet = ElasticSupernet.load(elastic_run)
+    supernet.elastic = ElasticSpace(2, (2,), (128, 64))
+    with pytest.raises(ConfigError, match="needs at least two depth choices"):
+        cost_units(supernet)
+
+
+def test_search_an_elastic_run_under_a_latency_budget(elastic_run, synth_search, tmp_path, run_cli):
+    args = ["search", "--supernet", str(elastic_run), "--data", f"got10k={synth_search / 'got10k'}:val", "--population", "3",
+            "--generations", "2", "--parents", "2", "--threads", "1", "--seed", "5", "--calib-batches", "1", "--calib-batch-size", "2"]
+    dry = run_cli(*args, "--max-latency-ms", "1000", "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.output
+    info = json.loads(dry.stdout)
+    assert info["space_size"] == 36 and info["macs_range"][0] < info["macs_range"][1] and info["budget_share"] == 1.0
+    cheapest, dearest = info["latency_ms_range"]
+    budget = (cheapest + dearest) / 2
+    result = run_cli(*args, "--max-latency-ms", str(budget), "--out", str(tmp_path / "a"), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["records"] and all(r["latency_ms"] <= budget for r in summary["records"])
+    assert summary["latency_check"]["paths"] >= 1
+    best = json.loads((tmp_path / "a" / "best.json").read_text())
+    student = load_model(tmp_path / "a" / "student.safetensors")  # a plain student, no flags
+    assert student.config.to_dict() == best["config"] and len(student.backbone.blocks) == sum(
+        ElasticViTSpace(ElasticSupernet.load(elastic_run)).to_arch(
+            ElasticViTSpace(ElasticSupernet.load(elastic_run)).decode(best["arch"])).depths)
+    with torch.no_grad():
+        out = student(torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 64, 64))
+    assert out["pred_boxes"].shape == (1, 1, 4)
+    again = run_cli(*args, "--max-latency-ms", str(budget), "--out", str(tmp_path / "b"), "--json")
+    assert json.loads(again.stdout)["best"]["arch"] == summary["best"]["arch"]  # same seed, same student
+    refused = run_cli(*args, "--max-latency-ms", str(cheapest / 2), "--out", str(tmp_path / "c"))
+    assert refused.exit_code != 0 and "no architecture of the space meets it" in refused.stderr
