@@ -70,11 +70,13 @@ def plan(teacher, stages, split, init, layers_per_stage, as_json):
 @click.option("--recipe", "-r", help="A shipped recipe name or a YAML path (default: compresstracker; with --resume, the run's).")
 @click.option("--eval", "eval_specs", multiple=True, metavar="NAME=ROOT[:SPLIT]", help="Evaluate teacher and student on this dataset afterwards.")
 @click.option("--name", help="The student's name in results and tables (default: the --out folder's name).")
+@click.option("--from-search", "from_search_dir", type=click.Path(file_okay=False),
+              help="Fine-tune the student a `ctrack search` of an elastic run found (its folder): a short replacement-training run of that path alone.")
 @click.option("--elastic", is_flag=True, help="Train a student supernet (depth and MLP width per stage, compress.elastic.*) "
               "to search with `ctrack search --supernet OUT`.")
 @run_options
 @click.argument("overrides", nargs=-1)
-def compress(teacher, stages, split, init, recipe, eval_specs, name, elastic, overrides, **options):
+def compress(teacher, stages, split, init, recipe, eval_specs, name, from_search_dir, elastic, overrides, **options):
     """Compress a teacher into a student by replacement training (CompressTracker).
 
     Writes OUT/student.safetensors (loads with no flags), OUT/student_<family>.pth.tar (e.g. OSTrack's
@@ -83,7 +85,8 @@ def compress(teacher, stages, split, init, recipe, eval_specs, name, elastic, ov
     it. The --data datasets are the training mix. `--epochs 0` exports the initialised student.
     With --elastic, one run trains a whole family of students (OUT/supernet.safetensors): per step
     it samples each stage's depth and MLP width (compress.elastic.*); `ctrack search --supernet OUT`
-    then picks the best student within a latency, MACs or params budget.
+    then picks the best student within a latency, MACs or params budget, and `--from-search DIR`
+    fine-tunes that student (the elastic run's teacher, plan and supernet weights) into OUT/student.safetensors.
 
     \b
     Examples:
@@ -93,17 +96,27 @@ def compress(teacher, stages, split, init, recipe, eval_specs, name, elastic, ov
       ctrack compress --teacher teacher.safetensors --stages 4 -r compresstracker_tiny --data lasot=synth:all --out ct4 --epochs 1 --samples-per-epoch 32
       ctrack compress --out ct4 --resume
       ctrack compress --out ct4 --resume --epochs 2
+      ctrack compress --from-search runs/search --data lasot=synth:all -r compresstracker_tiny --epochs 1 --out ct-found
       ctrack compress --teacher teacher.safetensors --stages 2 --elastic -r compresstracker_tiny --data lasot=synth:all --out ct-elastic --epochs 1 --samples-per-epoch 32 compress.elastic.depths=[1,2,3]
     """
     from compresstracker.compression.run import compress_tracker, describe_run, resolve_teacher, with_teacher
     from compresstracker.fileio import check_name
 
+    extra = []
+    if from_search_dir is not None:
+        from compresstracker.compression.run import from_search
+
+        if elastic or stages is not None or split is not None or init is not None:
+            raise click.UsageError("--from-search takes the stages and the space from the search's elastic run; "
+                                   "drop --elastic, --stages, --split and --init")
+        found_teacher, extra = from_search(from_search_dir)
+        teacher = teacher or found_teacher
     if not options["resume"] and teacher is None:
         raise click.UsageError("Missing option '--teacher' / '-t' (or --resume an existing run).")
     if elastic and eval_specs:
         raise click.UsageError("--eval with --elastic: an elastic run writes a supernet, not one student; "
                                "search it (ctrack search --supernet OUT) and evaluate the student it finds.")
-    extra = _plan_overrides(stages, split, init) + (["compress.elastic.enabled=true"] if elastic else [])
+    extra += _plan_overrides(stages, split, init) + (["compress.elastic.enabled=true"] if elastic else [])
     request = resolve_run_options("compress", recipe, overrides, extra, options)
     teacher = resolve_teacher(teacher, request.recipe, request.saved)
     request.recipe = with_teacher(request.recipe, teacher)

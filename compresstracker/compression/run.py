@@ -11,7 +11,9 @@ from typing import Any, Optional
 import torch
 
 from compresstracker.compression.adapters import adapter_for
-from compresstracker.compression.elastic import PLAN_KEY, ElasticSpace, elastic_enabled, elastic_plan_depth, sort_hidden_units, space_from_recipe
+from compresstracker.compression.elastic import (
+    PLAN_KEY, ElasticPath, ElasticSpace, elastic_enabled, elastic_plan_depth, extract_student, sort_hidden_units, space_from_recipe,
+)
 from compresstracker.compression.plan import StagePlan, plan_stages
 from compresstracker.compression.replacement import ReplacementModel
 from compresstracker.compression.report import describe_plan
@@ -58,8 +60,64 @@ def elastic_space(teacher: torch.nn.Module, plan: StagePlan, compress: dict) -> 
 
 
 def output_file(compress: dict) -> str:
-    """What a run writes: the student, or an elastic run's supernet."""
-    return SUPERNET_FILE if elastic_enabled(compress) else STUDENT_FILE
+    """What a run writes: the student, or an elastic run's supernet (a run that trains one path writes its student)."""
+    return SUPERNET_FILE if elastic_enabled(compress) and not fixed_path(compress) else STUDENT_FILE
+
+
+def fixed_path(compress: dict) -> Optional[ElasticPath]:
+    path = compress.get("elastic", {}).get("path")
+    return ElasticPath.decode(path) if path and elastic_enabled(compress) else None
+
+
+@torch.no_grad()
+def start_from_supernet(student: torch.nn.Module, plan: StagePlan, space: ElasticSpace, file: str) -> None:
+    """Load an elastic run's supernet weights into ``student`` (the same plan and space, or a clear error)."""
+    from compresstracker.checkpoints import inspect_checkpoint
+    from safetensors.torch import load_file
+
+    if not Path(file).is_file():
+        raise CheckpointError(f"compress.supernet {file} does not exist")
+    saved = inspect_checkpoint(file).get("plan") or {}
+    mine = {**plan.to_dict(), PLAN_KEY: space.to_dict()}
+    keys = ("stages", "layers_per_stage", "student_init")
+    if PLAN_KEY not in saved or any(saved.get(k) != mine[k] for k in keys) or any(
+            saved[PLAN_KEY].get(k) != mine[PLAN_KEY][k] for k in ("stages", "depths", "hidden")):
+        raise ConfigError(f"{file} is not a supernet of this run's plan and space (stages, depths and MLP widths must match)")
+    student.load_state_dict(load_file(str(file)), strict=True)
+
+
+def from_search(folder: str | os.PathLike) -> tuple[str, list[str]]:
+    """What fine-tuning a search's winner needs: the elastic run's teacher, and recipe overrides that
+    rebuild its plan and space, start from its supernet and train the winner's path alone."""
+    import yaml
+
+    folder = Path(folder)
+    best, state = folder / "best.json", folder / "search_state.json"
+    if not best.is_file() or not state.is_file():
+        raise ConfigError(f"{folder} is not a finished search of an elastic run (no best.json and search_state.json)")
+    try:
+        arch = json.loads(best.read_text())["arch"]
+        supernet = Path(json.loads(state.read_text())["settings"]["supernet"])
+        ElasticPath.decode(arch)
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError(f"{folder}: best.json or search_state.json is not from a search of an elastic run") from None
+    run_config = supernet.parent / "config.yaml"
+    if not supernet.is_file() or not run_config.is_file():
+        raise ConfigError(f"the search's supernet {supernet} (and its run's config.yaml) is gone; the fine-tuning starts from it")
+    run = yaml.safe_load(run_config.read_text())
+    c = run["compress"]
+    overrides = [f"compress.split=[{','.join(str(len(s)) for s in run['plan']['stages'])}]",
+                 f"compress.stages={len(run['plan']['stages'])}", f"compress.init={c['init']}",
+                 "compress.elastic.enabled=true", f"compress.elastic.depths={json.dumps(c['elastic']['depths'])}",
+                 f"compress.elastic.mlp_ratios={json.dumps(c['elastic']['mlp_ratios'])}", f"compress.elastic.path={arch}",
+                 f"compress.supernet={supernet}"]
+    return c["teacher"], overrides
+
+
+def write_student(student: torch.nn.Module, plan: StagePlan, space: Optional[ElasticSpace], compress: dict) -> torch.nn.Module:
+    """The network a run writes: the student, or the one path a fine-tuning run trains, cut out."""
+    path = fixed_path(compress)
+    return extract_student(student, plan, space, path, adapter_for(student)) if path is not None else student
 
 
 # compress.teacher_precision names -> the dtype of the teacher's guidance pass (None: fp32, no copy).
@@ -130,8 +188,6 @@ def describe_run(recipe: dict, teacher: TeacherFile) -> dict:
 
 def describe(teacher: torch.nn.Module, plan: StagePlan, space: Optional[ElasticSpace], student_ce: bool) -> dict:
     """The plan's description; an elastic run's also names its space and its smallest and largest students."""
-    from compresstracker.compression.elastic import extract_student
-
     description = describe_plan(teacher, plan, student_ce)
     if space is not None:
         adapter = adapter_for(teacher)
@@ -180,10 +236,17 @@ def compress_tracker(
         space = elastic_space(teacher_net, plan, compress)
         seed = int(recipe["train"]["seed"])
         student = init_student(teacher_net, plan, ce=compress["student_ce"], drop_path=recipe["model"]["drop_path"])
-        if space is not None and len(space.hidden) > 1:
+        if space is not None and compress["supernet"]:
+            start_from_supernet(student, plan, space, compress["supernet"])
+        elif space is not None and len(space.hidden) > 1:
             sort_hidden_units(student, adapter_for(student))
+        if fixed_path(compress) is not None:
+            space.check(fixed_path(compress))
         description = describe(teacher_net, plan, space, compress["student_ce"])
-        plan_meta = {**plan.to_dict(), **({PLAN_KEY: space.to_dict()} if space is not None else {})}
+        plan_meta = {**plan.to_dict()}
+        if space is not None:
+            path = fixed_path(compress)
+            plan_meta[PLAN_KEY] = {**space.to_dict(), **({"path": path.encode()} if path is not None else {})}
         choices = {**setup.resolved_choices(), PRECISION_KEY: precision}
         provenance = {
             "teacher_file": teacher.path.name,
@@ -201,7 +264,7 @@ def compress_tracker(
         summary: dict[str, Any] = {"out": str(out_dir), "plan": description, "epochs": recipe["train"]["epochs"]}
         if recipe["train"]["epochs"] > 0:
             # one choice per knob: a fixed-shape run, computed exactly as one
-            elastic = space if space is not None and space.size() > 1 else None
+            elastic = space if space is not None and (space.size() > 1 or fixed_path(compress)) else None
             model = ReplacementModel(teacher_net, student, plan, teacher_dtype=TEACHER_DTYPES[precision], elastic=elastic)
             task = CompressionTask(model, recipe)
             loader = build_loader_factory(recipe, student.config, dist, pin_memory=device.type == "cuda")
@@ -215,7 +278,8 @@ def compress_tracker(
 
             def export_each_epoch(trainer: Trainer, epoch: int) -> dict:  # marked unfinished until the final save below
                 if dist.is_main:
-                    save_native(student, student.config, out_file, plan=plan_meta,
+                    written = write_student(student, plan, space, compress)
+                    save_native(written, written.config, out_file, plan=plan_meta,
                                 provenance={**provenance, "epoch": epoch + 1, "unfinished": True})
                 return {"stage_student_share": task.pattern_share()}
 
@@ -227,10 +291,11 @@ def compress_tracker(
             student = task.module.student
         student = student.to("cpu").eval()
         if dist.is_main:
+            student = write_student(student, plan, space, compress)
             save_native(student, student.config, out_file, plan=plan_meta, provenance=provenance)
             for path in release.values():
                 save_release(student, path)
-        summary["supernet" if space is not None else "student"] = str(out_file)
+        summary["supernet" if out_file.name == SUPERNET_FILE else "student"] = str(out_file)
         summary.update({key: str(path) for key, path in release.items()})
         summary["teacher"] = str(teacher.path)
         summary["student_config"] = student.config.to_dict()

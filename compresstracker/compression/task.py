@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from compresstracker.compression.elastic import ElasticPath
 from compresstracker.compression.replacement import ReplacementModel
 from compresstracker.compression.schedule import replacement_probability, sample_pattern
 from compresstracker.training.tasks import backbone_param_groups
@@ -35,6 +36,8 @@ class CompressionTask:
         self.p = 1.0
         self.pattern_counts = [0] * model.plan.num_stages
         self.steps = 0
+        fixed = self.compress.get("elastic", {}).get("path")
+        self.fixed = ElasticPath.decode(fixed) if fixed else None  # one path trained alone (compress --from-search)
 
     def param_groups(self, recipe: dict) -> list[dict]:
         return backbone_param_groups(self.module, recipe)
@@ -65,7 +68,10 @@ class CompressionTask:
             total, logs = self._losses(model, out, batch, teacher)
         else:
             # training: the sampling rule's paths; evaluation: the largest student
-            paths = model.elastic.training_paths(self.generator) if module.training else [model.elastic.largest()]
+            if self.fixed is not None:
+                paths = [self.fixed]
+            else:
+                paths = model.elastic.training_paths(self.generator) if module.training else [model.elastic.largest()]
             outs = module(template, search, pattern, teacher, paths)
             per_path = [self._losses(model, o, batch, teacher) for o in outs]
             total = torch.stack([t for t, _ in per_path]).mean()

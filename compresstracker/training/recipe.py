@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import importlib.resources
+import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -82,7 +83,9 @@ SCHEMA: dict[str, Any] = {
             "mlp_ratios": [4.0, 2.0, 1.0],  # MLP ratio choices, at most the teacher's
             "sampling": "sandwich",  # sandwich: largest + smallest + random_paths per step | single: one random path
             "random_paths": 2,
+            "path": None,  # one path (d..-h.., a search's best) trained alone: the fine-tuning of compress --from-search
         },
+        "supernet": None,  # an elastic run's supernet.safetensors whose weights start the student
     },
 }
 
@@ -366,6 +369,12 @@ def _compress_problems(compress: dict[str, Any]) -> list[str]:
             problems.append("compress.split must be a list of positive integers")
         elif isinstance(stages, int) and stages != len(split):
             problems.append(f"compress.stages is {stages} but compress.split {split} has {len(split)} stages; give one or make them agree")
+    elastic = compress.get("elastic")
+    path = elastic.get("path") if isinstance(elastic, dict) else None
+    if path is not None and not (isinstance(path, str) and re.fullmatch(r"d\d+(\.\d+)*-h\d+(\.\d+)*", path)):
+        problems.append(f"compress.elastic.path must be an elastic path like d1.2-h128.64 (a search's best.json arch), got {path!r}")
+    if compress.get("supernet") is not None and not isinstance(compress["supernet"], str):
+        problems.append(f"compress.supernet must be a file path, got {compress['supernet']!r}")
     if isinstance(init, str) and init not in INIT_MODES:
         parts = [p.strip() for p in init.split(",")]
         if not all(p.isdigit() for p in parts):

@@ -99,3 +99,13 @@ def test_search_an_elastic_run_under_a_latency_budget(elastic_run, synth_search,
     assert json.loads(again.stdout)["best"]["arch"] == summary["best"]["arch"]  # same seed, same student
     refused = run_cli(*args, "--max-latency-ms", str(cheapest / 2), "--out", str(tmp_path / "c"))
     assert refused.exit_code != 0 and "no architecture of the space meets it" in refused.stderr
+    # compress --from-search: the found path alone, started from the supernet, written as a plain student
+    tuned = run_cli("compress", "--from-search", str(tmp_path / "a"), "-r", "compresstracker_tiny", "--epochs", "0",
+                    "--data", f"lasot={synth_search / 'train'}:all", "--out", str(tmp_path / "ft"), "--threads", "1")
+    assert tuned.exit_code == 0, tuned.output
+    fine = load_model(tmp_path / "ft" / "student.safetensors")
+    assert fine.config.to_dict() == best["config"]
+    found = student.state_dict()
+    assert all(torch.equal(found[k], v) for k, v in fine.state_dict().items() if k.startswith("backbone."))
+    mixed = run_cli("compress", "--from-search", str(tmp_path / "a"), "--stages", "3", "--out", str(tmp_path / "x"))
+    assert mixed.exit_code == 2 and "--from-search takes the stages" in mixed.stderr
