@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo demo-search teacher clean
+.PHONY: install test demo demo-search demo-elastic teacher clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ demo: $(STAMP)
 # LightTrack's one-shot search on the tiny space: supernet, search, retrain (CPU minutes).
 demo-search: $(STAMP)
 	$(VENV)/bin/ctrack demo --search --out demo-search-out
+
+# One elastic compression run of the built-in teacher, a search under two latency budgets on this CPU,
+# the found students beside fixed CT-2/CT-3/CT-4 runs (CPU minutes).
+demo-elastic: $(STAMP)
+	$(VENV)/bin/ctrack demo --elastic --out demo-elastic-out
 
 # Rebuild the built-in teacher shipped in compresstracker/assets/ (CPU: about 75 minutes on 2 cores; TEACHER_DEVICE=cuda: minutes).
 TEACHER_RUN ?= runs/builtin-teacher

@@ -7,6 +7,7 @@ from compresstracker.cli.common import console, emit_json, json_option, make_tab
 from compresstracker.demo import TEST_FRAMES, TEST_SEQUENCES
 
 SEARCH_OUT = "demo-search-out"  # as `make demo-search`
+ELASTIC_OUT = "demo-elastic-out"  # as `make demo-elastic`
 
 
 @click.command("demo")
@@ -17,9 +18,13 @@ SEARCH_OUT = "demo-search-out"  # as `make demo-search`
 @click.option("--test-sequences", default=TEST_SEQUENCES, show_default=True, type=click.IntRange(1),
               help=f"Clips of {TEST_FRAMES} frames in the test split; fewer is quicker, but 'kept' then moves more between data seeds.")
 @click.option("--search", "search", is_flag=True, help="Instead: train the tiny LightTrack supernet, search it, retrain the winner.")
+@click.option("--elastic", "elastic", is_flag=True,
+              help=f"Instead: one elastic compression run, a search under two latency budgets, the found students beside fixed CT-2/3/4 ({ELASTIC_OUT}).")
+@click.option("--backend", default="torch", show_default=True, help="--elastic: the backend the latency table is measured on.")
+@click.option("--precision", default="fp32", show_default=True, help="--elastic: the precision the latency table is measured at.")
 @json_option
 @quiet_option
-def demo(out, stages, epochs, samples_per_epoch, test_sequences, search, as_json, quiet):
+def demo(out, stages, epochs, samples_per_epoch, test_sequences, search, elastic, backend, precision, as_json, quiet):
     """Compress the built-in 12-block teacher into a small student and compare them.
 
     With --search: LightTrack's one-shot search on the tiny space (supernet, evolutionary search
@@ -35,8 +40,18 @@ def demo(out, stages, epochs, samples_per_epoch, test_sequences, search, as_json
       ctrack demo
       ctrack demo --out demo-quick --epochs 1 --samples-per-epoch 64 --json
     """
+    ctx = click.get_current_context()
+    if not elastic and any(ctx.get_parameter_source(n) is not click.core.ParameterSource.DEFAULT for n in ("backend", "precision")):
+        raise click.UsageError("--backend and --precision apply to --elastic")
+    if elastic:
+        if search or ctx.get_parameter_source("stages") is not click.core.ParameterSource.DEFAULT:
+            raise click.UsageError("--elastic runs its own stages and is not --search")
+        if ctx.get_parameter_source("out") is click.core.ParameterSource.DEFAULT:
+            out = ELASTIC_OUT
+        _elastic_demo(out, epochs, samples_per_epoch, test_sequences if ctx.get_parameter_source("test_sequences")
+                      is not click.core.ParameterSource.DEFAULT else 1000, backend, precision, as_json, quiet)
+        return
     if search:
-        ctx = click.get_current_context()
         ignored = [f"--{name.replace('_', '-')}" for name in ("stages", "test_sequences")
                    if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
         if ignored:
@@ -87,3 +102,32 @@ def _search_demo(out, epochs, samples_per_epoch, as_json, quiet=False) -> None:
     for row in summary["retrained"]:
         table.add_row(row["model"], row["arch"], f"{row['macs'] / 1e6:.2f}", f"{row['params'] / 1e3:.1f}", f"{row['auc']:.2f}")
     console.print(table)
+
+
+def _elastic_demo(out, epochs, samples, test_sequences, backend, precision, as_json, quiet) -> None:
+    from compresstracker.search.elastic_demo import run_elastic_demo
+
+    def progress(report: dict) -> None:
+        if not (as_json or quiet):
+            console.print(f"search generation {report['generation']}/{report['generations']}: best {report['best_fitness']:.2f}")
+
+    summary = run_elastic_demo(out, epochs, samples, test_sequences, backend, precision, progress=not (as_json or quiet),
+                               on_generation=progress)
+    if as_json:
+        emit_json(summary)
+        return
+    table = make_table(f"students of one elastic run vs fixed CT-k runs (latency: {backend} {precision}, 1 thread)", "student", "path",
+                       *[(c, {"justify": "right"}) for c in ("AUC", "kept %", "params K", "MMACs", "latency ms", "budget ms")])
+    for name, row in summary["rows"].items():
+        table.add_row(name, row.get("arch", "fixed"), f"{row['auc']:.2f}", f"{row['kept']:.1f}", f"{row['params'] / 1e3:.1f}",
+                      f"{row['macs'] / 1e6:.2f}", f"{row['latency_ms']:.2f}", f"{row['budget_ms']:.2f}" if "budget_ms" in row else "")
+    console.print(table)
+    cost = summary["training_seconds"]
+    console.print(
+        f"teacher AUC {summary['teacher_auc']:.2f}; repeating the first box scores {summary['first_box_auc']:.2f}. "
+        f"Training: elastic run {cost['elastic']:.0f} s vs CT-2+CT-3+CT-4 {sum(cost[f'CT-{k}'] for k in (2, 3, 4)):.0f} s "
+        f"({100 * summary['elastic_vs_fixed_cost']:.0f}%)."
+    )
+    if "kendall" in summary:
+        console.print(f"Kendall tau, inherited vs fine-tuned fitness over {len(summary['kendall']['architectures'])} students: "
+                      f"{summary['kendall']['tau']:.2f}")

@@ -252,6 +252,7 @@ class ElasticScorer:
         self.supernet, self.space = supernet, space
         self.dataset = fitness_dataset(opts.data)
         self.work = Path(opts.out) / "tracking"
+        self.threads = opts.threads
         self.batches = CalibrationBatches(calibration_loader(supernet, file, opts.calib, opts.calib_batches, opts.calib_batch_size),
                                           opts.calib_batches)
 
@@ -263,7 +264,7 @@ class ElasticScorer:
     def __call__(self, genes) -> dict[str, Any]:
         from compresstracker.search.fitness import track_and_score
 
-        return track_and_score(self.network(genes), self.dataset, self.work)
+        return track_and_score(self.network(genes), self.dataset, self.work, self.threads)
 
 
 def _setup(opts):
@@ -368,7 +369,7 @@ def _score_marks(marks: dict[str, str], opts, costs: ElasticCosts) -> dict[str, 
     for name, net in nets.items():
         from compresstracker.bench.flops import count_params
 
-        scored = track_and_score(net, dataset, Path(opts.out) / "tracking")
+        scored = track_and_score(net, dataset, Path(opts.out) / "tracking", opts.threads)
         out[name] = {**scored, "macs": net_macs(net), "params": count_params(net), "latency_ms": times.get(name)}
     return out
 

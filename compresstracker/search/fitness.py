@@ -130,9 +130,11 @@ def calibration_loader(supernet, supernet_path: Path, calib: str | None, batches
     return build_loader_factory(recipe, training_family(supernet.config).crops(supernet.config), DistInfo(), pin_memory=False)
 
 
-def track_and_score(net: nn.Module, dataset, work: Path) -> dict[str, Any]:
+def track_and_score(net: nn.Module, dataset, work: Path, threads: int | None = None) -> dict[str, Any]:
     """Track ``dataset`` with ``net`` and score it exactly as ``ctrack eval`` does (its runner, result files,
-    tracker choice by model family with its default preset, and ``score_trackers``); ``work`` is removed after."""
+    tracker choice by model family with its default preset, and ``score_trackers``); ``work`` is removed after.
+    ``threads``: the tracker's (default: the runner's policy); one keeps a busy machine from slowing it down
+    many times over."""
     from compresstracker.checkpoints import save_native
     from compresstracker.evaluation.report import GOT10K_PROTOCOL, score_trackers
     from compresstracker.evaluation.runner import ModelSpec, run_tracker
@@ -141,7 +143,7 @@ def track_and_score(net: nn.Module, dataset, work: Path) -> dict[str, Any]:
     try:
         checkpoint = save_native(net, net.config, work / "candidate.safetensors")
         results = work / "results"
-        run_tracker(ModelSpec(checkpoint=str(checkpoint)), dataset, results, replace_stale=True)
+        run_tracker(ModelSpec(checkpoint=str(checkpoint)), dataset, results, replace_stale=True, threads=threads)
         metrics = score_trackers(dataset, [results])[0].metrics()
     finally:
         shutil.rmtree(work, ignore_errors=True)
