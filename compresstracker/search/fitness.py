@@ -130,9 +130,9 @@ def calibration_loader(supernet, supernet_path: Path, calib: str | None, batches
     return build_loader_factory(recipe, training_family(supernet.config).crops(supernet.config), DistInfo(), pin_memory=False)
 
 
-def track_and_score(net: nn.Module, dataset, work: Path) -> dict[str, Any]:
-    """Track ``dataset`` with ``net`` and score it exactly as ``ctrack eval`` does (its runner, result files,
-    tracker choice by model family with its default preset, and ``score_trackers``); ``work`` is removed after."""
+def track_and_score(net: nn.Module, dataset, work: Path, device: str = "cpu") -> dict[str, Any]:
+    """Track ``dataset`` with ``net`` on ``device`` and score it exactly as ``ctrack eval`` does (its runner, result
+    files, tracker choice by model family with its default preset, and ``score_trackers``); ``work`` is removed after."""
     from compresstracker.checkpoints import save_native
     from compresstracker.evaluation.report import GOT10K_PROTOCOL, score_trackers
     from compresstracker.evaluation.runner import ModelSpec, run_tracker
@@ -141,7 +141,7 @@ def track_and_score(net: nn.Module, dataset, work: Path) -> dict[str, Any]:
     try:
         checkpoint = save_native(net, net.config, work / "candidate.safetensors")
         results = work / "results"
-        run_tracker(ModelSpec(checkpoint=str(checkpoint)), dataset, results, replace_stale=True)
+        run_tracker(ModelSpec(checkpoint=str(checkpoint), device=device), dataset, results, replace_stale=True)
         metrics = score_trackers(dataset, [results])[0].metrics()
     finally:
         shutil.rmtree(work, ignore_errors=True)
