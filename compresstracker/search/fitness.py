@@ -99,8 +99,8 @@ def fitness_dataset(spec: str | None):
     return get_dataset(name, root, split=split)
 
 
-def calibration_loader(supernet, supernet_path: Path, calib: str | None, batches: int, batch_size: int):
-    """A loader factory of training pairs for BatchNorm recalibration.
+def calibration_loader(crops, supernet_path: Path, calib: str | None, batches: int, batch_size: int):
+    """A loader factory of training pairs cut as ``crops`` (the space's) for BatchNorm recalibration.
 
     Default: the supernet run's own training data (its ``config.yaml``); ``calib`` (NAME=ROOT[:SPLIT])
     replaces it. Augmented train-mode pairs, one fixed seed.
@@ -111,7 +111,6 @@ def calibration_loader(supernet, supernet_path: Path, calib: str | None, batches
     from compresstracker.training.data import build_loader_factory
     from compresstracker.training.distributed import DistInfo
     from compresstracker.training.recipe import SCHEMA, set_data_roots
-    from compresstracker.training.tasks import training_family
 
     run_config = Path(supernet_path).parent / "config.yaml"
     if run_config.is_file():
@@ -127,7 +126,7 @@ def calibration_loader(supernet, supernet_path: Path, calib: str | None, batches
         set_data_roots(recipe, [calib])
     recipe["data"]["samples_per_epoch"] = batches * batch_size
     recipe["train"]["batch_size"] = batch_size
-    return build_loader_factory(recipe, training_family(supernet.config).crops(supernet.config), DistInfo(), pin_memory=False)
+    return build_loader_factory(recipe, crops, DistInfo(), pin_memory=False)
 
 
 def track_and_score(net: nn.Module, dataset, work: Path, device: str = "cpu") -> dict[str, Any]:

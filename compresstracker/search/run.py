@@ -243,8 +243,8 @@ class CandidateScorer:
         self.supernet = supernet
         self.space = space
         self.work = work
-        self.batches = CalibrationBatches(calibration_loader(supernet, supernet_path, opts.calib, opts.calib_batches, opts.calib_batch_size),
-                                          opts.calib_batches)
+        loader = calibration_loader(space.calibration_crops(supernet), supernet_path, opts.calib, opts.calib_batches, opts.calib_batch_size)
+        self.batches = CalibrationBatches(loader, opts.calib_batches)  # the same on every rank: one seed, no rank in it
 
     def network(self, genes) -> torch.nn.Module:
         return self.space.calibrate(self.space.extract(self.supernet, genes), self.batches)

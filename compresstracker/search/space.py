@@ -44,7 +44,7 @@ class SearchSpace(ABC):
     name: str
     genes: tuple[Gene, ...]
     # the supernet side, per space family (class attributes: known before a supernet is read)
-    title: ClassVar[str] = "this"  # the space family in messages ("LightTrack")
+    title: ClassVar[str]  # the space family in messages ("LightTrack")
     supernet_files: ClassVar[tuple[str, ...]] = ()  # file names a run folder keeps the supernet in, in order of preference
     winner_file: ClassVar[str]  # what the winner is exported to in the search folder
     latency_support: ClassVar[Mapping[str, tuple[str, ...]]] = {}  # backend -> precisions ``time_units`` measures
@@ -92,6 +92,12 @@ class SearchSpace(ABC):
     def extract(self, supernet: "nn.Module", genes: Sequence[int]) -> "nn.Module":
         """The plain network of the family for ``genes``, with the supernet's weights (a copy, on its device):
         what is scored, exported and tracked."""
+
+    def calibration_crops(self, supernet: "nn.Module") -> Any:
+        """The template/search pair crops calibration batches are cut as (default: the supernet's training family's)."""
+        from compresstracker.training.tasks import training_family
+
+        return training_family(supernet.config).crops(supernet.config)
 
     def calibrate(self, net: "nn.Module", batches: Iterable[dict]) -> "nn.Module":
         """Make a cut-out network's statistics its own (default: BatchNorm re-estimated on ``batches`` of
