@@ -82,6 +82,10 @@ def test_two_processes_search_and_resume_as_one(run_cli, supernet_run, fitness_r
         torch.set_num_threads(threads)
     one = _records(tmp_path / "one")
     assert len(one) == 6 and len({r["arch"] for r in one}) == 6
+    # refusals come from the launching process, before torchrun starts any: one line each
+    for extra, words in ((["--nproc", "2"], "pass --resume"), (["--nproc", "2", "--resume", "--seed", "4"], "--seed 4 but the run has 3")):
+        refused = run_cli(*_args(supernet_run, fitness_root, tmp_path / "one"), *extra)
+        assert refused.exit_code == 2 and words in refused.stderr and refused.stderr.count("\n") == 1, refused.stderr
     # two processes from the start (`--nproc 2`): every record and the winner as one process
     two = _torchrun(_args(supernet_run, fitness_root, tmp_path / "two"), "nproc")
     assert _records(tmp_path / "two") == one
