@@ -105,7 +105,7 @@ def _search_demo(out, epochs, samples_per_epoch, as_json, quiet=False) -> None:
 
 
 def _elastic_demo(out, epochs, samples, test_sequences, backend, precision, as_json, quiet) -> None:
-    from compresstracker.search.elastic_demo import run_elastic_demo
+    from compresstracker.demo import run_elastic_demo
 
     def progress(report: dict) -> None:
         if not (as_json or quiet):

@@ -19,11 +19,14 @@ follow the machine and its load. The teacher's guidance pass runs in fp32 on eve
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib.resources
+import json
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Optional
 
-from compresstracker.errors import CTrackError
+from compresstracker.errors import ConfigError, CTrackError
 
 TEACHER_ASSET = "teacher_tiny.safetensors"
 TRAIN_SEED, TEST_SEED = 21, 22
@@ -92,3 +95,186 @@ def run_demo(
         "teacher_over_first_box": teacher_auc / first_box_auc,
     }
     return summary
+
+
+# ---------------------------------------------------------------------------------------------- ctrack demo --elastic
+# ``ctrack demo --elastic`` / ``make demo-elastic``: one elastic compression run, a search under two
+# latency budgets on this CPU, and the found students beside fixed CT-k students trained apart.
+#
+# On the compression demo's generated data and with its CPU recipe (the same pairs per run): the
+# built-in 12-block teacher is compressed once elastically (2 stages, 1-3 layers per stage, MLP
+# ratio 4, 2 or 1: 81 students) and, separately, into fixed CT-2, CT-3 and CT-4 students. The
+# latency table is measured on this CPU (backend, precision and threads as given); the two budgets
+# are the predicted latencies of the CT-2 and CT-4 shapes of the space, so every found student is
+# compared with a fixed one of the same latency. Each found student is fine-tuned briefly
+# (``compress --from-search``), then everything is tracked on the same test split and timed in one
+# interleaved bench. Kendall tau ranks the inherited fitness of the searched students against their
+# fitness after the same fine-tuning (how far the supernet's ranking can be trusted).
+VAL_SEED, VAL_SEQUENCES = 23, 200  # the elastic demo's fitness split (training data and test clips as the compression demo's)
+FIXED = (2, 3, 4)
+ELASTIC = ["compress.stages=2", "compress.elastic.enabled=true", "compress.elastic.depths=[1,2,3]",
+           "compress.elastic.mlp_ratios=[4,2,1]"]
+ELASTIC_SETTINGS = "demo_elastic.json"
+
+
+def _timed(fn: Callable[[], dict]) -> tuple[dict, float]:
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def _check_elastic_settings(out: Path, settings: dict[str, Any]) -> None:
+    """A rerun continues the demo in ``out`` only with the same settings (its runs would mix otherwise)."""
+    from compresstracker.fileio import atomic_write_json
+    from compresstracker.training.resume import differences
+
+    path = out / ELASTIC_SETTINGS
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        changed = [key for key, _, _ in differences(saved, settings)]
+        if changed:
+            raise ConfigError(f"{out} holds an elastic demo with other settings ({', '.join(changed)}); choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, settings)
+
+
+def run_elastic_demo(
+    out: Path, epochs: Optional[int] = None, samples: Optional[int] = None, test_sequences: int = 1000,
+    backend: str = "torch", precision: str = "fp32", threads: int = 1, population: int = 8, generations: int = 4,
+    finetune_epochs: int = 1, kendall: int = 8, progress: bool = True, on_generation=None,
+) -> dict[str, Any]:
+    """The whole elastic road; a JSON-ready summary with the table's rows (see the module docstring)."""
+    from compresstracker.bench.latency import time_models
+    from compresstracker.checkpoints import load_model
+    from compresstracker.compression.run import compress_tracker, from_search
+    from compresstracker.data import get_dataset
+    from compresstracker.data.synthetic import generate
+    from compresstracker.evaluation.compare import evaluate_model
+    from compresstracker.evaluation.report import first_box_score
+    from compresstracker.search.evolution import Budget, EvolutionSettings
+    from compresstracker.search.run import SearchOptions, prepare, run_search
+    from compresstracker.training.recipe import load_recipe
+
+    out = Path(out)
+    settings = {"epochs": epochs, "samples": samples, "test_sequences": test_sequences, "backend": backend, "precision": precision,
+                "threads": threads, "population": population, "generations": generations, "finetune_epochs": finetune_epochs,
+                "kendall": kendall}
+    _check_elastic_settings(out, settings)
+    train_root, val_root = out / "data" / "train", out / "data" / f"val-{VAL_SEQUENCES}x{TEST_FRAMES}"
+    test_root = out / "data" / f"test-{test_sequences}x{TEST_FRAMES}"
+    generate("lasot", train_root, sequences=40, frames=120, seed=TRAIN_SEED, workers=EVAL_WORKERS)
+    generate("lasot", val_root, sequences=VAL_SEQUENCES, frames=TEST_FRAMES, seed=VAL_SEED, difficulty="fair", workers=EVAL_WORKERS)
+    generate("lasot", test_root, sequences=test_sequences, frames=TEST_FRAMES, seed=TEST_SEED, difficulty="fair", workers=EVAL_WORKERS)
+    teacher = builtin_teacher()
+    common = [f"compress.teacher_precision={TEACHER_PRECISION}", f"data.train.0.root={train_root}"]
+    if epochs is not None:
+        common.append(f"train.epochs={epochs}")
+    if samples is not None:
+        common.append(f"data.samples_per_epoch={samples}")
+
+    def compress(name: str, extra: list[str]) -> tuple[dict, float]:
+        run = out / name
+        recipe = load_recipe("compresstracker_tiny", [*common, *extra])
+        resume = (run / "config.yaml").is_file()
+        return _timed(lambda: compress_tracker(recipe, run, resume=resume, progress=progress, threads=DEMO_THREADS, teacher=teacher))
+
+    costs: dict[str, float] = {}
+    elastic, costs["elastic"] = compress("elastic", ELASTIC)
+    fixed = {}
+    for k in FIXED:
+        fixed[f"CT-{k}"], costs[f"CT-{k}"] = compress(f"ct{k}", [f"compress.stages={k}"])
+    val = f"lasot={val_root}:all"
+    marks = tuple((name, s["student"]) for name, s in fixed.items())
+    base = SearchOptions(supernet=elastic["supernet"], data=val, calib=None, out="", latency_backend=backend, latency_precision=precision,
+                         threads=threads, measure_latency=True, marks=marks,
+                         settings=EvolutionSettings(population, generations, min(4, population), 0.2, 0))
+    _, supernet, table = prepare(base)  # the latency table, measured once on this CPU and cached beside the supernet
+    space, full = table.space, supernet.elastic.hidden[0]
+    shape_ms = {k: table.predict_latency(space.from_arch(_ct_shape(k, full))) for k in (2, 4)}
+    searches = {}
+    for k, budget in shape_ms.items():
+        opts = dataclasses.replace(base, out=str(out / f"search-ct{k}"), budget=Budget(max_latency_ms=budget))
+        resume = (out / f"search-ct{k}" / "search_state.json").is_file()
+        searches[k], costs[f"search-ct{k}"] = _timed(lambda: run_search(opts, resume=resume, on_generation=on_generation))
+    found = {}
+    for k, summary in searches.items():
+        teacher_file, extra = from_search(summary["out"])
+        tuned, costs[f"finetune-ct{k}"] = compress(f"found-ct{k}", [*extra, f"train.epochs={finetune_epochs}"])
+        found[f"found@CT-{k}"] = tuned["student"]
+    # one evaluation on the test split and one interleaved timing for every student
+    dataset = get_dataset("lasot", test_root, split="all")
+    students = {**{n: s["student"] for n, s in fixed.items()}, **found}
+    rows: dict[str, dict[str, Any]] = {}
+    nets = {name: load_model(path) for name, path in students.items()}
+    measured = dict(zip(nets, time_models(list(nets.values()), backend, precision, "cpu", threads, 30)))
+    teacher_eval = evaluate_model(str(teacher), "teacher", dataset, out / "results", workers=EVAL_WORKERS, threads=DEMO_THREADS)
+    for name, path in students.items():
+        report = evaluate_model(str(path), name, dataset, out / "results", workers=EVAL_WORKERS, threads=DEMO_THREADS)
+        rows[name] = {"auc": report["metrics"]["auc"], "params": report["params"], "macs": report["macs"], "latency_ms": measured[name],
+                      "kept": 100 * report["metrics"]["auc"] / teacher_eval["metrics"]["auc"], "checkpoint": str(path)}
+    for k, summary in searches.items():
+        rows[f"found@CT-{k}"].update(arch=summary["best"]["arch"], budget_ms=shape_ms[k], inherited_fitness=summary["best"]["fitness"])
+    summary: dict[str, Any] = {
+        "out": str(out), "rows": rows, "teacher_auc": teacher_eval["metrics"]["auc"],
+        "first_box_auc": first_box_score(dataset).metrics()["auc"], "latency_table": table.latency,
+        "budgets_ms": shape_ms, "training_seconds": costs,
+        "elastic_vs_fixed_cost": costs["elastic"] / sum(costs[f"CT-{k}"] for k in FIXED),
+        "latency_check": {k: s.get("latency_check") for k, s in searches.items()},
+        "test_split": {"sequences": test_sequences, "frames": TEST_FRAMES, "seed": TEST_SEED},
+    }
+    if kendall:
+        summary["kendall"] = _kendall(out, searches, kendall, common, finetune_epochs, val, compress)
+    return summary
+
+
+def _ct_shape(k: int, hidden: int):
+    """The path of the 2-stage space with the layer count of CT-k at full width (k = 2..6)."""
+    from compresstracker.compression.elastic import ElasticPath
+
+    return ElasticPath((k // 2, k - k // 2), (hidden, hidden))
+
+
+def _kendall(out: Path, searches: dict, count: int, common: list[str], finetune_epochs: int, val: str, compress) -> dict[str, Any]:
+    """Kendall tau between inherited fitness (the search's) and fitness after the same short fine-tuning,
+    over the ``count`` best distinct candidates the searches scored."""
+    from compresstracker.compression.run import from_search
+    from compresstracker.search.fitness import fitness_dataset, track_and_score
+    from compresstracker.checkpoints import load_model
+
+    records = {}
+    for k, summary in searches.items():
+        for r in summary["records"]:
+            records.setdefault(r["arch"], (k, r))
+    picked = sorted(records.values(), key=lambda kr: -kr[1]["fitness"])[:count]
+    dataset = fitness_dataset(val)
+    pairs = []
+    for i, (k, record) in enumerate(picked):
+        _, extra = from_search(searches[k]["out"])
+        extra = [e for e in extra if not e.startswith("compress.elastic.path=")] + [f"compress.elastic.path={record['arch']}"]
+        tuned, _ = compress(f"kendall/{i}", [*extra, f"train.epochs={finetune_epochs}"])
+        after = track_and_score(load_model(tuned["student"]), dataset, out / "kendall" / f"{i}-tracking", threads=1)
+        pairs.append({"arch": record["arch"], "inherited": record["fitness"], "finetuned": after["fitness"]})
+    return {"tau": kendall_tau([p["inherited"] for p in pairs], [p["finetuned"] for p in pairs]), "architectures": pairs}
+
+
+def kendall_tau(a: list[float], b: list[float]) -> float:
+    """Kendall's tau-b of two rankings (ties counted as neither concordant nor discordant); nan under 2 items."""
+    n = len(a)
+    concordant = discordant = ties_a = ties_b = 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            da, db = a[i] - a[j], b[i] - b[j]
+            if da == 0 and db == 0:
+                continue
+            if da == 0:
+                ties_a += 1
+            elif db == 0:
+                ties_b += 1
+            elif (da > 0) == (db > 0):
+                concordant += 1
+            else:
+                discordant += 1
+    pairs_a, pairs_b = concordant + discordant + ties_a, concordant + discordant + ties_b
+    if n < 2 or pairs_a == 0 or pairs_b == 0:
+        return float("nan")
+    return (concordant - discordant) / (pairs_a * pairs_b) ** 0.5

@@ -259,6 +259,18 @@ CASES = [
     ("search-budget-out", "search --supernet {ws}/supernet --data lasot={ws}/data:all --max-macs 1M --out {ws}/search",
      "the cheapest needs"),
     ("search-no-out", "search --supernet {ws}/supernet --max-macs 20M", "give --out DIR"),
+    # where a search runs, and what its latency is measured on
+    ("search-nproc", "search --supernet {ws}/supernet --data lasot={ws}/data:all --max-macs 20M --nproc 0 --out {ws}/search",
+     "Invalid value for '--nproc'"),
+    ("search-device", "search --supernet {ws}/supernet --data lasot={ws}/data:all --max-macs 20M --device mps --out {ws}/search",
+     "device 'mps' is not supported"),
+    ("search-nproc-device", "search --supernet {ws}/supernet --data lasot={ws}/data:all --max-macs 20M --device cuda:x --nproc 2 "
+     "--out {ws}/search", "unknown device 'cuda:x'"),
+    ("search-backend", "search --supernet {ws}/supernet --max-latency-ms 5 --backend nosuch --dry-run", "unknown backend 'nosuch'"),
+    ("search-latency-precision", "search --supernet {ws}/supernet --max-latency-ms 5 --precision int8 --dry-run",
+     "the LightTrack space measures latency on torch fp32, not on torch int8"),
+    ("search-latency-backend", "search --supernet {ws}/supernet --max-latency-ms 5 --backend onnxruntime --dry-run",
+     "not on onnxruntime fp32"),
 ]
 
 

@@ -10,6 +10,7 @@ read. ``max_abs_diff`` compares each row's maps with the torch fp32 network's on
 """
 from __future__ import annotations
 
+import copy
 import os
 import statistics
 import time
@@ -314,8 +315,9 @@ def time_models(
     torch.set_num_threads(threads)
     try:
         frame = synthetic_frame()
-        rows = [_Row(f"model{i}", backend, precision, chosen.from_model(m.to(device).eval(), precision, device, threads, calib), device, frame)
-                for i, m in enumerate(models)]
+        # a copy each: a backend may rebuild the module it is given (torch fuses the head's towers)
+        rows = [_Row(f"model{i}", backend, precision, chosen.from_model(copy.deepcopy(m).to(device).eval(), precision, device, threads, calib),
+                     device, frame) for i, m in enumerate(models)]
         warmup = max(2, min(10, runs // 5))
         for i in range(warmup + runs):
             for row in rows:

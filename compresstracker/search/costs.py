@@ -2,11 +2,12 @@
 
 A path's cost is the sum over its units (``space.units``): every parameter and every counted
 multiply-add of the standalone network belongs to exactly one unit, so MACs and params from the
-table are exact (tested against ``ctrack inspect``'s count of the cut-out network). MACs are the
-search branch's (template features precomputed) by thop's rules, as LightTrack's figures are.
-Latency is measured once per unit on a backend and thread count and cached beside the supernet;
-a path's prediction is the sum of its units plus a constant for the work between units, fitted on
-a few measured paths. ``check_latency`` compares predictions with measurements.
+table are exact (tested against ``ctrack inspect``'s count of the cut-out network). The space counts
+and times its units (``SearchSpace.unit_costs``, ``time_units``, ``time_path``) with the helpers here
+(thop's MAC rules, timing by hooks inside whole forward passes). Latency is measured once per unit on
+a backend, precision and thread count and cached beside the supernet; a path's prediction is the sum
+of its units plus a constant for the work between units, fitted on a few measured paths.
+``check_latency`` compares predictions with measurements.
 """
 from __future__ import annotations
 
@@ -22,20 +23,19 @@ import torch
 from torch import nn
 
 from compresstracker.bench.flops import thop_ops
-from compresstracker.errors import ConfigError
 from compresstracker.fileio import atomic_write_json
 from compresstracker.search.space import Genes, space_for
 
-LATENCY_BACKENDS = ("torch",)
 TABLE_VERSION = 1
 
 
 @contextmanager
-def _capture(net: nn.Module, units: dict[str, str]) -> Iterator[dict[str, dict[str, Any]]]:
-    """Record each unit's MACs by thop's rules, as ``ctrack inspect`` counts LightTrack (``bench.flops.thop_ops``)."""
+def unit_macs(net: nn.Module, roots: dict[str, str]) -> Iterator[dict[str, dict[str, Any]]]:
+    """While open, count each unit's MACs by thop's rules (``bench.flops.thop_ops``, as ``ctrack inspect``
+    counts) over the forward passes of ``net``; ``roots``: submodule name -> its unit."""
     found: dict[str, dict[str, Any]] = {}
     handles = []
-    for root, unit in units.items():
+    for root, unit in roots.items():
         entry = found.setdefault(unit, {"macs": 0})
         module = net.get_submodule(root)
         for sub in module.modules():
@@ -49,13 +49,6 @@ def _capture(net: nn.Module, units: dict[str, str]) -> Iterator[dict[str, dict[s
             handle.remove()
 
 
-def _inputs(config, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    gen = torch.Generator().manual_seed(0)
-    z = torch.randn(1, 3, config.template_size, config.template_size, generator=gen).to(device)
-    x = torch.randn(1, 3, config.search_size, config.search_size, generator=gen).to(device)
-    return z, x
-
-
 def clock(threads: int):
     """The timer for ``threads``: one thread's CPU time when single-threaded, wall time otherwise.
 
@@ -66,7 +59,7 @@ def clock(threads: int):
     return time.thread_time if threads == 1 else time.perf_counter
 
 
-def _time(fn, repeats: int, threads: int, warmup: int = 2) -> float:
+def time_fn(fn, repeats: int, threads: int, warmup: int = 2) -> float:
     """Fastest of ``repeats`` runs of ``fn()`` in ms (on a shared machine the minimum is the stable statistic)."""
     now = clock(threads)
     for _ in range(warmup):
@@ -79,7 +72,7 @@ def _time(fn, repeats: int, threads: int, warmup: int = 2) -> float:
     return min(times)
 
 
-def _time_in_network(net: nn.Module, roots: dict[str, str], run, repeats: int, threads: int, warmup: int = 2) -> dict[str, float]:
+def time_in_network(net: nn.Module, roots: dict[str, str], run, repeats: int, threads: int, warmup: int = 2) -> dict[str, float]:
     """Fastest ms per unit over ``repeats`` whole forward passes ``run()``, timed by hooks inside them.
 
     Timed alone and repeated, a unit runs up to 3x faster than inside the network (its inputs and
@@ -110,7 +103,8 @@ def _time_in_network(net: nn.Module, roots: dict[str, str], run, repeats: int, t
 
 
 @contextmanager
-def _threads(n: int) -> Iterator[None]:
+def torch_threads(n: int) -> Iterator[None]:
+    """torch's intra-op thread count set to ``n`` while open."""
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
@@ -156,79 +150,36 @@ class CostTable:
         return out
 
 
-@torch.no_grad()
 def build_cost_table(supernet, latency: dict[str, Any] | None = None, repeats: int = 20) -> CostTable:
-    """Count MACs and params per unit; with ``latency`` ({backend, threads}) also time each unit."""
+    """MACs and params per unit (the space's count); with ``latency`` ({backend, precision, threads}) also each
+    unit's time and the constant between units, fitted on a few measured paths."""
     space = space_for(supernet.config)
-    was_training = supernet.training
-    supernet.eval()
-    device = next(supernet.parameters()).device
-    z, x = _inputs(supernet.config, device)
-    units: dict[str, dict[str, float]] = {}
-    timed: dict[str, float] = {}
-    if latency is not None and latency["backend"] not in LATENCY_BACKENDS:
-        raise ConfigError(f"latency backend {latency['backend']!r} is not supported here; use {', '.join(LATENCY_BACKENDS)}")
-    paths = space.covering_paths()
-    for genes in paths:
-        arch = space.to_arch(genes)
-        net = supernet.view(arch)
-        zf = net.features(z)
-        roots = {name: unit for name, (unit, _) in supernet.modules_of(arch).items()}
-        with _capture(net, roots) as found:
-            net.track(x, zf)
-        for unit, entry in found.items():
-            units.setdefault(unit, {"macs": entry["macs"]})
-        if latency is not None:
-            with _threads(int(latency["threads"])):
-                for unit, ms in _time_in_network(net, roots, lambda: net.track(x, zf), repeats, int(latency["threads"])).items():
-                    timed.setdefault(unit, ms)
-    units = _unit_params(supernet, [space.to_arch(g) for g in paths], units)
-    table = CostTable(space, units)
+    table = CostTable(space, space.unit_costs(supernet))
     if latency is not None:
+        setting = (latency["backend"], latency["precision"], int(latency["threads"]))
+        space.check_latency(*setting[:2])
+        timed = space.time_units(supernet, *setting, repeats)
         rng = np.random.default_rng(0)
         fit = [space.sample(rng) for _ in range(5)]
-        with _threads(int(latency["threads"])):
-            residual = [measure_latency(supernet, space.to_arch(g), int(latency["threads"]), repeats) - sum(timed[u] for u in space.units(g)) for g in fit]
+        residual = [space.time_path(supernet, g, *setting, repeats) - sum(timed[u] for u in space.units(g)) for g in fit]
         table.latency = {**latency, "overhead_ms": float(statistics.median(residual)), "units": timed}
-    supernet.train(was_training)
     return table
 
 
-def _unit_params(supernet, paths: list, units: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
-    """Parameters per unit, each module counted once."""
-    params: dict[str, int] = {}
-    seen: set[tuple[str, int]] = set()
-    for arch in paths:
-        for unit, module in supernet.modules_of(arch).values():
-            if (unit, id(module)) not in seen:  # the fusor belongs to both neck units
-                seen.add((unit, id(module)))
-                params[unit] = params.get(unit, 0) + sum(p.numel() for p in module.parameters())
-    return {unit: {"macs": entry["macs"], "params": params[unit]} for unit, entry in units.items()}
+def latency_setting(backend: str, precision: str, threads: int) -> dict[str, Any]:
+    """The latency part of a cost table's key: what it was measured on."""
+    return {"backend": backend, "precision": precision, "threads": int(threads)}
 
 
-@torch.no_grad()
-def measure_latency(supernet, arch, threads: int, repeats: int = 20) -> float:
-    """Fastest ms (see ``_time``) of the search branch of path ``arch`` (batch 1, template features precomputed)."""
-    net = supernet.view(arch)
-    was = net.training
-    net.eval()
-    z, x = _inputs(supernet.config, next(supernet.parameters()).device)
-    zf = net.features(z)
-    with _threads(threads):
-        ms = _time(lambda: net.track(x, zf), repeats, threads)
-    net.train(was)
-    return ms
-
-
-def table_path(supernet_file: Path, backend: str | None = None, threads: int | None = None) -> Path:
-    """Where the cost table of a supernet file is cached (latency tables per backend and thread count)."""
-    suffix = f".latency-{backend}-t{threads}" if backend else ".costs"
+def table_path(supernet_file: Path, latency: dict[str, Any] | None = None) -> Path:
+    """Where the cost table of a supernet file is cached (latency tables per backend, precision and thread count)."""
+    suffix = f".latency-{latency['backend']}-{latency['precision']}-t{latency['threads']}" if latency else ".costs"
     return supernet_file.with_name(supernet_file.stem + suffix + ".json")
 
 
 def cached_cost_table(supernet, supernet_file: Path, latency: dict[str, Any] | None = None) -> CostTable:
     """Load the table cached beside ``supernet_file``, or build and cache it."""
-    path = table_path(supernet_file, *(latency["backend"], latency["threads"]) if latency else ())
+    path = table_path(supernet_file, latency)
     key = {"version": TABLE_VERSION, "supernet": supernet.config.to_dict(), "latency": latency}
     if path.is_file():
         try:
@@ -245,9 +196,10 @@ def cached_cost_table(supernet, supernet_file: Path, latency: dict[str, Any] | N
 def check_latency(supernet, table: CostTable, genes_list: list[Genes], repeats: int = 20) -> dict[str, Any]:
     """Predicted vs measured latency on ``genes_list``: per path and the mean absolute relative error."""
     rows = []
+    setting = (table.latency["backend"], table.latency["precision"], int(table.latency["threads"]))
     for genes in genes_list:
         predicted = table.predict_latency(genes)
-        measured = measure_latency(supernet, table.space.to_arch(genes), int(table.latency["threads"]), repeats)
+        measured = table.space.time_path(supernet, genes, *setting, repeats)
         rows.append({"arch": table.space.encode(genes), "predicted_ms": predicted, "measured_ms": measured,
                      "error": abs(predicted - measured) / measured})
     return {"mean_abs_error": float(np.mean([r["error"] for r in rows])), "paths": rows}

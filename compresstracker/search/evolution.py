@@ -7,6 +7,11 @@ before it is evaluated; a candidate already evaluated (or already in the generat
 evaluated again. All randomness comes from one seeded generator whose state is saved with the
 population, and fitness is a function of the architecture alone, so a killed search resumed from
 its state file ends with the same result as an uninterrupted one.
+
+Several processes (torchrun ranks) run one search together: each draws the same generations from
+the same generator, evaluates the candidates of a generation at its rank in each round of
+``world_size``, and takes every rank's records (gathered in the one-process order), so all hold
+the same state; rank 0 alone writes it.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import numpy as np
 from compresstracker.errors import ConfigError
 from compresstracker.fileio import atomic_write_json, atomic_write_text
 from compresstracker.search.space import Genes, SearchSpace
+from compresstracker.training.distributed import DistInfo
 
 STATE_FILE = "search_state.json"
 LOG_FILE = "search.jsonl"
@@ -79,6 +85,28 @@ class SearchState:
         return {r["arch"]: r for r in self.records}
 
 
+def gather(item: Any, info: DistInfo) -> list[Any]:
+    """``item`` of every rank, in rank order (``[item]`` in one process)."""
+    if not info.enabled:
+        return [item]
+    import torch.distributed as dist
+
+    out: list[Any] = [None] * info.world_size
+    dist.all_gather_object(out, item)
+    return out
+
+
+def broadcast(item: Any, info: DistInfo) -> Any:
+    """Rank 0's ``item`` on every rank (``item`` itself in one process)."""
+    if not info.enabled:
+        return item
+    import torch.distributed as dist
+
+    box = [item]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def ranked(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Best first; ties keep evaluation order (stable), so the winner is deterministic."""
     return sorted(records, key=lambda r: -r["fitness"])
@@ -91,7 +119,7 @@ class Evolution:
         self, space: SearchSpace, settings: EvolutionSettings, budget: Budget,
         costs: Callable[[Genes], dict[str, Any]], fitness: Callable[[Genes], dict[str, Any]],
         out_dir: Path, identity: dict[str, Any] | None = None,
-        on_generation: Callable[[dict[str, Any]], None] | None = None,
+        on_generation: Callable[[dict[str, Any]], None] | None = None, ranks: DistInfo = DistInfo(),
     ):
         self.space = space
         self.settings = settings
@@ -101,6 +129,7 @@ class Evolution:
         self.out_dir = Path(out_dir)
         self.identity = {"space": space.name, **asdict(settings), **asdict(budget), **(identity or {})}
         self.on_generation = on_generation
+        self.ranks = ranks
         self._cost_cache: dict[Genes, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ state
@@ -129,10 +158,31 @@ class Evolution:
             return state, rng
         return SearchState(settings=self.identity, rng=rng.bit_generator.state), rng
 
+    def _start(self, resume: bool) -> tuple[SearchState, np.random.Generator]:
+        """``load_or_start`` on rank 0, its state (or its refusal) taken by every rank: the folder need not be
+        shared between nodes, and no rank reads it after rank 0 began writing."""
+        if not self.ranks.enabled:
+            return self.load_or_start(resume)
+        shared = None
+        if self.ranks.is_main:
+            try:
+                shared = ("state", asdict(self.load_or_start(resume)[0]))
+            except ConfigError as exc:
+                shared = ("refused", str(exc))
+        shared = broadcast(shared, self.ranks)
+        if shared[0] == "refused":
+            raise ConfigError(shared[1])
+        state = SearchState(**shared[1])
+        rng = np.random.default_rng(self.settings.seed)
+        rng.bit_generator.state = state.rng
+        return state, rng
+
     def save(self, state: SearchState, rng: np.random.Generator | None = None) -> None:
-        """State and search.jsonl, atomically; ``rng`` None keeps the state's generator as it is."""
+        """State and search.jsonl, atomically, by rank 0; ``rng`` None keeps the state's generator as it is."""
         if rng is not None:
             state.rng = rng.bit_generator.state
+        if not self.ranks.is_main:
+            return
         atomic_write_json(self.state_path, asdict(state))
         atomic_write_text(self.out_dir / LOG_FILE, "".join(json.dumps(r) + "\n" for r in state.records))
 
@@ -191,24 +241,21 @@ class Evolution:
     # ------------------------------------------------------------------ loop
     def run(self, resume: bool = False) -> SearchState:
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        state, rng = self.load_or_start(resume)
+        state, rng = self._start(resume)
         seconds: list[float] = [r.get("seconds", 0.0) for r in state.records]
         while not state.done:
             if not state.population:
                 state.population = self.next_population(state, rng)
                 self.save(state, rng)
             evaluated = state.evaluated()
-            for arch in state.population:
-                if arch in evaluated:
-                    continue
-                genes = self.space.decode(arch)
-                start = time.perf_counter()
-                scored = self.fitness(genes)
-                took = time.perf_counter() - start
-                seconds.append(took)
-                record = {"arch": arch, **self.candidate_costs(genes), **scored, "generation": state.generation, "seconds": took}
-                state.records.append(record)
-                evaluated[arch] = record
+            todo = [arch for arch in state.population if arch not in evaluated]
+            world, rank = self.ranks.world_size, self.ranks.rank
+            for start in range(0, len(todo), world):
+                round_ = todo[start : start + world]
+                mine = self._evaluate(round_[rank], state.generation) if rank < len(round_) else None
+                for record in gather(mine, self.ranks)[: len(round_)]:
+                    seconds.append(record["seconds"])
+                    state.records.append(record)
                 self.save(state, rng)
             self._report(state, seconds)
             state.generation += 1
@@ -217,13 +264,21 @@ class Evolution:
             self.save(state, rng)
         return state
 
+    def _evaluate(self, arch: str, generation: int) -> dict[str, Any]:
+        """The record of one candidate: its costs, its fitness and the seconds its fitness took."""
+        genes = self.space.decode(arch)
+        start = time.perf_counter()
+        scored = self.fitness(genes)
+        took = time.perf_counter() - start
+        return {"arch": arch, **self.candidate_costs(genes), **scored, "generation": generation, "seconds": took}
+
     def _report(self, state: SearchState, seconds: list[float]) -> None:
         if self.on_generation is None:
             return
         gen = [r for r in state.records if r["generation"] == state.generation]
         best = ranked(state.records)[0] if state.records else None
         left = (self.settings.generations - state.generation - 1) * self.settings.population
-        mean_s = float(np.mean(seconds)) if seconds else 0.0
+        mean_s = float(np.mean(seconds)) if seconds else 0.0  # per candidate on one rank; the ranks work side by side
         self.on_generation({
             "generation": state.generation + 1,
             "generations": self.settings.generations,
@@ -234,7 +289,7 @@ class Evolution:
             "mean_fitness": float(np.mean([r["fitness"] for r in gen])) if gen else None,
             "best_arch": best["arch"] if best else None,
             "seconds_per_candidate": mean_s,
-            "eta_s": left * mean_s,
+            "eta_s": left * mean_s / self.ranks.world_size,
         })
 
 

@@ -1,8 +1,15 @@
 """What ``ctrack search`` runs: supernet in, dry-run figures or an evolutionary search out.
 
 Outputs in the search folder: ``search.jsonl`` (every evaluated candidate), ``best.json`` (the
-winner), ``subnet.safetensors`` (the winner cut out of the supernet with recalibrated BatchNorm,
-an ordinary LightTrack checkpoint), ``pareto.png`` and ``search_state.json`` (for --resume).
+winner and its network config), the winner cut out of the supernet with recalibrated statistics
+(an ordinary checkpoint of the family, named by the space: LightTrack's ``subnet.safetensors``),
+``pareto.png`` and ``search_state.json`` (for --resume).
+
+Under torchrun (``--nproc N``, or several nodes) every process runs the same search: the same
+cost table (rank 0's, broadcast), the same seeded generations and calibration batches; each
+evaluates its share of a generation's candidates (the k-th of each round of N) and the records are
+gathered to every rank in the one-process order. Rank 0 alone writes. For the same seed, device
+kind and threads per process the records and the winner are those of one process.
 """
 from __future__ import annotations
 
@@ -16,10 +23,11 @@ import torch
 
 from compresstracker.errors import ConfigError
 from compresstracker.fileio import atomic_write_json, file_sha256
-from compresstracker.search.costs import CostTable, cached_cost_table, check_latency
-from compresstracker.search.evolution import Budget, Evolution, EvolutionSettings, pareto_front, ranked
+from compresstracker.search.costs import CostTable, cached_cost_table, check_latency, latency_setting
+from compresstracker.search.evolution import Budget, Evolution, EvolutionSettings, broadcast, pareto_front, ranked
+from compresstracker.search.space import SearchSpace, space_classes, space_for
+from compresstracker.training.distributed import DistInfo, init_distributed, local_device, shutdown
 
-SUPERNET_FILE = "model.safetensors"
 SHARE_SAMPLES = 4000  # random paths behind the budget's share of the space
 
 
@@ -34,22 +42,42 @@ class SearchOptions:
     calib_batches: Optional[int] = None  # None: 200 (the paper's) at paper size, 10 for small-input supernets
     calib_batch_size: int = 32
     latency_backend: str = "torch"
+    latency_precision: str = "fp32"
     threads: int = 1
     measure_latency: bool = False  # build the latency table (always when --max-latency-ms is given)
+    device: str = "cpu"  # where candidates are calibrated and tracked (cost tables: the CPU)
+    marks: tuple[tuple[str, str], ...] = ()  # (name, checkpoint) of students trained apart, scored and drawn beside the search
+
+    @property
+    def latency(self) -> dict[str, Any] | None:
+        """The latency table's setting, None when no latency is asked for."""
+        if not (self.measure_latency or self.budget.max_latency_ms):
+            return None
+        return latency_setting(self.latency_backend, self.latency_precision, self.threads)
 
 
 def supernet_file(path: str | Path) -> Path:
-    """A supernet run folder (its model.safetensors) or the file itself."""
+    """A supernet run folder (the first file a registered space keeps its supernet in) or the file itself."""
     path = Path(path)
-    file = path / SUPERNET_FILE if path.is_dir() else path
-    if not file.is_file():
-        raise ConfigError(f"no supernet at {path} (expected a `ctrack train -r lighttrack_supernet*` run folder or its {SUPERNET_FILE})")
-    return file
+    if path.is_file():
+        return path
+    if path.is_dir():
+        for cls, _ in space_classes():
+            for name in cls.supernet_files:
+                if (path / name).is_file():
+                    return path / name
+    expected = "; ".join(f"{cls.title}: {' or '.join(cls.supernet_files)}" for cls, _ in space_classes())
+    raise ConfigError(f"no supernet at {path} (expected a supernet run folder holding its file ({expected}) or the file itself)")
+
+
+def load_supernet(path: Path) -> torch.nn.Module:
+    """The supernet in ``path``, read by the space that keeps supernets under that file name (else ctrack's native file)."""
+    readers = [cls for cls, _ in space_classes() if Path(path).name in cls.supernet_files]
+    return (readers[0] if readers else SearchSpace).read_supernet(Path(path))
 
 
 def load_cost_table(supernet, file: Path, opts: SearchOptions) -> CostTable:
-    latency = {"backend": opts.latency_backend, "threads": opts.threads} if opts.measure_latency or opts.budget.max_latency_ms else None
-    return cached_cost_table(supernet, file, latency)
+    return cached_cost_table(supernet, file, opts.latency)
 
 
 # budget key -> (its option, how a cost of it is written)
@@ -70,16 +98,57 @@ def check_budget(table: CostTable, budget: Budget) -> None:
             raise ConfigError(f"{option} {written(limit)}: no architecture of the space meets it, the cheapest needs {written(least)}")
 
 
-def dry_run(opts: SearchOptions) -> dict[str, Any]:
-    """Space size, MACs and params range and the budget's share of the space; evaluates nothing."""
-    from compresstracker.search.elastic import elastic_dry_run, is_elastic_run
-
-    if is_elastic_run(opts.supernet):
-        return elastic_dry_run(opts)
+def prepare(opts: SearchOptions) -> tuple[Path, torch.nn.Module, CostTable]:
+    """The supernet file, the supernet (on the CPU) and its cost table, the latency setting and budget checked."""
     file = supernet_file(opts.supernet)
     supernet = load_supernet(file)
+    if opts.latency:
+        space_for(supernet.config).check_latency(opts.latency_backend, opts.latency_precision)
     table = load_cost_table(supernet, file, opts)
     check_budget(table, opts.budget)
+    return file, supernet, table
+
+
+def check_search(opts: SearchOptions, resume: bool = False, processes: int = 1) -> None:
+    """Everything a search would refuse before it evaluates, in this process: run before torchrun starts
+    ``processes`` of them, so bad input is one line, not one per process. Caches the cost table."""
+    from compresstracker.devices import resolve_device
+    from compresstracker.search.fitness import fitness_dataset
+
+    device = resolve_device(opts.device)
+    if device.type == "cuda" and processes > torch.cuda.device_count():
+        raise ConfigError(f"--nproc {processes} but only {torch.cuda.device_count()} CUDA device(s) here: one process per GPU")
+    file, supernet, table = prepare(opts)
+    fitness_dataset(opts.data)
+    _evolution(_with_defaults(opts, supernet), file, table, None).load_or_start(resume)
+
+
+def _with_defaults(opts: SearchOptions, supernet) -> SearchOptions:
+    """``opts`` with the supernet's default calibration batch count where none was given."""
+    if opts.calib_batches is not None:
+        return opts
+    from compresstracker.search.fitness import default_calib_batches
+
+    return SearchOptions(**{**opts.__dict__, "calib_batches": default_calib_batches(supernet.config)})
+
+
+def _evolution(opts: SearchOptions, file: Path, table: CostTable, fitness: Callable | None,
+               on_generation: Callable[[dict], None] | None = None, info: DistInfo = DistInfo()) -> Evolution:
+    """The search's evolution; its identity (what a resumed search must share) includes the supernet file's contents."""
+    latency = table.latency or {}
+    identity = {
+        # the file's contents too: a supernet trained further under the same name must not meet old fitness scores
+        "supernet": str(file.resolve()), "supernet_sha256": file_sha256(file), "data": opts.data, "calib": opts.calib, "calib_batches": opts.calib_batches,
+        "calib_batch_size": opts.calib_batch_size, "latency_backend": latency.get("backend"), "threads": latency.get("threads"),
+        **({"latency_precision": latency["precision"]} if latency else {}),  # absent without latency: older states resume
+    }
+    return Evolution(table.space, opts.settings, opts.budget, table.costs, fitness, Path(opts.out), identity,
+                     on_generation if info.is_main else None, ranks=info)
+
+
+def dry_run(opts: SearchOptions) -> dict[str, Any]:
+    """Space size, MACs and params range and the budget's share of the space; evaluates nothing."""
+    _, _, table = prepare(opts)
     space = table.space
     rng = np.random.default_rng(opts.settings.seed)
     samples = [table.costs(space.sample(rng)) for _ in range(SHARE_SAMPLES)]
@@ -100,32 +169,46 @@ def dry_run(opts: SearchOptions) -> dict[str, Any]:
     return out
 
 
-def run_search(opts: SearchOptions, resume: bool = False, on_generation: Callable[[dict], None] | None = None,
-               fitness_fn: Callable | None = None) -> dict[str, Any]:
-    """The whole search; returns the summary (best, latency check, files)."""
-    from compresstracker.search.elastic import is_elastic_run, run_elastic_search
-
-    if is_elastic_run(opts.supernet):
-        return run_elastic_search(opts, resume, on_generation, fitness_fn)
+def _shared_table(opts: SearchOptions, info: DistInfo) -> tuple[Path, torch.nn.Module, CostTable]:
+    """``prepare`` where rank 0 alone reads or builds (and caches) the cost table and the others take its copy:
+    latency measured by several processes at once would differ between them, and so would their budgets."""
+    if info.is_main:
+        file, supernet, table = prepare(opts)
+        broadcast((table.units, table.latency), info)
+        return file, supernet, table
     file = supernet_file(opts.supernet)
     supernet = load_supernet(file)
-    table = load_cost_table(supernet, file, opts)
-    check_budget(table, opts.budget)
+    units, latency = broadcast(None, info)
+    return file, supernet, CostTable(space_for(supernet.config), units, latency)
+
+
+def run_search(opts: SearchOptions, resume: bool = False, on_generation: Callable[[dict], None] | None = None,
+               fitness_fn: Callable | None = None) -> dict[str, Any] | None:
+    """The whole search; returns the summary (best, latency check, files) on rank 0, None on other ranks."""
+    from compresstracker.devices import resolve_device
+
+    requested = resolve_device(opts.device)
+    info = init_distributed(requested)
+    try:
+        return _search(opts, info, local_device(requested, info), resume, on_generation, fitness_fn)
+    finally:
+        shutdown(info)
+
+
+def _search(opts: SearchOptions, info: DistInfo, device: torch.device, resume: bool,
+            on_generation: Callable[[dict], None] | None, fitness_fn: Callable | None) -> dict[str, Any] | None:
+    file, supernet, table = _shared_table(opts, info)
     space = table.space
     out = Path(opts.out)
-    if opts.calib_batches is None:
-        from compresstracker.search.fitness import default_calib_batches
-
-        opts = SearchOptions(**{**opts.__dict__, "calib_batches": default_calib_batches(supernet.config)})
-    fitness = fitness_fn or CandidateScorer(supernet, space, opts, file)
-    identity = {
-        # the file's contents too: a supernet trained further under the same name must not meet old fitness scores
-        "supernet": str(file.resolve()), "supernet_sha256": file_sha256(file), "data": opts.data, "calib": opts.calib, "calib_batches": opts.calib_batches,
-        "calib_batch_size": opts.calib_batch_size, "latency_backend": opts.latency_backend if table.latency else None,
-        "threads": opts.threads if table.latency else None,
-    }
-    evolution = Evolution(space, opts.settings, opts.budget, table.costs, fitness, out, identity, on_generation)
+    opts = _with_defaults(opts, supernet)
+    supernet.to(device)
+    work = out / ("tracking" if info.is_main else f"tracking.rank{info.rank}")
+    fitness = fitness_fn or CandidateScorer(supernet, space, opts, file, work)
+    evolution = _evolution(opts, file, table, fitness, on_generation, info)
     state = evolution.run(resume=resume)
+    if not info.is_main:
+        return None
+    supernet.cpu()  # latency is the CPU's, as the table's
     records = state.records
     best = ranked(records)[0]
     summary: dict[str, Any] = {"best": best, "evaluated": len(records), "rejected": state.rejected, "out": str(out)}
@@ -136,78 +219,73 @@ def run_search(opts: SearchOptions, resume: bool = False, on_generation: Callabl
         for r in records:
             if r["arch"] in measured:
                 r["measured_latency_ms"] = measured[r["arch"]]
-        summary["latency_check"] = {"mean_abs_error": check["mean_abs_error"], "paths": len(check["paths"])}
+        summary["latency_check"] = {"mean_abs_error": check["mean_abs_error"], "max_abs_error": max(r["error"] for r in check["paths"]),
+                                    "paths": len(check["paths"])}
         evolution.save(state)  # records gained measured latencies
         best = ranked(records)[0]
         summary["best"] = best
     # best.json also carries the network config (channels, sizes), so `model.arch=best.json` retrains this very network
-    config = supernet.config.path_config(space.to_arch(space.decode(best["arch"])))
-    atomic_write_json(out / "best.json", {**best, "config": config.to_dict()})
+    genes = space.decode(best["arch"])
+    atomic_write_json(out / "best.json", {**best, "config": space.network_config(supernet, genes)})
     if isinstance(fitness, CandidateScorer):
-        summary["subnet"] = str(fitness.export(space.decode(best["arch"]), out / "subnet.safetensors", best))
-    summary["pareto"] = str(write_pareto(records, out / "pareto.png"))
+        supernet.to(device)
+        summary["subnet"] = str(fitness.export(genes, out / space.winner_file, best))
+    summary["marks"] = score_marks(opts, table, device) if opts.marks else {}
+    summary["pareto"] = str(write_pareto(records, out / "pareto.png", summary["marks"]))
     summary["records"] = ranked(records)
     return summary
 
 
-class CandidateScorer:
-    """Fitness of a path: cut out, BN recalibrated on the calibration batches, tracked on the fitness split."""
+def score_marks(opts: SearchOptions, table: CostTable, device: torch.device) -> dict[str, dict[str, Any]]:
+    """The students of ``opts.marks`` (trained apart, e.g. fixed CT-k) scored as candidates are (same data,
+    same fitness) and, with a latency table, timed whole on its backend, precision and threads."""
+    from compresstracker.bench.flops import count_family_macs, count_params
+    from compresstracker.bench.latency import time_models
+    from compresstracker.checkpoints import load_model
+    from compresstracker.search.fitness import fitness_dataset, track_and_score
 
-    def __init__(self, supernet, space, opts: SearchOptions, supernet_path: Path):
+    dataset = fitness_dataset(opts.data)
+    nets = {name: load_model(path) for name, path in opts.marks}
+    latency = table.latency
+    times = dict(zip(nets, time_models(list(nets.values()), latency["backend"], latency["precision"], "cpu", int(latency["threads"]),
+                                       20, "min"))) if latency else {}
+    out = {}
+    for name, net in nets.items():
+        scored = track_and_score(net.to(device), dataset, Path(opts.out) / "tracking", str(device), opts.threads)
+        out[name] = {**scored, "macs": count_family_macs(net.cpu())[0], "params": count_params(net), "latency_ms": times.get(name)}
+    return out
+
+
+class CandidateScorer:
+    """Fitness of a path: cut out, its statistics recalibrated on the calibration batches, tracked on the fitness split."""
+
+    def __init__(self, supernet, space: SearchSpace, opts: SearchOptions, supernet_path: Path, work: Path):
         from compresstracker.search.fitness import CalibrationBatches, calibration_loader, fitness_dataset
 
         self.dataset = fitness_dataset(opts.data)
         self.supernet = supernet
         self.space = space
-        self.work = Path(opts.out) / "tracking"
-        self.batches = CalibrationBatches(calibration_loader(supernet, supernet_path, opts.calib, opts.calib_batches, opts.calib_batch_size),
-                                          opts.calib_batches)
+        self.work = work
+        self.threads = opts.threads
+        loader = calibration_loader(space.calibration_crops(supernet), supernet_path, opts.calib, opts.calib_batches, opts.calib_batch_size)
+        self.batches = CalibrationBatches(loader, opts.calib_batches)  # the same on every rank: one seed, no rank in it
 
     def network(self, genes) -> torch.nn.Module:
-        from compresstracker.search.fitness import recalibrate_batchnorm
-
-        return recalibrate_batchnorm(self.supernet.extract(self.space.to_arch(genes)), self.batches)
+        return self.space.calibrate(self.space.extract(self.supernet, genes), self.batches)
 
     def __call__(self, genes) -> dict[str, Any]:
         from compresstracker.search.fitness import track_and_score
 
-        return track_and_score(self.network(genes), self.dataset, self.work)
+        net = self.network(genes)
+        return track_and_score(net, self.dataset, self.work, str(next(net.parameters()).device), self.threads)
 
     def export(self, genes, path: Path, record: dict[str, Any]) -> Path:
         from compresstracker.checkpoints import save_native
 
         net = self.network(genes)
-        provenance = {"search": str(self.work.parent), "supernet": self.supernet.config.name,
+        provenance = {"search": str(path.parent), "supernet": self.supernet.config.name,
                       "fitness": record["fitness"], "macs": record["macs"]}
         return save_native(net, net.config, path, provenance=provenance)
-
-
-def load_supernet(path: Path):
-    """A supernet from ctrack's native file (the config in its metadata; weights loaded strictly)."""
-    import safetensors
-    from safetensors.torch import load_file
-
-    from compresstracker.checkpoints.formats import NATIVE_KEYS
-    from compresstracker.models import build_model, config_from_dict
-    from compresstracker.search.space import space_for
-
-    try:
-        with safetensors.safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-        state = load_file(str(path))
-    except (safetensors.SafetensorError, OSError) as exc:
-        raise ConfigError(f"{path} is not a readable safetensors file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
-    try:
-        config = config_from_dict(json.loads(metadata[NATIVE_KEYS["config"]]))
-        space_for(config)
-    except (KeyError, ValueError, TypeError, ConfigError):
-        raise ConfigError(f"{path} is not the supernet of a searchable family (train one with `ctrack train -r RECIPE`, "
-                          "a supernet recipe from `ctrack recipes list`)") from None
-    supernet = build_model(config)
-    missing, unexpected = supernet.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ConfigError(f"{path} does not fit a {config.name} supernet: missing {missing[:3]}, unexpected {unexpected[:3]}")
-    return supernet.eval()
 
 
 def write_pareto(records: list[dict[str, Any]], path: Path, marks: dict[str, dict[str, Any]] | None = None) -> Path:
@@ -225,6 +303,10 @@ def write_pareto(records: list[dict[str, Any]], path: Path, marks: dict[str, dic
         ax.scatter(xs, [r["fitness"] for r in records], s=14, c=[r["generation"] for r in records], cmap="viridis", label="candidates")
         front = pareto_front(records, key)
         ax.plot([r[key] * scale for r in front], [r["fitness"] for r in front], "r.-", label="front")
+        for name, mark in (marks or {}).items():
+            if mark.get(key) is not None:
+                ax.plot(mark[key] * scale, mark["fitness"], "k*", markersize=10)
+                ax.annotate(name, (mark[key] * scale, mark["fitness"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
         for name, mark in (marks or {}).items():
             if mark.get(key) is not None:
                 ax.plot(mark[key] * scale, mark["fitness"], "k*", markersize=10)

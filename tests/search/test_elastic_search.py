@@ -10,7 +10,7 @@ from compresstracker.checkpoints import load_model, save_native
 from compresstracker.compression.adapters import adapter_for
 from compresstracker.compression.run import compress_tracker
 from compresstracker.errors import ConfigError
-from compresstracker.search.elastic import ElasticSupernet, ElasticViTSpace, cost_units, latency_units, predict_ms
+from compresstracker.families.elastic_space import ElasticSupernet, ElasticViTSpace, cost_units
 from compresstracker.training.recipe import load_recipe
 
 
@@ -33,7 +33,7 @@ def elastic_run(tmp_path_factory, synth_search):
 
 def test_unit_costs_add_up_to_every_cut_out_students_count(elastic_run):
     supernet = ElasticSupernet.load(elastic_run)
-    space = ElasticViTSpace(supernet)
+    space = ElasticViTSpace(supernet.config)
     assert space.size() == 36 and len(space.genes) == 4
     units = cost_units(supernet)
     rng = np.random.default_rng(0)
@@ -56,12 +56,15 @@ def test_latency_table_is_a_fit_of_whole_students(elastic_run, monkeypatch):
 
     monkeypatch.setattr(latency, "time_models", fake)
     supernet = ElasticSupernet.load(elastic_run)
-    space = ElasticViTSpace(supernet)
-    table = latency_units(supernet, "torch", "fp32", 1)
-    assert table["overhead_ms"] == pytest.approx(1.0) and table["units"]["block.64"] == pytest.approx(0.64)
-    genes = space.from_arch(space.to_arch(space.sample(np.random.default_rng(3))))
-    net = supernet.extract(space.to_arch(genes))
-    assert predict_ms(table, space.units(genes)) == pytest.approx(fake([net])[0])
+    space = ElasticViTSpace(supernet.config)
+    units = space.time_units(supernet, "torch", "fp32", 1, 5)
+    assert units["base"] == pytest.approx(1.0) and units["block.64"] == pytest.approx(0.64)
+    genes = space.sample(np.random.default_rng(3))
+    net = space.extract(supernet, genes)
+    assert sum(units[u] for u in space.units(genes)) == pytest.approx(fake([net])[0])
+    assert space.time_path(supernet, genes, "torch", "fp32", 1, 5) == pytest.approx(fake([net])[0])
+    with pytest.raises(ConfigError, match="runs fp32"):
+        space.check_latency("onnxruntime", "bf16")
 
 
 def test_a_single_depth_space_cannot_tell_layers_from_the_rest(elastic_run):
@@ -80,18 +83,17 @@ def test_search_an_elastic_run_under_a_latency_budget(elastic_run, synth_search,
     assert dry.exit_code == 0, dry.output
     info = json.loads(dry.stdout)
     assert info["space_size"] == 36 and info["macs_range"][0] < info["macs_range"][1] and info["budget_share"] == 1.0
-    cheapest, dearest = info["latency_ms_range"]
+    cheapest, dearest = info["latency_ms_range_sampled"]
     budget = (cheapest + dearest) / 2
-    result = run_cli(*args, "--max-latency-ms", str(budget), "--out", str(tmp_path / "a"), "--json")
+    result = run_cli(*args, "--max-latency-ms", str(budget), "--out", str(tmp_path / "a"), "--json", "--mark", f"CT-init={elastic_run.parent / 'teacher.safetensors'}")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["records"] and all(r["latency_ms"] <= budget for r in summary["records"])
-    assert summary["latency_check"]["paths"] >= 1
+    assert summary["latency_check"]["paths"] >= 1 and summary["marks"]["CT-init"]["latency_ms"] > 0
     best = json.loads((tmp_path / "a" / "best.json").read_text())
     student = load_model(tmp_path / "a" / "student.safetensors")  # a plain student, no flags
-    assert student.config.to_dict() == best["config"] and len(student.backbone.blocks) == sum(
-        ElasticViTSpace(ElasticSupernet.load(elastic_run)).to_arch(
-            ElasticViTSpace(ElasticSupernet.load(elastic_run)).decode(best["arch"])).depths)
+    space = ElasticViTSpace(ElasticSupernet.load(elastic_run).config)
+    assert student.config.to_dict() == best["config"] and len(student.backbone.blocks) == sum(space.to_arch(space.decode(best["arch"])).depths)
     with torch.no_grad():
         out = student(torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 64, 64))
     assert out["pred_boxes"].shape == (1, 1, 4)

@@ -3,18 +3,6 @@ import json
 
 import pytest
 
-from .conftest import supernet_overrides
-
-
-@pytest.fixture(scope="module")
-def supernet_run(synth_search, tmp_path_factory):
-    from compresstracker.training.recipe import load_recipe
-    from compresstracker.training.run import train_tracker
-
-    out = tmp_path_factory.mktemp("supernet")
-    train_tracker(load_recipe("lighttrack_supernet_tiny", supernet_overrides(synth_search)), out, progress=False)
-    return out
-
 
 def _search(run_cli, supernet_run, synth_search, out, budget, *extra):
     return run_cli("search", "--supernet", supernet_run, "--data", f"got10k={synth_search / 'got10k'}:val",

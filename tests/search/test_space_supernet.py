@@ -110,3 +110,26 @@ def test_cost_table_is_exact_for_macs_and_params(tiny):
     sampled = [table.costs(space.sample(rng))["macs"] for _ in range(300)]
     low, high = ranges["macs_range"]
     assert low <= min(sampled) and max(sampled) <= high and low < high
+
+
+def test_the_space_says_where_its_supernet_lives_what_it_exports_and_what_latency_it_measures(tiny, tmp_path):
+    from compresstracker.search.costs import latency_setting, table_path
+    from compresstracker.search.run import supernet_file
+
+    space, supernet = tiny
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model.safetensors").write_bytes(b"")
+    assert supernet_file(tmp_path / "run") == tmp_path / "run" / "model.safetensors"
+    with pytest.raises(ConfigError, match="LightTrack: model.safetensors"):
+        supernet_file(tmp_path)
+    assert space.winner_file == "subnet.safetensors"
+    genes = space.sample(np.random.default_rng(2))
+    assert space.network_config(supernet, genes) == space.extract(supernet, genes).config.to_dict()
+    space.check_latency("torch", "fp32")
+    for backend, precision in (("torch", "bf16"), ("openvino", "int8")):
+        with pytest.raises(ConfigError) as err:
+            space.check_latency(backend, precision)
+        assert str(err.value) == f"the LightTrack space measures latency on torch fp32, not on {backend} {precision}"
+    file = tmp_path / "run" / "model.safetensors"
+    assert table_path(file).name == "model.costs.json"
+    assert table_path(file, latency_setting("torch", "fp32", 2)).name == "model.latency-torch-fp32-t2.json"

@@ -6,15 +6,25 @@ expansion) choices; the output block, one of the supernet's 8 (``OUTPUT_BLOCKS``
 first layer cannot skip). A gene tuple is an architecture (``LightTrackArch``) of the supernet;
 the canonical form sets unbuilt blocks to choice 0, as the official path strings do. Crossover
 exchanges whole backbone stages, the output choice, a head's width and single head layers.
+
+The supernet side: a ``ctrack train -r lighttrack_supernet*`` run keeps it in ``model.safetensors``;
+a candidate is cut out as a ``LightTrackNet`` (exported to ``subnet.safetensors``); MACs are the
+search branch's (template features precomputed) by thop's rules, as LightTrack's figures are, and
+latency is timed on torch fp32 by hooks inside whole forward passes of the path's view.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
+
+import torch
+from torch import nn
 
 from compresstracker.families.lighttrack.arch import BACKBONE_CHOICES, HEAD_OPS, SKIP, TOWER_LAYERS, HeadArch, LightTrackArch
 from compresstracker.families.lighttrack.supernet import (
     BLOCK_POSITIONS, HEADS, OUTPUT_BLOCKS, STAGE_NAMES, SupernetConfig, canonical_path, flat_index, unit_keys,
 )
+from compresstracker.search.costs import time_fn, time_in_network, torch_threads, unit_macs
 from compresstracker.search.space import Gene, Genes, SearchSpace
 
 N_BLOCKS = len(BLOCK_POSITIONS)
@@ -24,6 +34,11 @@ FIRST_OUTPUT_BLOCK = N_BLOCKS - len(OUTPUT_BLOCKS)
 
 class LightTrackSpace(SearchSpace):
     """The LightTrack space of one supernet (its head widths)."""
+
+    title = "LightTrack"
+    supernet_files = ("model.safetensors",)
+    winner_file = "subnet.safetensors"
+    latency_support = {"torch": ("fp32",)}
 
     def __init__(self, config: SupernetConfig):
         self.name = config.name
@@ -110,3 +125,67 @@ class LightTrackSpace(SearchSpace):
                 genes[start + 1 : start + 9] = [(k // self.widths) % 2] * 8
             paths.append(self.canonical(genes))
         return paths
+
+    # ------------------------------------------------------------------ the supernet side
+    def extract(self, supernet: nn.Module, genes: Sequence[int]) -> nn.Module:
+        return supernet.extract(self.to_arch(genes))
+
+    def network_config(self, supernet: nn.Module, genes: Sequence[int]) -> dict[str, Any]:
+        return supernet.config.path_config(self.to_arch(genes)).to_dict()
+
+    @torch.no_grad()
+    def unit_costs(self, supernet: nn.Module) -> dict[str, dict[str, int]]:
+        """MACs of the search branch per unit, counted on the covering paths; parameters per unit, each module once
+        (the fusor belongs to both neck units' paths but to one unit)."""
+        macs: dict[str, int] = {}
+        params: dict[str, int] = {}
+        seen: set[tuple[str, int]] = set()
+        for genes in self.covering_paths():
+            with _search_branch(supernet, self.to_arch(genes)) as (net, roots, run), unit_macs(net, roots) as found:
+                run()
+            for unit, entry in found.items():
+                macs.setdefault(unit, int(entry["macs"]))
+            for unit, module in supernet.modules_of(self.to_arch(genes)).values():
+                if (unit, id(module)) not in seen:
+                    seen.add((unit, id(module)))
+                    params[unit] = params.get(unit, 0) + sum(p.numel() for p in module.parameters())
+        return {unit: {"macs": macs[unit], "params": params[unit]} for unit in macs}
+
+    @torch.no_grad()
+    def time_units(self, supernet: nn.Module, backend: str, precision: str, threads: int, repeats: int) -> dict[str, float]:
+        """Each unit timed by hooks inside the covering paths' search branches (torch fp32, batch 1)."""
+        self.check_latency(backend, precision)
+        timed: dict[str, float] = {}
+        with torch_threads(threads):
+            for genes in self.covering_paths():
+                with _search_branch(supernet, self.to_arch(genes)) as (net, roots, run):
+                    for unit, ms in time_in_network(net, roots, run, repeats, threads).items():
+                        timed.setdefault(unit, ms)
+        return timed
+
+    @torch.no_grad()
+    def time_path(self, supernet: nn.Module, genes: Sequence[int], backend: str, precision: str, threads: int,
+                  repeats: int) -> float:
+        """The fastest search branch of ``genes`` (see ``search.costs.time_fn``)."""
+        self.check_latency(backend, precision)
+        with _search_branch(supernet, self.to_arch(genes)) as (_, _, run), torch_threads(threads):
+            return time_fn(run, repeats, threads)
+
+
+@contextmanager
+def _search_branch(supernet: nn.Module, arch: LightTrackArch) -> Iterator[tuple[nn.Module, dict[str, str], Callable[[], Any]]]:
+    """While open: the path's view in eval mode, its module roots -> units, and one search-branch pass (batch 1,
+    template features precomputed, fixed random crops). The supernet's train/eval mode is restored after."""
+    was_training = supernet.training
+    net = supernet.view(arch).eval()  # its modules are the supernet's
+    try:
+        config = supernet.config
+        device = next(supernet.parameters()).device
+        gen = torch.Generator().manual_seed(0)
+        z = torch.randn(1, 3, config.template_size, config.template_size, generator=gen).to(device)
+        x = torch.randn(1, 3, config.search_size, config.search_size, generator=gen).to(device)
+        zf = net.features(z)
+        roots = {name: unit for name, (unit, _) in supernet.modules_of(arch).items()}
+        yield net, roots, lambda: net.track(x, zf)
+    finally:
+        supernet.train(was_training)

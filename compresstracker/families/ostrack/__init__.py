@@ -20,6 +20,8 @@ from compresstracker.families.ostrack.training import TRAINING
 from compresstracker.families.ostrack.weights import FORMATS, RELEASE
 from compresstracker.models import ModelFamily
 from compresstracker.tracking.registry import TrackerKind
+from compresstracker.families.elastic_space import ElasticConfig, ElasticViTSpace
+from compresstracker.search.space import register_space
 
 __all__ = ["OSTrackConfig", "OSTrackNet", "OSTrackTracker", "PLUGIN"]
 
@@ -80,3 +82,5 @@ PLUGIN = register_plugin(FamilyPlugin(
     tiny="tiny_64_ce",
     recipe="ostrack_tiny",
 ))
+# the students of an elastic compression run (compress --elastic) are searchable: ctrack search --supernet RUN
+register_space(ElasticConfig.family, ElasticViTSpace, "ViT elastic: depth and MLP width per stage of a compress --elastic run")
