@@ -271,6 +271,23 @@ CASES = [
      "the LightTrack space measures latency on torch fp32, not on torch int8"),
     ("search-latency-backend", "search --supernet {ws}/supernet --max-latency-ms 5 --backend onnxruntime --dry-run",
      "not on onnxruntime fp32"),
+    ("search-mark-form", "search --supernet {ws}/supernet --data lasot={ws}/data:all --max-macs 20M --mark ct4 --out {ws}/search",
+     "--mark 'ct4': give NAME=CHECKPOINT"),
+    ("search-mark-missing", "search --supernet {ws}/supernet --data lasot={ws}/data:all --max-macs 20M --mark ct4={ws}/nope.safetensors "
+     "--out {ws}/search", "nope.safetensors does not exist"),
+    # elastic compression: its space, what it writes, and fine-tuning what a search found
+    ("elastic-depths", "recipes validate compresstracker_tiny compress.elastic.depths=[0]", "compress.elastic.depths must be a non-empty list"),
+    ("elastic-ratios", "recipes validate compresstracker_tiny compress.elastic.mlp_ratios=[]", "compress.elastic.mlp_ratios must be a non-empty list"),
+    ("elastic-path", "recipes validate compresstracker_tiny compress.elastic.path=wide", "compress.elastic.path must be an elastic path"),
+    ("elastic-eval", "compress --teacher {ws}/tiny.safetensors --elastic -r compresstracker_tiny --data lasot={ws}/data:all --out {ws}/run "
+     "--eval lasot={ws}/data:all", "--eval with --elastic"),
+    ("elastic-too-wide", "compress --teacher {ws}/tiny.safetensors --elastic -r compresstracker_tiny --data lasot={ws}/data:all --out {ws}/run "
+     "compress.elastic.mlp_ratios=[8,4]", "a student layer cannot be wider"),
+    ("from-search-not-a-search", "compress --from-search {ws}/data -r compresstracker_tiny --data lasot={ws}/data:all --out {ws}/run",
+     "is not a finished search of an elastic run"),
+    ("from-search-and-stages", "compress --from-search {ws}/data --stages 2 --out {ws}/run", "--from-search takes the stages"),
+    ("search-not-elastic", "search --supernet {ws}/tiny.safetensors --max-macs 20M --dry-run", "is not"),
+    ("demo-backend-without-elastic", "demo --backend openvino --out {ws}/demo", "--backend and --precision apply to --elastic"),
 ]
 
 
