@@ -71,10 +71,11 @@ def search(supernet, data, calib, max_macs, max_params, max_latency_ms, backend,
       ctrack search --supernet runs/supernet --data got10k=/data/got10k:val --max-macs 600M --device cuda --nproc 8 --out runs/search
       ctrack train -r lighttrack_retrain model.arch=runs/search/best.json --init runs/search/subnet.safetensors \\
           --data lasot=synth/train:all --out runs/retrain
-    An elastic compression run (`ctrack compress --elastic --out runs/elastic`) is searched the same way,
-    under the latency of any backend and precision; `ctrack compress --from-search` fine-tunes its winner:
-      ctrack search --supernet runs/elastic --data got10k=synth/val:val --max-latency-ms 20 --backend openvino --precision int8 \\
-          --mark CT-4=runs/ct4/student.safetensors --out runs/elastic-search
+    An elastic compression run (`ctrack compress --elastic --out ct-elastic`) is searched the same way,
+    under the latency of any backend and precision (--backend openvino --precision int8, ...);
+    `ctrack compress --from-search DIR` fine-tunes its winner:
+      ctrack search --supernet ct-elastic --data lasot=synth:all --max-latency-ms 50 --population 4 --generations 1 \\
+          --mark CT-4=ct4/student.safetensors --out ct-elastic-search
     Outputs in --out: search.jsonl, best.json, the winner (LightTrack: subnet.safetensors; elastic: student.safetensors), pareto.png.
     Across nodes run it under torchrun (as `ctrack train`); the result is that of one process for the same seed.
     """
