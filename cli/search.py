@@ -118,6 +118,10 @@ def search(supernet, data, calib, max_macs, max_params, max_latency_ms, backend,
             f"budget keeps {info['budget_share'] * 100:.1f}% of {info['budget_share_samples']} random paths; "
             f"{info['evaluations_planned']} evaluations planned"
         )
+        if "latency_check" in info:
+            check = info["latency_check"]
+            console.print(f"latency predicted within {100 * check['mean_abs_error']:.1f}% on average (worst {100 * check['max_abs_error']:.1f}%) "
+                          f"of {len(check['paths'])} random paths timed whole ({check['backend']} {check['precision']}, {check['threads']} thread(s))")
         return
 
     def progress(report: dict) -> None:

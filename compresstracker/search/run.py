@@ -146,9 +146,13 @@ def _evolution(opts: SearchOptions, file: Path, table: CostTable, fitness: Calla
                      on_generation if info.is_main else None, ranks=info)
 
 
+LATENCY_CHECK_PATHS = 8  # random paths a dry run with a latency table times whole against the prediction
+
+
 def dry_run(opts: SearchOptions) -> dict[str, Any]:
-    """Space size, MACs and params range and the budget's share of the space; evaluates nothing."""
-    _, _, table = prepare(opts)
+    """Space size, MACs and params range and the budget's share of the space; evaluates nothing. With a
+    latency table, also the predictor's error on a few random paths timed whole (``latency_check``)."""
+    _, supernet, table = prepare(opts)
     space = table.space
     rng = np.random.default_rng(opts.settings.seed)
     samples = [table.costs(space.sample(rng)) for _ in range(SHARE_SAMPLES)]
@@ -166,6 +170,9 @@ def dry_run(opts: SearchOptions) -> dict[str, Any]:
     if table.latency:
         lat = [c["latency_ms"] for c in samples]
         out["latency_ms_range_sampled"] = [float(min(lat)), float(max(lat))]
+        check = check_latency(supernet, table, list(dict.fromkeys(space.sample(rng) for _ in range(LATENCY_CHECK_PATHS))))
+        out["latency_check"] = {"mean_abs_error": check["mean_abs_error"], "max_abs_error": max(r["error"] for r in check["paths"]),
+                                "paths": check["paths"], **{k: table.latency[k] for k in ("backend", "precision", "threads")}}
     return out
 
 

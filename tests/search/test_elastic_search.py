@@ -84,6 +84,7 @@ def test_search_an_elastic_run_under_a_latency_budget(elastic_run, synth_search,
     info = json.loads(dry.stdout)
     assert info["space_size"] == 36 and info["macs_range"][0] < info["macs_range"][1] and info["budget_share"] == 1.0
     cheapest, dearest = info["latency_ms_range_sampled"]
+    assert len(info["latency_check"]["paths"]) >= 1 and info["latency_check"]["mean_abs_error"] >= 0
     budget = (cheapest + dearest) / 2
     result = run_cli(*args, "--max-latency-ms", str(budget), "--out", str(tmp_path / "a"), "--json", "--mark", f"CT-init={elastic_run.parent / 'teacher.safetensors'}")
     assert result.exit_code == 0, result.output
