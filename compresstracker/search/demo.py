@@ -11,10 +11,12 @@ split scores both beside a "tracker" that repeats the first box, with the standa
 searched-minus-random AUC difference over the test clips (paired: the clips they share cancel).
 
 Why these settings (measured on this 2-core CPU, docs in the README's search section): with the
-paper's SGD at lr 0.03 a tiny LightTrack's score head stays at chance (balanced BCE ln 2 = 0.69)
-for thousands of pairs, its logits being scaled by 0.1; AdamW at 3e-3 trains it (BCE 0.29 after
-3,072 pairs). Hard clips (distractors, occlusion, out of view) are beyond runs this short. Every
-process runs one thread, as the compression demo.
+paper's SGD at lr 0.03 a tiny LightTrack's score head stayed at chance (balanced BCE ln 2 = 0.69)
+over the 1,024 pairs measured (its logits are scaled by 0.1, which slows SGD there); AdamW at 3e-3
+trains it (BCE 0.29 after 3,072 pairs). The supernet's score head stays at chance even so (SPOS
+draws its head towers anew every step; see the README), so the search ranks on box regression.
+Hard clips (distractors, occlusion, out of view) are beyond runs this short. Every process runs
+one thread, as the compression demo.
 """
 from __future__ import annotations
 
