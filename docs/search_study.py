@@ -41,6 +41,7 @@ def kendall_tau(a: list[float], b: list[float]) -> float:
 def main(demo: Path, archs: int = 8, retrain_epochs: int = 2, population: int = 6, generations: int = 3, seeds: int = 1) -> None:
     from compresstracker.fileio import atomic_write_json
     from compresstracker.search.evolution import Budget, EvolutionSettings
+    from compresstracker.search.demo import fitness_spec
     from compresstracker.search.fitness import fitness_dataset, track_and_score
     from compresstracker.search.run import CandidateScorer, SearchOptions, load_supernet, run_search, supernet_file
     from compresstracker.search.space import space_for
@@ -48,7 +49,7 @@ def main(demo: Path, archs: int = 8, retrain_epochs: int = 2, population: int = 
     from compresstracker.training.run import train_tracker
 
     out = demo / "study"
-    val = f"got10k={demo / 'data' / 'val'}:val"
+    val = fitness_spec(demo)
     file = supernet_file(demo / "supernet")
     supernet = load_supernet(file)
     space = space_for(supernet.config)
