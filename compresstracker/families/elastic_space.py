@@ -178,7 +178,10 @@ class ElasticViTSpace(SearchSpace):
         """Per-layer ms of every width, and ``base`` (the rest), solved from uniform students timed whole."""
         from compresstracker.bench.latency import time_models
 
-        base, units, _ = _per_unit(supernet, lambda nets: time_models(nets, backend, precision, "cpu", threads, repeats, "min"))
+        # each student timed in a block of its own, as time_path times one: interleaving many compiled graphs
+        # (OpenVINO) made each of them 2-4x slower than alone, and the sum would not predict a student alone
+        base, units, _ = _per_unit(supernet, lambda nets: [time_models([n], backend, precision, "cpu", threads, repeats, "min")[0]
+                                                           for n in nets])
         return {**units, BASE: base}
 
     def time_path(self, supernet: ElasticSupernet, genes: Sequence[int], backend: str, precision: str, threads: int,
