@@ -140,8 +140,8 @@ def _check_elastic_settings(out: Path, settings: dict[str, Any]) -> None:
 
 def run_elastic_demo(
     out: Path, epochs: Optional[int] = None, samples: Optional[int] = None, test_sequences: int = 1000,
-    backend: str = "torch", precision: str = "fp32", threads: int = 1, population: int = 8, generations: int = 4,
-    finetune_epochs: int = 1, kendall: int = 8, progress: bool = True, on_generation=None,
+    backend: str = "torch", precision: str = "fp32", threads: int = 1, population: int = 6, generations: int = 3,
+    finetune_epochs: int = 1, finetune_samples: int = 512, kendall: int = 8, progress: bool = True, on_generation=None,
 ) -> dict[str, Any]:
     """The whole elastic road; a JSON-ready summary with the table's rows (see the module docstring)."""
     from compresstracker.bench.latency import time_models
@@ -157,7 +157,7 @@ def run_elastic_demo(
 
     out = Path(out)
     settings = {"epochs": epochs, "samples": samples, "test_sequences": test_sequences, "backend": backend, "precision": precision,
-                "threads": threads, "population": population, "generations": generations, "finetune_epochs": finetune_epochs,
+                "threads": threads, "population": population, "generations": generations, "finetune_epochs": finetune_epochs, "finetune_samples": finetune_samples,
                 "kendall": kendall}
     _check_elastic_settings(out, settings)
     train_root, val_root = out / "data" / "train", out / "data" / f"val-{VAL_SEQUENCES}x{TEST_FRAMES}"
@@ -197,9 +197,10 @@ def run_elastic_demo(
         resume = (out / f"search-ct{k}" / "search_state.json").is_file()
         searches[k], costs[f"search-ct{k}"] = _timed(lambda: run_search(opts, resume=resume, on_generation=on_generation))
     found = {}
+    finetune = [f"train.epochs={finetune_epochs}", f"data.samples_per_epoch={finetune_samples}"]  # the same short fine-tuning for every found student
     for k, summary in searches.items():
         teacher_file, extra = from_search(summary["out"])
-        tuned, costs[f"finetune-ct{k}"] = compress(f"found-ct{k}", [*extra, f"train.epochs={finetune_epochs}"])
+        tuned, costs[f"finetune-ct{k}"] = compress(f"found-ct{k}", [*extra, *finetune])
         found[f"found@CT-{k}"] = tuned["student"]
     # one evaluation on the test split and one interleaved timing for every student
     dataset = get_dataset("lasot", test_root, split="all")
@@ -223,7 +224,7 @@ def run_elastic_demo(
         "test_split": {"sequences": test_sequences, "frames": TEST_FRAMES, "seed": TEST_SEED},
     }
     if kendall:
-        summary["kendall"] = _kendall(out, searches, kendall, common, finetune_epochs, val, compress)
+        summary["kendall"] = _kendall(out, searches, kendall, finetune, val, compress)
     return summary
 
 
@@ -234,7 +235,7 @@ def _ct_shape(k: int, hidden: int):
     return ElasticPath((k // 2, k - k // 2), (hidden, hidden))
 
 
-def _kendall(out: Path, searches: dict, count: int, common: list[str], finetune_epochs: int, val: str, compress) -> dict[str, Any]:
+def _kendall(out: Path, searches: dict, count: int, finetune: list[str], val: str, compress) -> dict[str, Any]:
     """Kendall tau between inherited fitness (the search's) and fitness after the same short fine-tuning,
     over the ``count`` best distinct candidates the searches scored."""
     from compresstracker.compression.run import from_search
@@ -251,7 +252,7 @@ def _kendall(out: Path, searches: dict, count: int, common: list[str], finetune_
     for i, (k, record) in enumerate(picked):
         _, extra = from_search(searches[k]["out"])
         extra = [e for e in extra if not e.startswith("compress.elastic.path=")] + [f"compress.elastic.path={record['arch']}"]
-        tuned, _ = compress(f"kendall/{i}", [*extra, f"train.epochs={finetune_epochs}"])
+        tuned, _ = compress(f"kendall/{i}", [*extra, *finetune])
         after = track_and_score(load_model(tuned["student"]), dataset, out / "kendall" / f"{i}-tracking", threads=1)
         pairs.append({"arch": record["arch"], "inherited": record["fitness"], "finetuned": after["fitness"]})
     return {"tau": kendall_tau([p["inherited"] for p in pairs], [p["finetuned"] for p in pairs]), "architectures": pairs}
