@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from compresstracker.cli.common import console, emit_json, json_option, make_table, quiet_option, top_table
-from compresstracker.demo import TEST_FRAMES, TEST_SEQUENCES
+from compresstracker.demo import DEFAULT_FAMILY, TEACHER_ASSETS, TEST_FRAMES, TEST_SEQUENCES
 
 SEARCH_OUT = "demo-search-out"  # as `make demo-search`
 
@@ -16,11 +16,16 @@ SEARCH_OUT = "demo-search-out"  # as `make demo-search`
 @click.option("--samples-per-epoch", type=click.IntRange(1), help="Override the recipe's pairs per epoch.")
 @click.option("--test-sequences", default=TEST_SEQUENCES, show_default=True, type=click.IntRange(1),
               help=f"Clips of {TEST_FRAMES} frames in the test split; fewer is quicker, but 'kept' then moves more between data seeds.")
+@click.option("--teacher-family", default=DEFAULT_FAMILY, show_default=True, type=click.Choice(sorted(TEACHER_ASSETS)),
+              help="Which built-in teacher to compress: the 12-block OSTrack-style one, or the 8-block MixFormerV2 one.")
 @click.option("--search", "search", is_flag=True, help="Instead: train the tiny LightTrack supernet, search it, retrain the winner.")
 @json_option
 @quiet_option
-def demo(out, stages, epochs, samples_per_epoch, test_sequences, search, as_json, quiet):
-    """Compress the built-in 12-block teacher into a small student and compare them.
+def demo(out, stages, epochs, samples_per_epoch, test_sequences, teacher_family, search, as_json, quiet):
+    """Compress a built-in teacher into a small student and compare them.
+
+    The default teacher is the 12-block OSTrack-style tracker; --teacher-family mixformerv2 takes the
+    8-block MixFormerV2 one down the same road (MixFormerV2's network, tracker and guidance).
 
     With --search: LightTrack's one-shot search on the tiny space (supernet, evolutionary search
     under a MACs budget, retrain of the winner beside a random architecture of the same budget).
@@ -34,10 +39,11 @@ def demo(out, stages, epochs, samples_per_epoch, test_sequences, search, as_json
     Examples:
       ctrack demo
       ctrack demo --out demo-quick --epochs 1 --samples-per-epoch 64 --json
+      ctrack demo --teacher-family mixformerv2
     """
     if search:
         ctx = click.get_current_context()
-        ignored = [f"--{name.replace('_', '-')}" for name in ("stages", "test_sequences")
+        ignored = [f"--{name.replace('_', '-')}" for name in ("stages", "test_sequences", "teacher_family")
                    if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
         if ignored:
             raise click.UsageError(f"{' and '.join(ignored)} appl{'y' if len(ignored) > 1 else 'ies'} to the compression demo, not to --search")
@@ -50,7 +56,8 @@ def demo(out, stages, epochs, samples_per_epoch, test_sequences, search, as_json
 
     from compresstracker.progress import progress_mode
 
-    summary = run_demo(out, stages, epochs, samples_per_epoch, progress=progress_mode(quiet), test_sequences=test_sequences)
+    summary = run_demo(out, stages, epochs, samples_per_epoch, progress=progress_mode(quiet), test_sequences=test_sequences,
+                       family=teacher_family)
     if as_json:
         emit_json(summary)
         return
