@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo demo-search demo-elastic teacher clean
+.PHONY: install test demo demo-mixformerv2 demo-search demo-elastic teacher teacher-mixformerv2 clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/ctrack demo
+
+# The same road with the built-in 8-block MixFormerV2 teacher (its network, online tracker and guidance).
+demo-mixformerv2: $(STAMP)
+	$(VENV)/bin/ctrack demo --teacher-family mixformerv2
 
 # LightTrack's one-shot search on the tiny space: supernet, search, retrain (CPU minutes).
 demo-search: $(STAMP)
@@ -49,3 +53,16 @@ teacher: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Rebuild the built-in MixFormerV2 teacher (8 blocks, 64 wide): its blocks start from the built-in OSTrack
+# teacher's, then the box stage and the score stage (CPU, 1 thread: about an hour on a busy 2-core machine).
+MFX_RUN ?= runs/builtin-mixformerv2
+teacher-mixformerv2: $(STAMP)
+	$(VENV)/bin/ctrack data synth --layout lasot --out $(MFX_RUN)/data --sequences 80 --frames 150 --seed 11
+	$(VENV)/bin/ctrack train -r mixformerv2_teacher_tiny --init compresstracker/assets/teacher_tiny.safetensors --data lasot=$(MFX_RUN)/data:all --out $(MFX_RUN)/box --device $(TEACHER_DEVICE) --resume
+	$(VENV)/bin/ctrack train -r mixformerv2_tiny_score model.arch=ctrack_mixformerv2_tiny --init $(MFX_RUN)/box/model.safetensors --data lasot=$(MFX_RUN)/data:all --out $(MFX_RUN)/score --device $(TEACHER_DEVICE) --resume
+	cp $(MFX_RUN)/score/model.safetensors compresstracker/assets/teacher_mixformerv2_tiny.safetensors
+	cat $(MFX_RUN)/box/log.jsonl $(MFX_RUN)/score/log.jsonl > compresstracker/assets/teacher_mixformerv2_tiny.log.jsonl
+	cat $(MFX_RUN)/box/config.yaml > compresstracker/assets/teacher_mixformerv2_tiny.config.yaml
+	echo "---" >> compresstracker/assets/teacher_mixformerv2_tiny.config.yaml
+	cat $(MFX_RUN)/score/config.yaml >> compresstracker/assets/teacher_mixformerv2_tiny.config.yaml

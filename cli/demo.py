@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from compresstracker.cli.common import console, emit_json, json_option, make_table, quiet_option, top_table
-from compresstracker.demo import TEST_FRAMES, TEST_SEQUENCES
+from compresstracker.demo import DEFAULT_FAMILY, TEACHER_ASSETS, TEST_FRAMES, TEST_SEQUENCES
 
 SEARCH_OUT = "demo-search-out"  # as `make demo-search`
 ELASTIC_OUT = "demo-elastic-out"  # as `make demo-elastic`
@@ -17,6 +17,8 @@ ELASTIC_OUT = "demo-elastic-out"  # as `make demo-elastic`
 @click.option("--samples-per-epoch", type=click.IntRange(1), help="Override the recipe's pairs per epoch.")
 @click.option("--test-sequences", default=TEST_SEQUENCES, show_default=True, type=click.IntRange(1),
               help=f"Clips of {TEST_FRAMES} frames in the test split; fewer is quicker, but 'kept' then moves more between data seeds.")
+@click.option("--teacher-family", default=DEFAULT_FAMILY, show_default=True, type=click.Choice(sorted(TEACHER_ASSETS)),
+              help="Which built-in teacher to compress: the 12-block OSTrack-style one, or the 8-block MixFormerV2 one.")
 @click.option("--search", "search", is_flag=True, help="Instead: train the tiny LightTrack supernet, search it, retrain the winner.")
 @click.option("--elastic", "elastic", is_flag=True,
               help=f"Instead: one elastic compression run, a search under two latency budgets, the found students beside fixed CT-2/3/4 ({ELASTIC_OUT}).")
@@ -24,8 +26,13 @@ ELASTIC_OUT = "demo-elastic-out"  # as `make demo-elastic`
 @click.option("--precision", default="fp32", show_default=True, help="--elastic: the precision the latency table is measured at.")
 @json_option
 @quiet_option
-def demo(out, stages, epochs, samples_per_epoch, test_sequences, search, elastic, backend, precision, as_json, quiet):
-    """Compress the built-in 12-block teacher into a small student and compare them.
+def demo(out, stages, epochs, samples_per_epoch, test_sequences, teacher_family, search, elastic, backend, precision, as_json, quiet):
+    """Compress a built-in teacher into a small student and compare them.
+
+    The default teacher is the 12-block OSTrack-style tracker; --teacher-family mixformerv2 takes the
+    8-block MixFormerV2 one down the same road (MixFormerV2's network, tracker and guidance).
+    With --elastic: one elastic compression run of the OSTrack teacher, a search under two latency
+    budgets on this CPU, the found students beside fixed CT-2/3/4 runs (demo-elastic-out).
 
     With --search: LightTrack's one-shot search on the tiny space (supernet, evolutionary search
     under a MACs budget, retrain of the winner beside a random architecture of the same budget).
@@ -33,26 +40,27 @@ def demo(out, stages, epochs, samples_per_epoch, test_sequences, search, elastic
     Rerunning resumes an interrupted run in --out or reuses a finished one, only when its
     settings are the same (another --stages or --epochs needs another --out). --search works in
     demo-search-out unless --out says otherwise.
-    --stages and --test-sequences apply to the compression demo only.
+    --stages applies to the compression demo only; --test-sequences to it and to --elastic.
 
     \b
     Examples:
       ctrack demo
       ctrack demo --out demo-quick --epochs 1 --samples-per-epoch 64 --json
+      ctrack demo --teacher-family mixformerv2
     """
     ctx = click.get_current_context()
     if not elastic and any(ctx.get_parameter_source(n) is not click.core.ParameterSource.DEFAULT for n in ("backend", "precision")):
         raise click.UsageError("--backend and --precision apply to --elastic")
     if elastic:
-        if search or ctx.get_parameter_source("stages") is not click.core.ParameterSource.DEFAULT:
-            raise click.UsageError("--elastic runs its own stages and is not --search")
+        if search or any(ctx.get_parameter_source(n) is not click.core.ParameterSource.DEFAULT for n in ("stages", "teacher_family")):
+            raise click.UsageError("--elastic runs its own stages on the OSTrack teacher and is not --search")
         if ctx.get_parameter_source("out") is click.core.ParameterSource.DEFAULT:
             out = ELASTIC_OUT
         _elastic_demo(out, epochs, samples_per_epoch, test_sequences if ctx.get_parameter_source("test_sequences")
                       is not click.core.ParameterSource.DEFAULT else 1000, backend, precision, as_json, quiet)
         return
     if search:
-        ignored = [f"--{name.replace('_', '-')}" for name in ("stages", "test_sequences")
+        ignored = [f"--{name.replace('_', '-')}" for name in ("stages", "test_sequences", "teacher_family")
                    if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
         if ignored:
             raise click.UsageError(f"{' and '.join(ignored)} appl{'y' if len(ignored) > 1 else 'ies'} to the compression demo, not to --search")
@@ -65,7 +73,8 @@ def demo(out, stages, epochs, samples_per_epoch, test_sequences, search, elastic
 
     from compresstracker.progress import progress_mode
 
-    summary = run_demo(out, stages, epochs, samples_per_epoch, progress=progress_mode(quiet), test_sequences=test_sequences)
+    summary = run_demo(out, stages, epochs, samples_per_epoch, progress=progress_mode(quiet), test_sequences=test_sequences,
+                       family=teacher_family)
     if as_json:
         emit_json(summary)
         return

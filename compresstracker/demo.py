@@ -29,6 +29,9 @@ from typing import Any, Callable, Optional
 from compresstracker.errors import ConfigError, CTrackError
 
 TEACHER_ASSET = "teacher_tiny.safetensors"
+# The built-in teacher of each family the demo can compress (assets/README.md says how each was trained).
+TEACHER_ASSETS = {"ostrack": TEACHER_ASSET, "mixformerv2": "teacher_mixformerv2_tiny.safetensors"}
+DEFAULT_FAMILY = "ostrack"
 TRAIN_SEED, TEST_SEED = 21, 22
 TEST_SEQUENCES, TEST_FRAMES = 4000, 10
 DEMO_THREADS = 1  # what 2 cores beside one loader worker gave before the count was fixed
@@ -36,9 +39,11 @@ EVAL_WORKERS = 2  # tracking processes of DEMO_THREADS threads each: both cores 
 TEACHER_PRECISION = "fp32"  # the same guidance pass with and without AMX (auto: bf16 where AMX is)
 
 
-def builtin_teacher() -> Path:
-    """Path of the shipped teacher (see assets/README.md for how it was trained)."""
-    path = Path(str(importlib.resources.files("compresstracker") / "assets" / TEACHER_ASSET))
+def builtin_teacher(family: str = DEFAULT_FAMILY) -> Path:
+    """Path of the shipped teacher of ``family`` (see assets/README.md for how it was trained)."""
+    if family not in TEACHER_ASSETS:
+        raise CTrackError(f"no built-in {family} teacher; the demo has: {', '.join(sorted(TEACHER_ASSETS))}")
+    path = Path(str(importlib.resources.files("compresstracker") / "assets" / TEACHER_ASSETS[family]))
     if not path.is_file():
         raise CTrackError(f"the built-in teacher {path} is missing from this installation")
     return path
@@ -46,9 +51,10 @@ def builtin_teacher() -> Path:
 
 def run_demo(
     out: Path, stages: int = 4, epochs: int | None = None, samples: int | None = None, progress: bool | str | None = True,
-    test_sequences: int = TEST_SEQUENCES,
+    test_sequences: int = TEST_SEQUENCES, family: str = DEFAULT_FAMILY,
 ) -> dict[str, Any]:
-    """Compress the built-in teacher on generated data and compare it with its student; a JSON-ready summary."""
+    """Compress the built-in teacher of ``family`` on generated data and compare it with its student;
+    a JSON-ready summary."""
     from compresstracker.evaluation.compare import compare_on, kept_standard_error
     from compresstracker.compression.run import compress_tracker
     from compresstracker.data import get_dataset
@@ -64,14 +70,14 @@ def run_demo(
     generate("lasot", train_root, sequences=40, frames=120, seed=TRAIN_SEED, workers=EVAL_WORKERS)
     generate("lasot", test_root, sequences=test_sequences, frames=TEST_FRAMES, seed=TEST_SEED, difficulty="fair",
              workers=EVAL_WORKERS)
-    teacher = builtin_teacher()
+    teacher = builtin_teacher(family)
     overrides = [f"compress.stages={stages}", f"compress.teacher_precision={TEACHER_PRECISION}", f"data.train.0.root={train_root}"]
     if epochs is not None:
         overrides.append(f"train.epochs={epochs}")
     if samples is not None:
         overrides.append(f"data.samples_per_epoch={samples}")
     recipe = load_recipe("compresstracker_tiny", overrides)
-    run_dir = out / f"ct{stages}"
+    run_dir = out / (f"ct{stages}" if family == DEFAULT_FAMILY else f"{family}-ct{stages}")
     saved = saved_run(run_dir)
     if saved is not None:  # resume an interrupted demo, never a run with other settings
         check_resume(saved.recipe, recipe, growable=frozenset())
@@ -88,6 +94,7 @@ def run_demo(
     summary["plots"] = [str(p) for p in write_plots([*scores, first_box], out / "plots", dataset.sequences)]
     summary["eval"] = reports
     teacher_auc = reports[0]["teacher"]["metrics"]["auc"]
+    summary["teacher_family"] = family
     summary["test_split"] = {
         "root": str(test_root), "sequences": test_sequences, "frames": TEST_FRAMES, "seed": TEST_SEED, "difficulty": "fair",
         "kept_standard_error": kept_standard_error(*scores),

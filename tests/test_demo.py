@@ -21,3 +21,25 @@ def test_demo_compresses_the_builtin_teacher(run_cli, tmp_path):
     assert split["teacher_over_first_box"] == pytest.approx(report["teacher"]["metrics"]["auc"] / split["first_box_auc"])
     assert split["kept_standard_error"] >= 0
     assert any(p.endswith("success.png") for p in summary["plots"])
+
+
+def test_demo_takes_the_mixformerv2_teacher_down_the_same_road(run_cli, tmp_path):
+    result = run_cli("demo", "--teacher-family", "mixformerv2", "--out", tmp_path / "demo", "--epochs", "0",
+                     "--test-sequences", "2", "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = result.json()
+    report = summary["eval"][0]
+    assert summary["teacher_family"] == "mixformerv2"
+    assert summary["plan"]["teacher_depth"] == 8 and summary["plan"]["student_depth"] == 4
+    assert report["student"]["params"] < report["teacher"]["params"] and report["kept"] is not None
+    assert (tmp_path / "demo" / "mixformerv2-ct4").is_dir() and not (tmp_path / "demo" / "ct4").exists()
+
+
+def test_demo_names_the_families_it_has_teachers_for(run_cli, tmp_path):
+    from compresstracker.demo import builtin_teacher
+    from compresstracker.errors import CTrackError
+
+    with pytest.raises(CTrackError, match="no built-in lighttrack teacher; the demo has: mixformerv2, ostrack"):
+        builtin_teacher("lighttrack")
+    result = run_cli("demo", "--teacher-family", "lighttrack", "--out", tmp_path / "demo")
+    assert result.exit_code == 2 and "lighttrack" in result.stderr and "Traceback" not in result.output

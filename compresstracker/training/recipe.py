@@ -46,10 +46,13 @@ SCHEMA: dict[str, Any] = {
         "warmup_epochs": 0,
         "optimizer": "adamw",  # adamw | sgd
         "momentum": 0.9,  # sgd only
+        "stage": "box",  # box | score (MixFormerV2: the score head alone, the rest frozen, from model.init)
         "freeze_backbone_epochs": 0,  # backbone weights and BN statistics fixed for the first N epochs
         "amp": "none",  # none | bf16 | fp16 (CUDA only)
         "seed": 42,
-        "loss": {"giou": 2.0, "l1": 5.0, "focal": 1.0},
+        # MixFormerV2 only, 0: off. dist: its side distributions against the true sides (two-bin
+        # cross-entropy); attn: its prediction tokens' last-block attention on the true box.
+        "loss": {"giou": 2.0, "l1": 5.0, "focal": 1.0, "dist": 0.0, "attn": 0.0},
         # Siamese (LightTrack) heads: balanced BCE x cls + IoU loss x iou, positives within pos_radius cells.
         "siamese_loss": {"cls": 1.0, "iou": 1.2, "pos_radius": 1.0},
         "ce": {"start_epoch": 20, "warm_epochs": 80, "keep_ratio": 0.7},
@@ -94,6 +97,7 @@ CHOICES = {
     ("train", "amp"): ("none", "bf16", "fp16"),
     ("train", "optimizer"): ("adamw", "sgd"),
     ("train", "lr_schedule"): ("step", "log"),
+    ("train", "stage"): ("box", "score"),
     ("compress", "teacher_precision"): ("auto", "fp32", "bf16", "fp16"),
     ("compress", "elastic", "sampling"): ("sandwich", "single"),
 }
@@ -130,6 +134,8 @@ RANGES: dict[tuple, tuple[Callable[[Any], bool], str]] = {
     ("train", "loss", "giou"): _AT_LEAST_0,
     ("train", "loss", "l1"): _AT_LEAST_0,
     ("train", "loss", "focal"): _AT_LEAST_0,
+    ("train", "loss", "dist"): _AT_LEAST_0,
+    ("train", "loss", "attn"): _AT_LEAST_0,
     ("train", "ce", "start_epoch"): _AT_LEAST_0,
     ("train", "ce", "warm_epochs"): _AT_LEAST_0,
     ("train", "ce", "keep_ratio"): (lambda v: 0 < v <= 1, "must lie in (0, 1]"),

@@ -27,7 +27,7 @@ NO_EFFECT = frozenset({
 GROWABLE = frozenset({"train.epochs"})
 # Keys a run of each kind does not use: a compression run builds its student from the teacher and
 # has no CE keep-rate schedule; a training run has no teacher. They are left out of config.yaml.
-NOT_APPLICABLE = {"compress": ("model.arch", "model.init", "model.overrides", "train.ce"), "train": ("compress",)}
+NOT_APPLICABLE = {"compress": ("model.arch", "model.init", "model.overrides", "train.ce", "train.stage"), "train": ("compress",)}
 
 
 def applicable(recipe: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import torch
 
@@ -21,6 +21,9 @@ from compresstracker.training.engine import CHECKPOINT_DIR, LAST, Trainer
 from compresstracker.threads import loader_worker_cap, resolve_threads, set_threads
 from compresstracker.training.recipe import dump_recipe
 from compresstracker.training.resume import SavedRun, applicable, check_resume, saved_run
+
+if TYPE_CHECKING:
+    from compresstracker.training.tasks import Adopt
 
 
 def prepare_out_dir(out_dir: Path, resume: bool) -> None:
@@ -144,13 +147,16 @@ def track_eval(recipe: dict, checkpoint: Path, results: Path, epoch: int) -> dic
     return {f"track_{name}": value for name, value in metrics.items()}
 
 
-def init_weights(model: torch.nn.Module, source: torch.nn.Module, path: str) -> None:
+def init_weights(model: torch.nn.Module, source: torch.nn.Module, path: str, adopt: Optional[Adopt] = None) -> None:
     """Copy ``source``'s weights into the recipe's ``model``; an error when they are not the same network.
 
     The recipe's ``model.arch`` decides what is trained (and is what config.yaml records); ``--init``
     only supplies weights, so a checkpoint of another architecture or family is refused, not trained
-    in the recipe's place.
+    in the recipe's place, unless the model's family can ``adopt`` the parts it shares with it.
     """
+    if adopt is not None and type(model) is not type(source):
+        adopt(model, source)
+        return
     ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     theirs = {k: tuple(v.shape) for k, v in source.state_dict().items()}
     if ours != theirs or type(model) is not type(source):
@@ -191,10 +197,10 @@ def train_tracker(
             return {**summary, "complete": True}
         seed = int(recipe["train"]["seed"])
         model = build_recipe_model(recipe["model"])
-        if recipe["model"]["init"]:
-            init_weights(model, load_checkpoint(recipe["model"]["init"]).model, recipe["model"]["init"])
         config = model.config
-        family = training_family(config)
+        family = training_family(config, recipe["train"]["stage"])
+        if recipe["model"]["init"]:
+            init_weights(model, load_checkpoint(recipe["model"]["init"]).model, recipe["model"]["init"], family.adopt)
         task = family.task(model, recipe)
         crops = family.crops(config)
         train_loader = build_loader_factory(recipe, crops, dist, pin_memory=device.type == "cuda")

@@ -8,7 +8,7 @@ here: parameter groups with a backbone learning-rate multiplier, and backbone fr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from torch import nn
 
@@ -64,17 +64,26 @@ class BackboneSchedule:
         return {"backbone_frozen": float(frozen)}
 
 
+# (model, source of another type) -> the keys copied: a family starting its network from another's parts.
+Adopt = Callable[[nn.Module, nn.Module], list[str]]
+
+
 @dataclass(frozen=True)
 class TrainingFamily:
     """How ``ctrack train`` trains one model family.
 
     ``task(model, recipe)`` builds the engine's task; ``config_overrides(recipe_model)`` turns the
-    recipe's ``model`` section into config changes; ``crops(config)`` gives the pair crops.
+    recipe's ``model`` section into config changes; ``crops(config)`` gives the pair crops;
+    ``stages`` the values of ``train.stage`` the task knows (MixFormerV2 adds ``score``);
+    ``adopt``, where a family has it, lets ``--init`` name a network of another type whose shared
+    parts it copies (MixFormerV2: a ViT tracker's backbone).
     """
 
     task: Callable[[nn.Module, dict], Task]
     config_overrides: Callable[[dict], dict[str, Any]]
     crops: Callable[[Any], PairCrops]
+    stages: tuple[str, ...] = ("box",)
+    adopt: Optional[Adopt] = None
 
 
 _TRAINING: dict[str, TrainingFamily] = {}
@@ -84,13 +93,17 @@ def register_training(family: str, entry: TrainingFamily) -> None:
     _TRAINING[family] = entry
 
 
-def training_family(config: Any) -> TrainingFamily:
-    """The training entry of the config's model family; a ConfigError when it has none."""
+def training_family(config: Any, stage: str = "box") -> TrainingFamily:
+    """The training entry of the config's model family; a ConfigError when it has none, or when it
+    does not know the recipe's ``train.stage``."""
     name = family_of(config).name
     load_families()
     if name not in _TRAINING:
         raise ConfigError(f"ctrack cannot train {name} models (trainable families: {', '.join(sorted(_TRAINING))})")
-    return _TRAINING[name]
+    entry = _TRAINING[name]
+    if stage not in entry.stages:
+        raise ConfigError(f"train.stage {stage} is not a stage of {name} training (its stages: {', '.join(entry.stages)})")
+    return entry
 
 
-__all__ = ["BackboneSchedule", "TrainingFamily", "backbone_param_groups", "freeze_backbone", "register_training", "training_family", "unwrap"]
+__all__ = ["Adopt", "BackboneSchedule", "TrainingFamily", "backbone_param_groups", "freeze_backbone", "register_training", "training_family", "unwrap"]

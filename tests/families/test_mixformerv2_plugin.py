@@ -18,15 +18,6 @@ from tests.conftest import randomize_model
 
 
 @pytest.fixture(scope="module")
-def synth(tmp_path_factory):
-    from compresstracker.data.synthetic import generate
-
-    root = tmp_path_factory.mktemp("synth")
-    generate("lasot", root, sequences=3, frames=12, seed=9, image_size=(96, 72))
-    return root
-
-
-@pytest.fixture(scope="module")
 def release(tmp_path_factory):
     """A tiny network saved exactly as the official trainer saves (no ctrack config in the file)."""
     torch.manual_seed(0)
