@@ -13,29 +13,11 @@ from __future__ import annotations
 import json
 import sys
 import time
-from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 
-
-def kendall_tau(a: list[float], b: list[float]) -> float:
-    """Kendall's tau-b (ties counted as neither concordant nor discordant, with the tie correction)."""
-    concordant = discordant = ties_a = ties_b = 0
-    for i, j in combinations(range(len(a)), 2):
-        da, db = np.sign(a[i] - a[j]), np.sign(b[i] - b[j])
-        if da == 0 and db == 0:
-            continue
-        if da == 0:
-            ties_a += 1
-        elif db == 0:
-            ties_b += 1
-        elif da == db:
-            concordant += 1
-        else:
-            discordant += 1
-    denominator = np.sqrt((concordant + discordant + ties_a) * (concordant + discordant + ties_b))
-    return float((concordant - discordant) / denominator) if denominator else float("nan")
+from compresstracker.demo import kendall_tau  # the elastic demo's, one definition for both
 
 
 def main(demo: Path, archs: int = 8, retrain_epochs: int = 2, population: int = 6, generations: int = 3, seeds: int = 1) -> None:

@@ -43,3 +43,13 @@ def test_demo_names_the_families_it_has_teachers_for(run_cli, tmp_path):
         builtin_teacher("lighttrack")
     result = run_cli("demo", "--teacher-family", "lighttrack", "--out", tmp_path / "demo")
     assert result.exit_code == 2 and "lighttrack" in result.stderr and "Traceback" not in result.output
+
+
+def test_kendall_tau_is_tau_b():
+    from compresstracker.demo import kendall_tau
+
+    assert kendall_tau([1, 2, 3, 4], [10, 20, 30, 40]) == 1.0
+    assert kendall_tau([1, 2, 3, 4], [4, 3, 2, 1]) == -1.0
+    # 1 tie in a: 5 pairs left, 4 concordant, 1 discordant -> 3 / sqrt(5 * 6)
+    assert abs(kendall_tau([1, 1, 2, 3], [1, 2, 4, 3]) - 3 / (5 * 6) ** 0.5) < 1e-12
+    assert kendall_tau([1.0], [2.0]) != kendall_tau([1.0], [2.0])  # nan under 2 items
