@@ -39,7 +39,7 @@ demo-search: $(STAMP)
 # One elastic compression run of the built-in teacher, a search under two latency budgets on this CPU,
 # the found students beside fixed CT-2/CT-3/CT-4 runs (CPU minutes).
 demo-elastic: $(STAMP)
-	$(VENV)/bin/ctrack demo --elastic --out demo-elastic-out
+	$(VENV)/bin/ctrack demo --elastic --backend openvino --out demo-elastic-out
 
 # Rebuild the built-in teacher shipped in compresstracker/assets/ (CPU: about 75 minutes on 2 cores; TEACHER_DEVICE=cuda: minutes).
 TEACHER_RUN ?= runs/builtin-teacher

@@ -126,14 +126,13 @@ def retrained_table(summary: dict):
 
 
 def _elastic_demo(out, epochs, samples, test_sequences, backend, precision, as_json, quiet) -> None:
-    from compresstracker.demo import run_elastic_demo
+    from compresstracker.demo import FIXED, run_elastic_demo
 
-    def progress(report: dict) -> None:
+    def report(name: str) -> None:
         if not (as_json or quiet):
-            console.print(f"search generation {report['generation']}/{report['generations']}: best {report['best_fitness']:.2f}")
+            console.print(f"done: {name}")
 
-    summary = run_elastic_demo(out, epochs, samples, test_sequences, backend, precision, progress=not (as_json or quiet),
-                               on_generation=progress)
+    summary = run_elastic_demo(out, epochs, samples, test_sequences, backend, precision, progress=not (as_json or quiet), report=report)
     if as_json:
         emit_json(summary)
         return
@@ -141,13 +140,19 @@ def _elastic_demo(out, epochs, samples, test_sequences, backend, precision, as_j
                        *[(c, {"justify": "right"}) for c in ("AUC", "kept %", "params K", "MMACs", "latency ms", "budget ms")])
     for name, row in summary["rows"].items():
         table.add_row(name, row.get("arch", "fixed"), f"{row['auc']:.2f}", f"{row['kept']:.1f}", f"{row['params'] / 1e3:.1f}",
-                      f"{row['macs'] / 1e6:.2f}", f"{row['latency_ms']:.2f}", f"{row['budget_ms']:.2f}" if "budget_ms" in row else "")
+                      f"{row['macs'] / 1e6:.2f}", f"{row['latency_ms']:.2f}", f"{row['budget_ms']:.2f}" if row.get("budget_ms") is not None else "-")
     console.print(table)
+    for name in summary["unreachable"]:
+        budget = summary["budgets_ms"][int(name[3:])]
+        console.print(f"{name}: not searched, the latency table does not describe it." if budget is None else
+                      f"{name}: not searched, its predicted latency ({budget:.2f} ms) is under the space's fastest student "
+                      f"({summary['space_floor_ms']:.2f} ms).")
     cost = summary["training_seconds"]
     console.print(
         f"teacher AUC {summary['teacher_auc']:.2f}; repeating the first box scores {summary['first_box_auc']:.2f}. "
-        f"Training: elastic run {cost['elastic']:.0f} s vs CT-2+CT-3+CT-4 {sum(cost[f'CT-{k}'] for k in (2, 3, 4)):.0f} s "
-        f"({100 * summary['elastic_vs_fixed_cost']:.0f}%)."
+        f"Training: elastic run {cost['elastic']:.0f} s vs {'+'.join(f'CT-{k}' for k in FIXED)} {sum(cost[f'CT-{k}'] for k in FIXED):.0f} s "
+        f"({100 * summary['elastic_vs_fixed_cost']:.0f}%; with the found students' fine-tuning "
+        f"{100 * summary['elastic_and_finetunes_vs_fixed_cost']:.0f}%)."
     )
     if "kendall" in summary:
         console.print(f"Kendall tau, inherited vs fine-tuned fitness over {len(summary['kendall']['architectures'])} students: "

@@ -105,23 +105,33 @@ def run_demo(
 
 
 # ---------------------------------------------------------------------------------------------- ctrack demo --elastic
-# ``ctrack demo --elastic`` / ``make demo-elastic``: one elastic compression run, a search under two
-# latency budgets on this CPU, and the found students beside fixed CT-k students trained apart.
+# ``ctrack demo --elastic`` / ``make demo-elastic``: one elastic compression run, a search under the
+# latency of each fixed CT-k student on this CPU, and the found students beside the fixed ones.
 #
-# On the compression demo's generated data and with its CPU recipe (the same pairs per run): the
-# built-in 12-block teacher is compressed once elastically (2 stages, 1-3 layers per stage, MLP
-# ratio 4, 2 or 1: 81 students) and, separately, into fixed CT-2, CT-3 and CT-4 students. The
-# latency table is measured on this CPU (backend, precision and threads as given); the two budgets
-# are the predicted latencies of the CT-2 and CT-4 shapes of the space, so every found student is
-# compared with a fixed one of the same latency. Each found student is fine-tuned briefly
-# (``compress --from-search``), then everything is tracked on the same test split and timed in one
-# interleaved bench. Kendall tau ranks the inherited fitness of the searched students against their
-# fitness after the same fine-tuning (how far the supernet's ranking can be trusted).
+# On the compression demo's generated data and with its CPU recipe, every run gets the same pairs:
+# the built-in 12-block teacher is compressed once elastically (4 stages of 3 teacher layers, 1 or
+# 2 student layers per stage, MLP ratio 4, 2 or 1: 1,296 students, one path per step) and,
+# separately, into fixed CT-2, CT-3 and CT-4 students (k stages, one layer each). The latency
+# table is measured on this CPU (backend, precision and threads as given); each CT-k's budget is
+# the table's prediction for that student, so a found student is compared with
+# a fixed one of the same predicted latency; a budget under the space's fastest student (CT-2: 4
+# layers are the space's least) is reported, not searched. Each found student is fine-tuned
+# briefly (``compress --from-search``), then everything is tracked on the same test split and timed
+# in one interleaved bench. Kendall tau ranks the inherited fitness of the searched students
+# against their fitness after the same fine-tuning (how far the supernet's ranking can be trusted).
+#
+# Why 4 stages and one path per step (measured on this CPU, fitness split): a fixed 4-layer student
+# in 2 stages of 2 layers scores 60.8 where CT-4 (4 stages) scores 73.7, so the stage plan decides
+# more than the layer count; the sandwich rule (4 paths per step) costs 3-4 fixed runs per run, and
+# on 2,560 pairs left the 4-layer paths at 61 inherited, where one path per step on 6,144 pairs
+# (one fixed run's cost) gave 69.3, and 75.2 after the fine-tuning.
+# Training runs and searches go two at a time in their own processes (both cores, one thread each).
 VAL_SEED, VAL_SEQUENCES = 23, 200  # the elastic demo's fitness split (training data and test clips as the compression demo's)
 FIXED = (2, 3, 4)
-ELASTIC = ["compress.stages=2", "compress.elastic.enabled=true", "compress.elastic.depths=[1,2,3]",
-           "compress.elastic.mlp_ratios=[4,2,1]"]
+ELASTIC = ["compress.stages=4", "compress.elastic.enabled=true", "compress.elastic.depths=[1,2]",
+           "compress.elastic.mlp_ratios=[4,2,1]", "compress.elastic.sampling=single"]
 ELASTIC_SETTINGS = "demo_elastic.json"
+PARALLEL = 2  # processes for training runs and searches: the cores of a 2-core machine
 
 
 def _timed(fn: Callable[[], dict]) -> tuple[dict, float]:
@@ -163,124 +173,165 @@ def _check_elastic_settings(out: Path, settings: dict[str, Any]) -> None:
     atomic_write_json(path, settings)
 
 
+def _compress_job(run: str, overrides: list[str], teacher: str) -> tuple[dict, float]:
+    """One compression run of the elastic demo (resumed when begun), in its own process: summary and training seconds."""
+    from compresstracker.compression.run import compress_tracker
+    from compresstracker.training.recipe import load_recipe
+
+    recipe = load_recipe("compresstracker_tiny", overrides)
+    summary = compress_tracker(recipe, Path(run), resume=(Path(run) / "config.yaml").is_file(), progress=False,
+                               threads=DEMO_THREADS, teacher=teacher)
+    return summary, training_seconds(Path(run))
+
+
+def _search_job(opts) -> tuple[dict, float]:
+    """One search of the elastic demo (resumed when begun), in its own process."""
+    from compresstracker.search.run import run_search
+
+    return _timed(lambda: run_search(opts, resume=(Path(opts.out) / "search_state.json").is_file()))
+
+
+def _finetuned_fitness(run: str, overrides: list[str], teacher: str, val: str) -> float:
+    """Fine-tune one path (``compress --from-search``'s run) and score it on the fitness split: a Kendall point."""
+    from compresstracker.checkpoints import load_model
+    from compresstracker.search.fitness import fitness_dataset, track_and_score
+
+    tuned, _ = _compress_job(run, overrides, teacher)
+    return track_and_score(load_model(tuned["student"]), fitness_dataset(val), Path(run + "-tracking"), threads=DEMO_THREADS)["fitness"]
+
+
+def _in_processes(jobs: dict[str, tuple[Callable, tuple]], report: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
+    """Run ``{name: (fn, args)}`` in PARALLEL fresh processes, longest first as given; results by name."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(PARALLEL, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(fn, *args): name for name, (fn, args) in jobs.items()}
+        results = {}
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            if report is not None:
+                report(futures[future])
+    return {name: results[name] for name in jobs}
+
+
+def predicted_latency(table, student: str) -> Optional[float]:
+    """The latency table's prediction for a student trained apart (a CT-k), as for any path of the space;
+    None when the space's units do not describe it."""
+    from compresstracker.checkpoints import load_model
+
+    units = table.space.units_of(load_model(student))
+    return table.predict_units(units) if units is not None and all(u in table.latency["units"] for u in units) else None
+
+
 def run_elastic_demo(
     out: Path, epochs: Optional[int] = None, samples: Optional[int] = None, test_sequences: int = 1000,
     backend: str = "torch", precision: str = "fp32", threads: int = 1, population: int = 6, generations: int = 3,
-    finetune_epochs: int = 1, finetune_samples: int = 512, kendall: int = 8, progress: bool = True, on_generation=None,
+    finetune_epochs: int = 1, finetune_samples: int = 1024, kendall: int = 8, progress: bool = True,
+    report: Optional[Callable[[str], None]] = None,
 ) -> dict[str, Any]:
-    """The whole elastic road; a JSON-ready summary with the table's rows (see the module docstring)."""
+    """The whole elastic road; a JSON-ready summary with the table's rows (see the comment above).
+    ``report(name)`` hears of every training run and search as it ends."""
     from compresstracker.bench.latency import time_models
     from compresstracker.checkpoints import load_model
-    from compresstracker.compression.run import compress_tracker, from_search
+    from compresstracker.compression.run import from_search
     from compresstracker.data import get_dataset
     from compresstracker.data.synthetic import generate
     from compresstracker.evaluation.compare import evaluate_model
     from compresstracker.evaluation.report import first_box_score
     from compresstracker.search.evolution import Budget, EvolutionSettings
-    from compresstracker.search.run import SearchOptions, prepare, run_search
-    from compresstracker.training.recipe import load_recipe
+    from compresstracker.search.run import SearchOptions, prepare
 
     out = Path(out)
     settings = {"epochs": epochs, "samples": samples, "test_sequences": test_sequences, "backend": backend, "precision": precision,
                 "threads": threads, "population": population, "generations": generations, "finetune_epochs": finetune_epochs, "finetune_samples": finetune_samples,
-                "kendall": kendall}
+                "kendall": kendall, "space": ELASTIC}
     _check_elastic_settings(out, settings)
     train_root, val_root = out / "data" / "train", out / "data" / f"val-{VAL_SEQUENCES}x{TEST_FRAMES}"
     test_root = out / "data" / f"test-{test_sequences}x{TEST_FRAMES}"
     generate("lasot", train_root, sequences=40, frames=120, seed=TRAIN_SEED, workers=EVAL_WORKERS)
     generate("lasot", val_root, sequences=VAL_SEQUENCES, frames=TEST_FRAMES, seed=VAL_SEED, difficulty="fair", workers=EVAL_WORKERS)
     generate("lasot", test_root, sequences=test_sequences, frames=TEST_FRAMES, seed=TEST_SEED, difficulty="fair", workers=EVAL_WORKERS)
-    teacher = builtin_teacher()
+    teacher = str(builtin_teacher())
     common = [f"compress.teacher_precision={TEACHER_PRECISION}", f"data.train.0.root={train_root}"]
     if epochs is not None:
         common.append(f"train.epochs={epochs}")
     if samples is not None:
         common.append(f"data.samples_per_epoch={samples}")
 
-    def compress(name: str, extra: list[str]) -> tuple[dict, float]:
-        run = out / name
-        recipe = load_recipe("compresstracker_tiny", [*common, *extra])
-        resume = (run / "config.yaml").is_file()
-        summary = compress_tracker(recipe, run, resume=resume, progress=progress, threads=DEMO_THREADS, teacher=teacher)
-        return summary, training_seconds(run)
-
-    costs: dict[str, float] = {}
-    elastic, costs["elastic"] = compress("elastic", ELASTIC)
-    fixed = {}
-    for k in FIXED:
-        fixed[f"CT-{k}"], costs[f"CT-{k}"] = compress(f"ct{k}", [f"compress.stages={k}"])
+    # the four training runs, two at a time (the elastic run first: it is the longest)
+    runs = {"elastic": ELASTIC, **{f"CT-{k}": [f"compress.stages={k}"] for k in sorted(FIXED, reverse=True)}}
+    trained = _in_processes({name: (_compress_job, (str(out / name.lower().replace("-", "")), [*common, *extra], teacher))
+                             for name, extra in runs.items()}, report)
+    costs = {name: seconds for name, (_, seconds) in trained.items()}
+    elastic = trained["elastic"][0]
+    fixed = {name: summary for name, (summary, _) in trained.items() if name != "elastic"}
     val = f"lasot={val_root}:all"
-    marks = tuple((name, s["student"]) for name, s in fixed.items())
+    marks = tuple((name, fixed[name]["student"]) for name in sorted(fixed))
     base = SearchOptions(supernet=elastic["supernet"], data=val, calib=None, out="", latency_backend=backend, latency_precision=precision,
                          threads=threads, measure_latency=True, marks=marks,
                          settings=EvolutionSettings(population, generations, min(4, population), 0.2, 0))
-    _, supernet, table = prepare(base)  # the latency table, measured once on this CPU and cached beside the supernet
-    space, full = table.space, supernet.elastic.hidden[0]
-    shape_ms = {k: table.predict_latency(space.from_arch(_ct_shape(k, full))) for k in (2, 4)}
-    searches = {}
-    for k, budget in shape_ms.items():
-        opts = dataclasses.replace(base, out=str(out / f"search-ct{k}"), budget=Budget(max_latency_ms=budget))
-        resume = (out / f"search-ct{k}" / "search_state.json").is_file()
-        searches[k], costs[f"search-ct{k}"] = _timed(lambda: run_search(opts, resume=resume, on_generation=on_generation))
-    found = {}
+    _, supernet, table = prepare(base)  # the latency table, measured once on this CPU (nothing else running) and cached beside the supernet
+    floor = table.cheapest("latency_ms")
+    budgets = {k: predicted_latency(table, fixed[f"CT-{k}"]["student"]) for k in FIXED}
+    reachable = [k for k in FIXED if budgets[k] is not None and budgets[k] >= floor]
+    searched = _in_processes({f"search@CT-{k}": (_search_job, (dataclasses.replace(base, out=str(out / f"search-ct{k}"),
+                                                                                      budget=Budget(max_latency_ms=budgets[k])),))
+                              for k in sorted(reachable, reverse=True)}, report)
+    searches = {k: searched[f"search@CT-{k}"][0] for k in reachable}
+    costs.update({f"search-ct{k}": searched[f"search@CT-{k}"][1] for k in reachable})
     finetune = [f"train.epochs={finetune_epochs}", f"data.samples_per_epoch={finetune_samples}"]  # the same short fine-tuning for every found student
-    for k, summary in searches.items():
-        teacher_file, extra = from_search(summary["out"])
-        tuned, costs[f"finetune-ct{k}"] = compress(f"found-ct{k}", [*extra, *finetune])
-        found[f"found@CT-{k}"] = tuned["student"]
+    tuned = _in_processes({f"finetune-ct{k}": (_compress_job, (str(out / f"found-ct{k}"), [*common, *from_search(searches[k]["out"])[1], *finetune],
+                                                                teacher)) for k in reachable}, report)
+    costs.update({name: seconds for name, (_, seconds) in tuned.items()})
+    found = {f"found@CT-{k}": tuned[f"finetune-ct{k}"][0]["student"] for k in reachable}
     # one evaluation on the test split and one interleaved timing for every student
     dataset = get_dataset("lasot", test_root, split="all")
-    students = {**{n: s["student"] for n, s in fixed.items()}, **found}
+    students = {**{n: s["student"] for n, s in sorted(fixed.items())}, **found}
     rows: dict[str, dict[str, Any]] = {}
     nets = {name: load_model(path) for name, path in students.items()}
     measured = dict(zip(nets, time_models(list(nets.values()), backend, precision, "cpu", threads, 30)))
-    teacher_eval = evaluate_model(str(teacher), "teacher", dataset, out / "results", workers=EVAL_WORKERS, threads=DEMO_THREADS)
+    teacher_eval = evaluate_model(teacher, "teacher", dataset, out / "results", workers=EVAL_WORKERS, threads=DEMO_THREADS)
     for name, path in students.items():
-        report = evaluate_model(str(path), name, dataset, out / "results", workers=EVAL_WORKERS, threads=DEMO_THREADS)
-        rows[name] = {"auc": report["metrics"]["auc"], "params": report["params"], "macs": report["macs"], "latency_ms": measured[name],
-                      "kept": 100 * report["metrics"]["auc"] / teacher_eval["metrics"]["auc"], "checkpoint": str(path)}
+        result = evaluate_model(str(path), name, dataset, out / "results", workers=EVAL_WORKERS, threads=DEMO_THREADS)
+        rows[name] = {"auc": result["metrics"]["auc"], "params": result["params"], "macs": result["macs"], "latency_ms": measured[name],
+                      "kept": 100 * result["metrics"]["auc"] / teacher_eval["metrics"]["auc"], "checkpoint": str(path)}
+    for k in FIXED:
+        rows[f"CT-{k}"]["budget_ms"] = budgets[k]
     for k, summary in searches.items():
-        rows[f"found@CT-{k}"].update(arch=summary["best"]["arch"], budget_ms=shape_ms[k], inherited_fitness=summary["best"]["fitness"])
+        rows[f"found@CT-{k}"].update(arch=summary["best"]["arch"], budget_ms=budgets[k], inherited_fitness=summary["best"]["fitness"])
+    fixed_cost = sum(costs[f"CT-{k}"] for k in FIXED)
     summary: dict[str, Any] = {
         "out": str(out), "rows": rows, "teacher_auc": teacher_eval["metrics"]["auc"],
         "first_box_auc": first_box_score(dataset).metrics()["auc"], "latency_table": table.latency,
-        "budgets_ms": shape_ms, "training_seconds": costs,
-        "elastic_vs_fixed_cost": costs["elastic"] / sum(costs[f"CT-{k}"] for k in FIXED),
+        "budgets_ms": budgets, "space_floor_ms": floor, "unreachable": [f"CT-{k}" for k in FIXED if k not in reachable],
+        "training_seconds": costs, "elastic_vs_fixed_cost": costs["elastic"] / fixed_cost,
+        "elastic_and_finetunes_vs_fixed_cost": (costs["elastic"] + sum(costs[f"finetune-ct{k}"] for k in reachable)) / fixed_cost,
         "latency_check": {k: s.get("latency_check") for k, s in searches.items()},
         "test_split": {"sequences": test_sequences, "frames": TEST_FRAMES, "seed": TEST_SEED},
     }
     if kendall:
-        summary["kendall"] = _kendall(out, searches, kendall, finetune, val, compress)
+        summary["kendall"] = _kendall(out, searches, kendall, [*common, *finetune], val, teacher, report)
     return summary
 
 
-def _ct_shape(k: int, hidden: int):
-    """The path of the 2-stage space with the layer count of CT-k at full width (k = 2..6)."""
-    from compresstracker.compression.elastic import ElasticPath
-
-    return ElasticPath((k // 2, k - k // 2), (hidden, hidden))
-
-
-def _kendall(out: Path, searches: dict, count: int, finetune: list[str], val: str, compress) -> dict[str, Any]:
+def _kendall(out: Path, searches: dict, count: int, overrides: list[str], val: str, teacher: str, report) -> dict[str, Any]:
     """Kendall tau between inherited fitness (the search's) and fitness after the same short fine-tuning,
     over the ``count`` best distinct candidates the searches scored."""
     from compresstracker.compression.run import from_search
-    from compresstracker.search.fitness import fitness_dataset, track_and_score
-    from compresstracker.checkpoints import load_model
 
     records = {}
     for k, summary in searches.items():
         for r in summary["records"]:
             records.setdefault(r["arch"], (k, r))
     picked = sorted(records.values(), key=lambda kr: -kr[1]["fitness"])[:count]
-    dataset = fitness_dataset(val)
-    pairs = []
+    jobs = {}
     for i, (k, record) in enumerate(picked):
-        _, extra = from_search(searches[k]["out"])
-        extra = [e for e in extra if not e.startswith("compress.elastic.path=")] + [f"compress.elastic.path={record['arch']}"]
-        tuned, _ = compress(f"kendall/{i}", [*extra, *finetune])
-        after = track_and_score(load_model(tuned["student"]), dataset, out / "kendall" / f"{i}-tracking", threads=1)
-        pairs.append({"arch": record["arch"], "inherited": record["fitness"], "finetuned": after["fitness"]})
+        extra = [e for e in from_search(searches[k]["out"])[1] if not e.startswith("compress.elastic.path=")]
+        jobs[f"kendall/{i}"] = (_finetuned_fitness, (str(out / "kendall" / str(i)), [*overrides, *extra, f"compress.elastic.path={record['arch']}"],
+                                                     teacher, val))
+    after = _in_processes(jobs, report)
+    pairs = [{"arch": record["arch"], "inherited": record["fitness"], "finetuned": after[f"kendall/{i}"]} for i, (_, record) in enumerate(picked)]
     return {"tau": kendall_tau([p["inherited"] for p in pairs], [p["finetuned"] for p in pairs]), "architectures": pairs}
 
 

@@ -53,3 +53,15 @@ def test_kendall_tau_is_tau_b():
     # 1 tie in a: 5 pairs left, 4 concordant, 1 discordant -> 3 / sqrt(5 * 6)
     assert abs(kendall_tau([1, 1, 2, 3], [1, 2, 4, 3]) - 3 / (5 * 6) ** 0.5) < 1e-12
     assert kendall_tau([1.0], [2.0]) != kendall_tau([1.0], [2.0])  # nan under 2 items
+
+
+def test_demo_jobs_run_in_their_own_processes_and_come_back_in_order():
+    """The elastic demo's runs go two at a time in fresh processes; results return by name, in the order given."""
+    import math
+
+    from compresstracker.demo import _in_processes
+
+    heard = []
+    out = _in_processes({"b": (math.sqrt, (9.0,)), "a": (math.factorial, (5,)), "c": (math.gcd, (12, 18))}, heard.append)
+    assert list(out) == ["b", "a", "c"] and out == {"b": 3.0, "a": 120, "c": 6}
+    assert sorted(heard) == ["a", "b", "c"]

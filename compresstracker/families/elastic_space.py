@@ -107,6 +107,7 @@ class ElasticViTSpace(SearchSpace):
 
     def __init__(self, config: ElasticConfig):
         self.space = config.elastic
+        self.base = config.base
         self.name = f"elastic:{config.base.name}"
         genes = []
         for i in range(self.space.stages):
@@ -138,6 +139,20 @@ class ElasticViTSpace(SearchSpace):
 
     def size(self) -> int:
         return self.space.size()
+
+    # what may differ between a student trained apart and the supernet's largest one, costs still adding up per unit
+    PER_LAYER_KEYS = frozenset({"arch", "depth", "mlp_ratio", "mlp_hidden", "drop_path"})
+
+    def units_of(self, net: torch.nn.Module) -> list[str] | None:
+        """A plain student of the teacher's family (e.g. a fixed CT-k) runs ``base`` and one block unit per layer
+        when everything but its depth and MLP widths is the supernet's and no layer drops tokens."""
+        config = getattr(net, "config", None)
+        if type(config) is not type(self.base) or getattr(config, "ce_layers", ()):
+            return None
+        mine, theirs = self.base.to_dict(), config.to_dict()
+        if any(mine.get(k) != theirs.get(k) for k in (mine.keys() | theirs.keys()) - self.PER_LAYER_KEYS):
+            return None
+        return [BASE] + [block_unit(config.hidden(b)) for b in range(config.depth)]
 
     def minmax(self, cost) -> tuple[Genes, Genes]:
         """Exact: stages are independent, so each takes its own cheapest (dearest) depth and width."""
@@ -176,19 +191,12 @@ class ElasticViTSpace(SearchSpace):
 
     def time_units(self, supernet: ElasticSupernet, backend: str, precision: str, threads: int, repeats: int) -> dict[str, float]:
         """Per-layer ms of every width, and ``base`` (the rest), solved from uniform students timed whole."""
-        from compresstracker.bench.latency import time_models
-
-        # each student timed in a block of its own, as time_path times one: interleaving many compiled graphs
-        # (OpenVINO) made each of them 2-4x slower than alone, and the sum would not predict a student alone
-        base, units, _ = _per_unit(supernet, lambda nets: [time_models([n], backend, precision, "cpu", threads, repeats, "min")[0]
-                                                           for n in nets])
+        base, units, _ = _per_unit(supernet, lambda nets: _time_alone(nets, backend, precision, threads, repeats), monotone=True)
         return {**units, BASE: base}
 
     def time_path(self, supernet: ElasticSupernet, genes: Sequence[int], backend: str, precision: str, threads: int,
                   repeats: int) -> float:
-        from compresstracker.bench.latency import time_models
-
-        return time_models([self.extract(supernet, genes)], backend, precision, "cpu", threads, repeats, "min")[0]
+        return _time_alone([self.extract(supernet, genes)], backend, precision, threads, repeats)[0]
 
     def covering_paths(self) -> list[Genes]:
         """Uniform paths at the smallest and largest depth for every width: every unit, and two depths per width."""
@@ -199,7 +207,34 @@ class ElasticViTSpace(SearchSpace):
         return paths
 
 
-def _per_unit(supernet: ElasticSupernet, measure) -> tuple[float, dict[str, float], float]:
+ROUNDS = 3  # sweeps over the networks a table is fitted on; each network's figure is its least over the sweeps
+
+
+def _time_alone(nets: Sequence[torch.nn.Module], backend: str, precision: str, threads: int, repeats: int) -> list[float]:
+    """Each network's least time over ROUNDS sweeps, timed in a block of its own per sweep (interleaving many
+    compiled graphs made OpenVINO's 2-4x slower than alone, and the sum would not predict a student alone); the
+    sweeps go A, B, .., A, B, .. so a burst of load on a shared machine hits one sweep, not one network."""
+    from compresstracker.bench.latency import time_models
+
+    best = [float("inf")] * len(nets)
+    for _ in range(ROUNDS):
+        for i, net in enumerate(nets):
+            best[i] = min(best[i], time_models([net], backend, precision, "cpu", threads, repeats, "min")[0])
+    return best
+
+
+def _nondecreasing(values: Sequence[float]) -> list[float]:
+    """The least-squares non-decreasing fit of ``values`` (pool adjacent violators), clipped at 0."""
+    blocks: list[list[float]] = []  # [mean, count]
+    for v in values:
+        blocks.append([float(v), 1.0])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            (m1, n1), (m2, n2) = blocks[-2], blocks.pop()
+            blocks[-1] = [(m1 * n1 + m2 * n2) / (n1 + n2), n1 + n2]
+    return [max(0.0, m) for m, n in blocks for _ in range(int(n))]
+
+
+def _per_unit(supernet: ElasticSupernet, measure, monotone: bool = False) -> tuple[float, dict[str, float], float]:
     """Fit ``measure(net)`` = base + sum over layers of the layer's width share, by least squares over
     uniform students (every depth choice, every width).
 
@@ -220,6 +255,10 @@ def _per_unit(supernet: ElasticSupernet, measure) -> tuple[float, dict[str, floa
     for row, (d, h) in enumerate(shapes):
         design[row, 1 + space.hidden.index(h)] = d * space.stages
     solution, *_ = np.linalg.lstsq(design, values, rcond=None)
+    if monotone:  # timed: a wider layer never costs less than a narrower one, and no layer costs < 0 (noise can say so)
+        order = np.argsort(space.hidden)
+        solution[1 + order] = _nondecreasing(solution[1 + order])
+        solution[0] = float(np.mean(values - design[:, 1:] @ solution[1:]))
     residual = float(np.max(np.abs(design @ solution - values) / np.maximum(np.abs(values), 1e-12)))
     return float(solution[0]), {block_unit(h): float(solution[1 + j]) for j, h in enumerate(space.hidden)}, residual
 

@@ -139,7 +139,11 @@ class CostTable:
         return self.costs(self.space.minmax(per_unit)[0])[key]
 
     def predict_latency(self, genes: Sequence[int]) -> float:
-        return float(self.latency["overhead_ms"] + sum(self.latency["units"][k] for k in self.space.units(genes)))
+        return self.predict_units(self.space.units(genes))
+
+    def predict_units(self, units: Sequence[str]) -> float:
+        """The predicted latency of a network running ``units`` (a path's, or ``space.units_of`` a network's)."""
+        return float(self.latency["overhead_ms"] + sum(self.latency["units"][k] for k in units))
 
     def ranges(self) -> dict[str, list[int]]:
         """Exact min and max MACs and params over the space (costs add up per unit; checked per output choice)."""

@@ -203,6 +203,29 @@ class Evolution:
         seen.add(arch)
         return True
 
+    def overshoot(self, genes: Genes) -> float:
+        """How far ``genes`` break the budget: the sum over its limits of the relative excess (0: within)."""
+        costs = self.candidate_costs(genes)
+        limits = (("macs", self.budget.max_macs), ("params", self.budget.max_params), ("latency_ms", self.budget.max_latency_ms))
+        return sum(max(0.0, costs[k] / limit - 1.0) for k, limit in limits if limit is not None and costs.get(k) is not None)
+
+    def fit_to_budget(self, genes: Genes, rng: np.random.Generator) -> Genes:
+        """A random draw brought within the budget by greedy single-gene changes, each the one that cuts the
+        overshoot most (ties drawn at random); where the budget admits only a sliver of the space, random draws
+        alone seldom land in it. Returns the draw as far as it got (the caller's budget check rejects a miss)."""
+        genes = self.space.canonical(genes)
+        excess = self.overshoot(genes)
+        while excess > 0:
+            moves = [self.space.canonical(genes[:i] + (v,) + genes[i + 1:])
+                     for i, gene in enumerate(self.space.genes) for v in range(gene.choices) if v != genes[i]]
+            scored = [(self.overshoot(m), m) for m in moves]
+            best = min((o for o, _ in scored), default=excess)
+            if best >= excess:
+                break
+            ties = [m for o, m in scored if o == best]
+            genes, excess = ties[int(rng.integers(len(ties)))], best
+        return genes
+
     def _fill(self, wanted: int, make: Callable[[], Genes], seen: set[str], state: SearchState) -> list[Genes]:
         out: list[Genes] = []
         for _ in range(wanted * TRIES_PER_CANDIDATE):
@@ -231,10 +254,12 @@ class Evolution:
             pop += self._fill(size // 2, mutant, seen, state)
             pop += self._fill(size // 2, child, seen, state)
         pop += self._fill(size - len(pop), lambda: self.space.sample(rng), seen, state)
+        if len(pop) < size:  # a budget near the space's cheapest end: random draws made to fit it
+            pop += self._fill(size - len(pop), lambda: self.fit_to_budget(self.space.sample(rng), rng), seen, state)
         if not pop and not state.records:
             raise ConfigError(
                 f"no architecture of the {self.space.name} space within the budget in {size * TRIES_PER_CANDIDATE} "
-                "random draws; loosen the budget (see --dry-run for the space's range)"
+                "random draws, nor any draw brought within it; loosen the budget (see --dry-run for the space's range)"
             )
         return [self.space.encode(g) for g in pop]
 

@@ -259,8 +259,20 @@ def score_marks(opts: SearchOptions, table: CostTable, device: torch.device) -> 
     out = {}
     for name, net in nets.items():
         scored = track_and_score(net.to(device), dataset, Path(opts.out) / "tracking", str(device), opts.threads)
-        out[name] = {**scored, "macs": count_family_macs(net.cpu())[0], "params": count_params(net), "latency_ms": times.get(name)}
+        out[name] = {**scored, "macs": count_family_macs(net.cpu())[0], "params": count_params(net), **mark_latency(table, net, times.get(name))}
     return out
+
+
+def mark_latency(table: CostTable, net: torch.nn.Module, measured: Optional[float]) -> dict[str, Any]:
+    """A mark's latency on the candidates' footing: predicted from the table when the space's units describe the
+    network (``latency_ms``, as every candidate's), beside the whole-network figure (``measured_latency_ms``);
+    only measured otherwise (``latency_source`` says which ``latency_ms`` is)."""
+    if not table.latency:
+        return {"latency_ms": None}
+    units = table.space.units_of(net)
+    if units is not None and all(u in table.latency["units"] for u in units):
+        return {"latency_ms": table.predict_units(units), "measured_latency_ms": measured, "latency_source": "predicted"}
+    return {"latency_ms": measured, "latency_source": "measured"}
 
 
 class CandidateScorer:
@@ -312,12 +324,10 @@ def write_pareto(records: list[dict[str, Any]], path: Path, marks: dict[str, dic
         ax.plot([r[key] * scale for r in front], [r["fitness"] for r in front], "r.-", label="front")
         for name, mark in (marks or {}).items():
             if mark.get(key) is not None:
+                measured = key == "latency_ms" and mark.get("latency_source") == "measured"  # not on the table's footing: said so
                 ax.plot(mark[key] * scale, mark["fitness"], "k*", markersize=10)
-                ax.annotate(name, (mark[key] * scale, mark["fitness"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
-        for name, mark in (marks or {}).items():
-            if mark.get(key) is not None:
-                ax.plot(mark[key] * scale, mark["fitness"], "k*", markersize=10)
-                ax.annotate(name, (mark[key] * scale, mark["fitness"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+                ax.annotate(name + (" (measured)" if measured else ""), (mark[key] * scale, mark["fitness"]), textcoords="offset points",
+                            xytext=(4, 4), fontsize=8)
         ax.set_xlabel(label)
         ax.set_ylabel("fitness (AO + SR0.5) / 2")
         ax.legend(loc="lower right")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -125,6 +125,12 @@ class SearchSpace(ABC):
     def time_path(self, supernet: "nn.Module", genes: Sequence[int], backend: str, precision: str, threads: int,
                   repeats: int) -> float:
         """Milliseconds of the whole network of ``genes`` measured as ``time_units`` measures its units."""
+
+    def units_of(self, net: "nn.Module") -> Optional[list[str]]:
+        """The cost units a network trained apart (a ``--mark``, e.g. a fixed CT-k student) would run, when this
+        space's units describe it, so the cost table predicts its latency as it predicts a candidate's;
+        None (the default) when they do not."""
+        return None
 
     @abstractmethod
     def network_config(self, supernet: "nn.Module", genes: Sequence[int]) -> dict[str, Any]:

@@ -84,7 +84,7 @@ SCHEMA: dict[str, Any] = {
             "enabled": False,
             "depths": [1, 2],  # per-stage depth choices; the supernet holds the largest
             "mlp_ratios": [4.0, 2.0, 1.0],  # MLP ratio choices, at most the teacher's
-            "sampling": "sandwich",  # sandwich: largest + smallest + random_paths per step | single: one random path
+            "sampling": "single",  # single: one random path per step (a fixed run's cost) | sandwich: largest + smallest + random_paths
             "random_paths": 2,
             "path": None,  # one path (d..-h.., a search's best) trained alone: the fine-tuning of compress --from-search
         },

@@ -104,7 +104,7 @@ def _overrides(synth, *extra):
 def test_an_elastic_run_writes_a_supernet_and_resumes_exactly(make_model, tmp_path, synth, monkeypatch):
     net = make_model("tiny_64_ce", seed=4)
     teacher = save_native(net, net.config, tmp_path / "teacher.safetensors")
-    elastic = ["compress.elastic.enabled=true", "compress.elastic.depths=[1,2]", "compress.elastic.mlp_ratios=[4,1]",
+    elastic = ["compress.elastic.enabled=true", "compress.elastic.depths=[1,2]", "compress.elastic.mlp_ratios=[4,1]", "compress.elastic.sampling=sandwich",
                "train.checkpoint_every_steps=1", "train.epochs=2"]
     recipe = load_recipe("compresstracker_tiny", _overrides(synth, *elastic))
     whole = compress_tracker(recipe, tmp_path / "whole", progress=False, threads=1, teacher=teacher)

@@ -112,3 +112,53 @@ def test_search_an_elastic_run_under_a_latency_budget(elastic_run, synth_search,
     assert all(torch.equal(found[k], v) for k, v in fine.state_dict().items() if k.startswith("backbone."))
     mixed = run_cli("compress", "--from-search", str(tmp_path / "a"), "--stages", "3", "--out", str(tmp_path / "x"))
     assert mixed.exit_code == 2 and "--from-search takes the stages" in mixed.stderr
+
+
+def test_students_trained_apart_are_priced_by_the_same_table(elastic_run):
+    """A fixed student of the teacher's family (here: a path cut out and re-saved, as a CT-k is) gets the units a
+    path runs, so its predicted latency and MACs are on the candidates' footing; a network the units do not
+    describe (the CE teacher) gets none, and a mark then keeps its measured figure, labelled so."""
+    from compresstracker.search.costs import CostTable
+    from compresstracker.search.run import mark_latency
+
+    supernet = ElasticSupernet.load(elastic_run)
+    space = ElasticViTSpace(supernet.config)
+    units = cost_units(supernet)
+    table = CostTable(space, units, {"backend": "torch", "precision": "fp32", "threads": 1, "overhead_ms": 0.5,
+                                     "units": {"base": 2.0, "block.128": 1.0, "block.64": 0.7, "block.32": 0.6}})
+    for arch in ("d1.2-h128.32", "d2.2-h64.64"):
+        genes = space.decode(arch)
+        net = supernet.extract(space.to_arch(genes))
+        assert space.units_of(net) == space.units(genes)
+        assert sum(units[u]["macs"] for u in space.units_of(net)) == adapter_for(net).macs(net)
+        assert mark_latency(table, net, 9.0) == {"latency_ms": table.predict_latency(genes), "measured_latency_ms": 9.0,
+                                                 "latency_source": "predicted"}
+    teacher = load_model(elastic_run.parent / "teacher.safetensors")
+    assert space.units_of(teacher) is None
+    assert mark_latency(table, teacher, 9.0) == {"latency_ms": 9.0, "latency_source": "measured"}
+    wide = supernet.extract(space.to_arch(space.decode("d1.1-h128.128")))
+    wide.config = type(wide.config)(**{**wide.config.__dict__, "mlp_hidden": (256, 256)})  # a width the table has no unit for
+    assert mark_latency(table, wide, 9.0)["latency_source"] == "measured"
+
+
+def test_a_noisy_latency_fit_keeps_wider_layers_no_cheaper(elastic_run, monkeypatch):
+    """Timed figures that say a narrow layer costs more than a wide one (a busy machine) are pooled so that no
+    width is cheaper than a narrower one and none below 0; MACs, counted, are left exact."""
+    import compresstracker.bench.latency as latency
+    from compresstracker.families.elastic_space import ROUNDS, _nondecreasing
+
+    assert _nondecreasing([3.0, 1.0, 2.0, 5.0]) == [2.0, 2.0, 2.0, 5.0] and _nondecreasing([-1.0, 0.5]) == [0.0, 0.5]
+    share = {32: 0.9, 64: 0.3, 128: 0.6}  # the narrowest measured dearest
+    calls = []
+
+    def noisy(models, *args, **kwargs):
+        calls.append(len(models))
+        return [1.0 + sum(share[b.mlp.fc1.out_features] for b in m.backbone.blocks) for m in models]
+
+    monkeypatch.setattr(latency, "time_models", noisy)
+    supernet = ElasticSupernet.load(elastic_run)
+    units = ElasticViTSpace(supernet.config).time_units(supernet, "torch", "fp32", 1, 5)
+    assert units["block.32"] <= units["block.64"] <= units["block.128"] and min(units.values()) >= 0
+    assert units["block.32"] == pytest.approx(0.6) and units["block.128"] == pytest.approx(0.6)
+    assert len(calls) == ROUNDS * 6 and set(calls) == {1}  # every uniform student timed alone, in every sweep
+    assert cost_units(supernet)["block.32"]["macs"] < cost_units(supernet)["block.64"]["macs"]

@@ -100,8 +100,20 @@ def test_resume_with_changed_settings_is_refused_in_one_line(tmp_path):
 
 
 def test_impossible_budget_is_a_clear_error(tmp_path):
-    with pytest.raises(ConfigError, match="loosen the budget"):
-        run(tmp_path, "a", budget=Budget(max_macs=1))
+    settings = EvolutionSettings(population=4, generations=1, parents=2)
+    dear = Evolution(Space(), settings, Budget(max_macs=5), lambda g: {"macs": 10 + sum(g) * 10}, fitness, tmp_path / "a")
+    with pytest.raises(ConfigError, match="nor any draw brought within it; loosen the budget"):
+        dear.run()
+
+
+def test_a_budget_admitting_a_sliver_of_the_space_still_fills_every_generation(tmp_path):
+    """Under 20 MACs only paths with at most two steps above the cheapest choices fit: random draws almost never
+    land there, so draws are brought within the budget, each a different path."""
+    state = run(tmp_path, "a", budget=Budget(max_macs=20), population=6, generations=2)
+    assert [r["generation"] for r in state.records].count(0) == 6 and len(state.records) == 12
+    assert all(r["macs"] <= 20 for r in state.records) and len({r["arch"] for r in state.records}) == 12
+    again = run(tmp_path, "b", budget=Budget(max_macs=20), population=6, generations=2)
+    assert [r["arch"] for r in again.records] == [r["arch"] for r in state.records]  # seeded, as every draw
 
 
 def test_budget_numbers():
