@@ -64,15 +64,17 @@ def track(
         raise click.UsageError("-o - and --json both write to stdout; --json alone holds the boxes")
     if click.get_current_context().get_parameter_source("backend") is ParameterSource.DEFAULT:
         backend = pick_backend(checkpoint)  # an exported file runs on its own runtime
-    set_threads(resolve_threads(threads))
+    threads = resolve_threads(threads)
+    set_threads(threads)
     if (init_box is None) == (not select):
         raise TrackingError("give the first box: --init-box x,y,w,h or --select")
     torch_device = resolve_device(device)
     source = frame_source(frames, video)
     box = None if select else parse_box(init_box)
     network = load_network(
-        checkpoint, backend, ce=False if no_ce else None, device=torch_device, precision=precision, calib=calib, compile=compile_,
-    )
+        checkpoint, backend, ce=False if no_ce else None, device=torch_device, threads=threads, precision=precision, calib=calib,
+        compile=compile_,
+    )  # ONNX Runtime's and OpenVINO's thread pools sized by --threads too, not only torch's
     summary = track_session(network, source, None if output == "-" else output, box, torch_device, preset, dict(params), render=render,
                             warmup=COMPILE_WARMUP if compile_ else 0, status=console.status, backend=backend)
     if as_json:

@@ -126,3 +126,22 @@ def test_a_copied_file_runs_itself_and_calib_is_refused_where_it_does_nothing(te
             load_network(source, backend=backend, precision=precision, calib=f"synthetic={tmp_path}")
     with pytest.raises(ConfigError, match="must look like NAME=ROOT"):
         load_network(ckpt, calib="bogus")
+
+
+def test_track_sizes_the_runtime_pool_by_threads(teacher, save, dataset_root, tmp_path, run_cli, monkeypatch):
+    """--threads reaches ONNX Runtime's pool as an explicit count, not only through torch's setting."""
+    import compresstracker.deploy.onnxruntime as ort_backend
+
+    seen, original = [], ort_backend.ort_runner
+
+    def spy(path, device="cpu", threads=None):
+        seen.append(threads)
+        return original(path, device, threads)
+
+    monkeypatch.setattr(ort_backend, "ort_runner", spy)
+    sequence = get_dataset("synthetic", dataset_root, split="all").sequences[0]
+    box = ",".join(str(v) for v in sequence.ground_truth[0])
+    result = run_cli("track", "-c", save(teacher, "teacher"), "--backend", "onnxruntime", "--threads", "1",
+                     "--frames", Path(sequence.frames[0]).parent, "--init-box", box, "-o", tmp_path / "b.txt")
+    assert result.exit_code == 0, result.output
+    assert seen and set(seen) == {1}
