@@ -201,17 +201,26 @@ def _finetuned_fitness(run: str, overrides: list[str], teacher: str, val: str) -
 
 
 def _in_processes(jobs: dict[str, tuple[Callable, tuple]], report: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
-    """Run ``{name: (fn, args)}`` in PARALLEL fresh processes, longest first as given; results by name."""
+    """Run ``{name: (fn, args)}`` in PARALLEL fresh processes (one per job), longest first as given; results by
+    name. Every job resumes what it finds done, so when a process dies (a native library's crash takes the
+    pool down) the jobs without a result run once more in a new pool."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
-    with ProcessPoolExecutor(PARALLEL, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(fn, *args): name for name, (fn, args) in jobs.items()}
-        results = {}
-        for future in as_completed(futures):
-            results[futures[future]] = future.result()
-            if report is not None:
-                report(futures[future])
+    results: dict[str, Any] = {}
+    for attempt in range(2):
+        todo = {name: job for name, job in jobs.items() if name not in results}
+        with ProcessPoolExecutor(PARALLEL, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool:
+            futures = {pool.submit(fn, *args): name for name, (fn, args) in todo.items()}
+            try:
+                for future in as_completed(futures):
+                    results[futures[future]] = future.result()
+                    if report is not None:
+                        report(futures[future])
+            except BrokenProcessPool:
+                if attempt:
+                    raise CTrackError(f"a process running {', '.join(n for n in todo if n not in results)} died twice") from None
     return {name: results[name] for name in jobs}
 
 

@@ -65,3 +65,25 @@ def test_demo_jobs_run_in_their_own_processes_and_come_back_in_order():
     out = _in_processes({"b": (math.sqrt, (9.0,)), "a": (math.factorial, (5,)), "c": (math.gcd, (12, 18))}, heard.append)
     assert list(out) == ["b", "a", "c"] and out == {"b": 3.0, "a": 120, "c": 6}
     assert sorted(heard) == ["a", "b", "c"]
+
+
+def _dies_once(marker: str) -> str:
+    """A job whose first process dies outright (as a native crash would) and whose second finishes."""
+    import os
+    from pathlib import Path
+
+    if not Path(marker).exists():
+        Path(marker).touch()
+        os._exit(3)
+    return "done"
+
+
+def test_a_demo_job_whose_process_dies_runs_once_more(tmp_path):
+    import os
+
+    from compresstracker.demo import _in_processes
+    from compresstracker.errors import CTrackError
+
+    assert _in_processes({"a": (_dies_once, (str(tmp_path / "a"),))}) == {"a": "done"}
+    with pytest.raises(CTrackError, match="running b died twice"):
+        _in_processes({"b": (os._exit, (3,))})
