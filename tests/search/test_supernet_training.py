@@ -33,8 +33,11 @@ def _state(out):
     return torch.load(out / "checkpoints" / "last.pt", weights_only=True)
 
 
-def test_kill_and_resume_continues_the_path_sequence(synth_search, tmp_path, monkeypatch):
-    recipe = load_recipe("lighttrack_supernet_tiny", supernet_overrides(synth_search, epochs=2, extra=["train.checkpoint_every_steps=1"]))
+# heads drawn from the start, and held for epoch 1 then copied from the largest once: the kill falls in epoch 2
+@pytest.mark.parametrize("held", [0, 1])
+def test_kill_and_resume_continues_the_path_sequence(synth_search, tmp_path, monkeypatch, held):
+    recipe = load_recipe("lighttrack_supernet_tiny", supernet_overrides(
+        synth_search, epochs=2, extra=["train.checkpoint_every_steps=1", f"train.spos_fixed_head_epochs={held}"]))
     train_tracker(recipe, tmp_path / "full", progress=False)
     train_killed_then_resumed(recipe, tmp_path / "killed", monkeypatch)
     full, resumed = _state(tmp_path / "full"), _state(tmp_path / "killed")
