@@ -36,7 +36,7 @@ def main(demo: Path, archs: int = 8, retrain_epochs: int = 2, population: int = 
     supernet = load_supernet(file)
     space = space_for(supernet.config)
     opts = SearchOptions(supernet=str(file), data=val, calib=None, out=str(out / "scratch"), calib_batches=4, calib_batch_size=32)
-    scorer = CandidateScorer(supernet, space, opts, file)
+    scorer = CandidateScorer(supernet, space, opts, file, out / "tracking")
     dataset = fitness_dataset(val)
 
     # 1. inherited vs retrained fitness

@@ -55,6 +55,8 @@ SCHEMA: dict[str, Any] = {
         "loss": {"giou": 2.0, "l1": 5.0, "focal": 1.0, "dist": 0.0, "attn": 0.0},
         # Siamese (LightTrack) heads: balanced BCE x cls + IoU loss x iou, positives within pos_radius cells.
         "siamese_loss": {"cls": 1.0, "iou": 1.2, "pos_radius": 1.0},
+        # LightTrack supernets: both heads held at the largest for the first N epochs (0: SPOS draws them from the start).
+        "spos_fixed_head_epochs": 0,
         "ce": {"start_epoch": 20, "warm_epochs": 80, "keep_ratio": 0.7},
         "checkpoint_every_steps": 0,
         "keep_checkpoints": 2,
@@ -127,6 +129,7 @@ RANGES: dict[tuple, tuple[Callable[[Any], bool], str]] = {
     ("train", "siamese_loss", "cls"): _AT_LEAST_0,
     ("train", "siamese_loss", "iou"): _AT_LEAST_0,
     ("train", "siamese_loss", "pos_radius"): (lambda v: v >= 0, "must be >= 0 (cells)"),
+    ("train", "spos_fixed_head_epochs"): _AT_LEAST_0,
     ("train", "lr_drop_epoch"): _AT_LEAST_0,
     ("train", "lr_drop_factor"): _POSITIVE,
     ("train", "warmup_epochs"): _AT_LEAST_0,

@@ -66,6 +66,19 @@ def unit_keys(arch: LightTrackArch) -> list[str]:
     return keys
 
 
+def _copy_inside(source: nn.Module, target: nn.Module) -> None:
+    """Copy into each of ``target``'s tensors the part of ``source``'s namesake it fits in: the leading
+    channels, and the centre of a larger kernel (conv weights' last two dimensions)."""
+    tensors = dict(source.state_dict())
+    for name, tensor in target.state_dict().items():
+        part = tensors[name]
+        index = []
+        for dim, (have, want) in enumerate(zip(part.shape, tensor.shape)):
+            start = (have - want) // 2 if tensor.dim() == 4 and dim >= 2 else 0
+            index.append(slice(start, start + want))
+        tensor.copy_(part[tuple(index)])
+
+
 @dataclass(frozen=True)
 class SupernetConfig:
     """A supernet's name and the channels and sizes of its paths (``base``; its arch is irrelevant)."""
@@ -184,6 +197,31 @@ class LightTrackSupernet(nn.Module):
         cls = HeadArch(int(rng.integers(widths)), ops())
         reg = HeadArch(int(rng.integers(widths)), ops())
         return canonical_path(LightTrackArch(backbone=backbone, output=output, cls=cls, reg=reg))
+
+    def largest_head(self) -> HeadArch:
+        """The widest head with every layer built at the largest kernel: the path ``train.spos_fixed_head_epochs`` trains."""
+        largest_kernel = HEAD_OPS.index(max(k for k in HEAD_OPS if k is not None))
+        return HeadArch(len(self.config.base.head_widths) - 1, (largest_kernel,) * TOWER_LAYERS)
+
+    @torch.no_grad()
+    def inherit_heads(self) -> None:
+        """Start every other head module from the largest head's module at the same place.
+
+        Channels are the largest's first ones and kernels its centre (the way a smaller network
+        sits inside a larger one), BN statistics included: after ``train.spos_fixed_head_epochs``
+        the drawn heads begin from a trained head instead of their initial weights.
+        """
+        largest = self.largest_head()
+        source_op = largest.ops[0]
+        for head, preds in (("cls", self.cls_preds), ("reg", self.reg_preds)):
+            towers = self.towers[head]
+            for width, layers in enumerate(towers):
+                for i, ops in enumerate(layers):
+                    for op, layer in enumerate(ops):
+                        if (width, op) != (largest.width, source_op):
+                            _copy_inside(towers[largest.width][i][source_op], layer)
+                if width != largest.width:
+                    _copy_inside(preds[largest.width], preds[width])
 
     def modules_of(self, arch: LightTrackArch) -> dict[str, tuple[str, nn.Module]]:
         """Standalone module name -> (cost unit, the supernet module the path uses there); see ``unit_keys``."""

@@ -1,5 +1,6 @@
 """How LightTrack networks train: balanced BCE and IoU loss on the Siamese score grid, LightTrack's
-crops; and SPOS supernet training (one uniformly random path per step, from a seeded generator).
+crops; and SPOS supernet training (one uniformly random path per step, from a seeded generator,
+optionally with both heads held at the largest for the first epochs).
 
 SPOS: the path generator is part of the task's state, so the engine's exact resume continues the
 same path sequence. Under DDP every process draws the same path at each step (the generator is
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 
 from compresstracker.data.pairs import PairCrops
-from compresstracker.families.lighttrack.arch import LightTrackConfig
+from compresstracker.families.lighttrack.arch import LightTrackArch, LightTrackConfig
 from compresstracker.families.lighttrack.losses import lighttrack_loss
 from compresstracker.families.lighttrack.supernet import LightTrackSupernet
 from compresstracker.training.tasks import BackboneSchedule, TrainingFamily, backbone_param_groups, unwrap
@@ -73,16 +74,37 @@ PATH_SEED_OFFSET = 7_919  # keeps the path stream apart from the data and init s
 
 
 class SupernetTask(LightTrackTask):
-    """LightTrack's loss on one random path of the supernet per step."""
+    """LightTrack's loss on one random path of the supernet per step.
+
+    ``train.spos_fixed_head_epochs``: for the first N epochs both heads are held at the supernet's
+    largest head (backbone and output block still drawn per step), so the score head learns before
+    its towers are drawn anew every step; the path stream advances the same either way.
+    """
 
     def __init__(self, model: LightTrackSupernet, recipe: dict):
         super().__init__(model, recipe)
         self.rng = np.random.default_rng(int(recipe["train"]["seed"]) + PATH_SEED_OFFSET)
+        self.fixed_head_epochs = int(recipe["train"]["spos_fixed_head_epochs"])
+        self.fixed_head = False
+        self.heads_inherited = False
         self.last_path: str | None = None
+
+    def begin_epoch(self, epoch: int) -> dict[str, float]:
+        logs = super().begin_epoch(epoch)
+        self.fixed_head = epoch < self.fixed_head_epochs
+        if self.fixed_head_epochs:
+            logs["head_fixed"] = float(self.fixed_head)
+            if not self.fixed_head and not self.heads_inherited:  # once, at the first drawn epoch (a resume keeps the flag)
+                unwrap(self.module).inherit_heads()
+                self.heads_inherited = True
+        return logs
 
     def step(self, module: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, Any]]:
         supernet: LightTrackSupernet = unwrap(module)
-        arch = supernet.sample_arch(self.rng)
+        arch = supernet.sample_arch(self.rng)  # drawn whole every step: held heads leave the stream as it is
+        if self.fixed_head:
+            head = supernet.largest_head()
+            arch = LightTrackArch(backbone=arch.backbone, output=arch.output, cls=head, reg=head)
         self.last_path = arch.to_path()
         out = module(batch["template"], batch["search"], arch)
         return lighttrack_loss(
@@ -91,11 +113,12 @@ class SupernetTask(LightTrackTask):
         )
 
     def state_dict(self) -> dict[str, Any]:
-        return {"path_rng": json.dumps(self.rng.bit_generator.state)}
+        return {"path_rng": json.dumps(self.rng.bit_generator.state), "heads_inherited": self.heads_inherited}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if "path_rng" in state:
             self.rng.bit_generator.state = json.loads(state["path_rng"])
+        self.heads_inherited = bool(state.get("heads_inherited", False))
 
 
 # model.drop_path is a ViT setting; LightTrack networks have none.
