@@ -215,10 +215,17 @@ def _search(opts: SearchOptions, info: DistInfo, device: torch.device, resume: b
     state = evolution.run(resume=resume)
     if not info.is_main:
         return None
-    supernet.cpu()  # latency is the CPU's, as the table's
     records = state.records
-    best = ranked(records)[0]
+    best = ranked(records)[0]  # by fitness alone: the latency check below adds figures, not a new order
     summary: dict[str, Any] = {"best": best, "evaluated": len(records), "rejected": state.rejected, "out": str(out)}
+    genes = space.decode(best["arch"])
+    if isinstance(fitness, CandidateScorer):
+        summary["subnet"] = str(fitness.export(genes, out / space.winner_file, best))
+    # the scorer (its calibration batches and data readers) goes before any runtime library is loaded for the
+    # latency check: freed after OpenVINO had been loaded into the process, it crashed the process on this machine
+    evolution.fitness = None
+    del fitness
+    supernet.cpu()  # latency is the CPU's, as the table's
     if table.latency:
         front = pareto_front(records, "latency_ms")
         check = check_latency(supernet, table, [space.decode(r["arch"]) for r in front])
@@ -228,15 +235,9 @@ def _search(opts: SearchOptions, info: DistInfo, device: torch.device, resume: b
                 r["measured_latency_ms"] = measured[r["arch"]]
         summary["latency_check"] = {"mean_abs_error": check["mean_abs_error"], "max_abs_error": max(r["error"] for r in check["paths"]),
                                     "paths": len(check["paths"])}
-        evolution.save(state)  # records gained measured latencies
-        best = ranked(records)[0]
-        summary["best"] = best
+        evolution.save(state)  # records (best among them) gained measured latencies
     # best.json also carries the network config (channels, sizes), so `model.arch=best.json` retrains this very network
-    genes = space.decode(best["arch"])
     atomic_write_json(out / "best.json", {**best, "config": space.network_config(supernet, genes)})
-    if isinstance(fitness, CandidateScorer):
-        supernet.to(device)
-        summary["subnet"] = str(fitness.export(genes, out / space.winner_file, best))
     summary["marks"] = score_marks(opts, table, device) if opts.marks else {}
     summary["pareto"] = str(write_pareto(records, out / "pareto.png", summary["marks"]))
     summary["records"] = ranked(records)
