@@ -28,6 +28,9 @@ GROWABLE = frozenset({"train.epochs"})
 # Keys a run of each kind does not use: a compression run builds its student from the teacher and
 # has no CE keep-rate schedule; a training run has no teacher. They are left out of config.yaml.
 NOT_APPLICABLE = {"compress": ("model.arch", "model.init", "model.overrides", "train.ce", "train.stage"), "train": ("compress",)}
+# Keys added after runs were already made, with the value that trains as those runs did: left out of config.yaml at
+# that value, so a run made before the key existed resumes (and one made after reads the same).
+ADDED_LATER = {"train.spos_fixed_head_epochs": 0}
 
 
 def applicable(recipe: Mapping[str, Any]) -> dict[str, Any]:
@@ -40,6 +43,11 @@ def applicable(recipe: Mapping[str, Any]) -> dict[str, Any]:
             node = node.get(part) if isinstance(node, dict) else None
         if isinstance(node, dict):
             node.pop(leaf, None)
+    for key, default in ADDED_LATER.items():
+        section, leaf = key.split(".")
+        node = out.get(section)
+        if isinstance(node, dict) and leaf in node and node[leaf] == default:
+            del node[leaf]
     compress = out.get("compress")
     if isinstance(compress, dict) and isinstance(compress.get("elastic"), dict) and not compress["elastic"].get("enabled"):
         del compress["elastic"]  # a fixed-shape run records what it did before elastic runs existed (and resumes so)

@@ -37,6 +37,19 @@ def test_check_resume_refuses_changes_and_allows_more_epochs():
         check_resume(saved, more, growable=frozenset())  # the demo: same settings only
 
 
+def test_a_run_made_before_a_key_existed_resumes_at_its_old_value():
+    """train.spos_fixed_head_epochs came later: a run saved without it resumes when asked for the value that trains
+    as it did (0), and is refused for any other."""
+    saved = load_recipe("lighttrack_supernet_tiny", [])
+    del saved["train"]["spos_fixed_head_epochs"]  # as config.yaml of an earlier run holds it
+    assert check_resume(saved, load_recipe("lighttrack_supernet_tiny", ["train.spos_fixed_head_epochs=0"])) == []
+    with pytest.raises(ConfigError, match="train.spos_fixed_head_epochs 2 but the run has none"):
+        check_resume(saved, load_recipe("lighttrack_supernet_tiny", ["train.spos_fixed_head_epochs=2"]))
+    compression = load_recipe("compresstracker_tiny", [])
+    del compression["train"]["spos_fixed_head_epochs"]
+    assert check_resume(compression, load_recipe("compresstracker_tiny", [])) == []
+
+
 def test_thread_policy(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     cores = available_cores()
