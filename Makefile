@@ -36,8 +36,8 @@ demo-mixformerv2: $(STAMP)
 demo-search: $(STAMP)
 	$(VENV)/bin/ctrack demo --search --out demo-search-out
 
-# One elastic compression run of the built-in teacher, a search under two latency budgets on this CPU,
-# the found students beside fixed CT-2/CT-3/CT-4 runs (CPU minutes).
+# One elastic compression run of the built-in teacher, a search under each fixed CT-k latency on this CPU (OpenVINO fp32),
+# the found students beside fixed CT-2/CT-3/CT-4 runs (about 40 CPU minutes on 2 cores).
 demo-elastic: $(STAMP)
 	$(VENV)/bin/ctrack demo --elastic --backend openvino --out demo-elastic-out
 

@@ -21,7 +21,7 @@ ELASTIC_OUT = "demo-elastic-out"  # as `make demo-elastic`
               help="Which built-in teacher to compress: the 12-block OSTrack-style one, or the 8-block MixFormerV2 one.")
 @click.option("--search", "search", is_flag=True, help="Instead: train the tiny LightTrack supernet, search it, retrain the winner.")
 @click.option("--elastic", "elastic", is_flag=True,
-              help=f"Instead: one elastic compression run, a search under two latency budgets, the found students beside fixed CT-2/3/4 ({ELASTIC_OUT}).")
+              help=f"Instead: one elastic compression run, a search under the latency of each fixed CT-2/3/4 student, the found students beside them ({ELASTIC_OUT}).")
 @click.option("--backend", default="torch", show_default=True, help="--elastic: the backend the latency table is measured on.")
 @click.option("--precision", default="fp32", show_default=True, help="--elastic: the precision the latency table is measured at.")
 @json_option
@@ -31,8 +31,9 @@ def demo(out, stages, epochs, samples_per_epoch, test_sequences, teacher_family,
 
     The default teacher is the 12-block OSTrack-style tracker; --teacher-family mixformerv2 takes the
     8-block MixFormerV2 one down the same road (MixFormerV2's network, tracker and guidance).
-    With --elastic: one elastic compression run of the OSTrack teacher, a search under two latency
-    budgets on this CPU, the found students beside fixed CT-2/3/4 runs (demo-elastic-out).
+    With --elastic: one elastic compression run of the OSTrack teacher, a search under the latency
+    of each fixed CT-2/3/4 student on this CPU (make demo-elastic: OpenVINO fp32), the found
+    students beside the fixed runs (demo-elastic-out).
 
     With --search: LightTrack's one-shot search on the tiny space (supernet, evolutionary search
     under a MACs budget, retrain of the winner beside a random architecture of the same budget).
