@@ -148,6 +148,12 @@ def _elastic_demo(out, epochs, samples, test_sequences, backend, precision, as_j
         console.print(f"{name}: not searched, the latency table does not describe it." if budget is None else
                       f"{name}: not searched, its predicted latency ({budget:.2f} ms) is under the space's fastest student "
                       f"({summary['space_floor_ms']:.2f} ms).")
+    for name, c in summary["searched_vs_random"].items():
+        console.print(f"found@{name} - random@{name} (a path drawn under the same budget, fine-tuned the same way): "
+                      f"{c['searched_minus_random']:+.2f} AUC, standard error {c['standard_error']:.2f} "
+                      f"(paired over the {summary['test_split']['sequences']} test clips)")
+    for name in summary["only_path"]:
+        console.print(f"{name}: the winner is the only path within the budget; no random path to compare with.")
     cost = summary["training_seconds"]
     console.print(
         f"teacher AUC {summary['teacher_auc']:.2f}; repeating the first box scores {summary['first_box_auc']:.2f}. "

@@ -224,6 +224,26 @@ def _in_processes(jobs: dict[str, tuple[Callable, tuple]], report: Optional[Call
     return {name: results[name] for name in jobs}
 
 
+def _random_path(table, budget_ms: float, winner: str, draws: int = 20000) -> Optional[str]:
+    """The first path ``default_rng(1)`` draws within ``budget_ms`` other than the search's winner (never picked by
+    score, as the search demo's random architecture); None when the winner is the only path within it."""
+    import numpy as np
+
+    space, rng = table.space, np.random.default_rng(1)
+    for _ in range(draws):
+        genes = space.sample(rng)
+        if table.predict_latency(genes) <= budget_ms and space.encode(genes) != winner:
+            return space.encode(genes)
+    return None
+
+
+def _per_sequence_auc(dataset, results: Path) -> list[float]:
+    from compresstracker.evaluation.report import score_trackers
+    from compresstracker.search.demo import per_sequence_auc
+
+    return per_sequence_auc(score_trackers(dataset, [results])[0])
+
+
 def predicted_latency(table, student: str) -> Optional[float]:
     """The latency table's prediction for a student trained apart (a CT-k), as for any path of the space;
     None when the space's units do not describe it."""
@@ -249,6 +269,7 @@ def run_elastic_demo(
     from compresstracker.evaluation.compare import evaluate_model
     from compresstracker.evaluation.report import first_box_score
     from compresstracker.search.evolution import Budget, EvolutionSettings
+    from compresstracker.search.demo import difference_standard_error
     from compresstracker.search.run import SearchOptions, prepare
 
     out = Path(out)
@@ -294,6 +315,13 @@ def run_elastic_demo(
                                                                 teacher)) for k in reachable}, report)
     costs.update({name: seconds for name, (_, seconds) in tuned.items()})
     found = {f"found@CT-{k}": tuned[f"finetune-ct{k}"][0]["student"] for k in reachable}
+    # does the search beat a draw? one random path under each budget, fine-tuned the same way
+    drawn = {k: _random_path(table, budgets[k], searches[k]["best"]["arch"]) for k in reachable}
+    drawn = {k: arch for k, arch in drawn.items() if arch is not None}  # None: the winner is the budget's only path
+    randoms = _in_processes({f"random-ct{k}": (_compress_job, (str(out / f"random-ct{k}"), [
+        *common, *[e for e in from_search(searches[k]["out"])[1] if not e.startswith("compress.elastic.path=")],
+        f"compress.elastic.path={arch}", *finetune], teacher)) for k, arch in drawn.items()}, report)
+    found.update({f"random@CT-{k}": randoms[f"random-ct{k}"][0]["student"] for k in drawn})
     # one evaluation on the test split and one interleaved timing for every student
     dataset = get_dataset("lasot", test_root, split="all")
     students = {**{n: s["student"] for n, s in sorted(fixed.items())}, **found}
@@ -309,6 +337,12 @@ def run_elastic_demo(
         rows[f"CT-{k}"]["budget_ms"] = budgets[k]
     for k, summary in searches.items():
         rows[f"found@CT-{k}"].update(arch=summary["best"]["arch"], budget_ms=budgets[k], inherited_fitness=summary["best"]["fitness"])
+    comparisons = {}
+    for k, arch in drawn.items():
+        rows[f"random@CT-{k}"].update(arch=arch, budget_ms=budgets[k])
+        per = {name: _per_sequence_auc(dataset, out / "results" / name) for name in (f"found@CT-{k}", f"random@CT-{k}")}
+        comparisons[f"CT-{k}"] = {"searched_minus_random": rows[f"found@CT-{k}"]["auc"] - rows[f"random@CT-{k}"]["auc"],
+                                  "standard_error": difference_standard_error(per[f"found@CT-{k}"], per[f"random@CT-{k}"])}
     fixed_cost = sum(costs[f"CT-{k}"] for k in FIXED)
     summary: dict[str, Any] = {
         "out": str(out), "rows": rows, "teacher_auc": teacher_eval["metrics"]["auc"],
@@ -317,6 +351,7 @@ def run_elastic_demo(
         "training_seconds": costs, "elastic_vs_fixed_cost": costs["elastic"] / fixed_cost,
         "elastic_and_finetunes_vs_fixed_cost": (costs["elastic"] + sum(costs[f"finetune-ct{k}"] for k in reachable)) / fixed_cost,
         "latency_check": {k: s.get("latency_check") for k, s in searches.items()},
+        "searched_vs_random": comparisons, "only_path": [f"CT-{k}" for k in reachable if k not in drawn],
         "test_split": {"sequences": test_sequences, "frames": TEST_FRAMES, "seed": TEST_SEED},
     }
     if kendall:

@@ -97,7 +97,8 @@ def fitness_spec(out: Path) -> str:
     return f"lasot={Path(out) / 'data' / 'val'}:all"
 
 
-def _per_sequence_auc(score) -> list[float]:
+def per_sequence_auc(score) -> list[float]:
+    """Per-clip AUC of a scored tracker, in the dataset's order (paired differences need the same order)."""
     per = score.result.sequence_metrics()
     return [float(per[name]["auc"]) for name in score.result.names]
 
@@ -170,7 +171,7 @@ def run_search_demo(out: Path, epochs: int = 8, samples: int = 512, population: 
         run_tracker(ModelSpec(checkpoint=str(checkpoint)), test, results, replace_stale=True, threads=DEMO_THREADS)
         model = load_model(checkpoint)
         score = score_trackers(test, [results])[0]
-        per_sequence[name] = _per_sequence_auc(score)
+        per_sequence[name] = per_sequence_auc(score)
         auc = score.metrics()["auc"]
         rows.append({"model": name, "arch": json.loads(arch_file.read_text())["arch"], "macs": count_family_macs(model)[0],
                      "params": count_params(model), "auc": auc, "over_first_box": auc / first_box.metrics()["auc"]})

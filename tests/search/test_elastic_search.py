@@ -162,3 +162,22 @@ def test_a_noisy_latency_fit_keeps_wider_layers_no_cheaper(elastic_run, monkeypa
     assert units["block.32"] == pytest.approx(0.6) and units["block.128"] == pytest.approx(0.6)
     assert len(calls) == ROUNDS * 6 and set(calls) == {1}  # every uniform student timed alone, in every sweep
     assert cost_units(supernet)["block.32"]["macs"] < cost_units(supernet)["block.64"]["macs"]
+
+
+def test_the_elastic_demos_random_path_is_a_draw_within_the_budget(elastic_run):
+    """The demo's random path: the first one default_rng(1) draws within the budget other than the winner; none
+    when the winner is the budget's only path."""
+    from compresstracker.demo import _random_path
+    from compresstracker.search.costs import CostTable
+
+    supernet = ElasticSupernet.load(elastic_run)
+    space = ElasticViTSpace(supernet.config)
+    table = CostTable(space, cost_units(supernet), {"backend": "torch", "precision": "fp32", "threads": 1, "overhead_ms": 0.0,
+                                                     "units": {"base": 1.0, "block.128": 0.5, "block.64": 0.3, "block.32": 0.2}})
+    budget = 3.0
+    winner = "d1.1-h32.32"
+    arch = _random_path(table, budget, winner)
+    assert arch != winner and table.predict_latency(space.decode(arch)) <= budget
+    assert _random_path(table, budget, winner) == arch  # seeded
+    cheapest = table.cheapest("latency_ms")
+    assert _random_path(table, cheapest, "d1.1-h32.32") is None  # the fastest path is the only one that fits
