@@ -116,8 +116,9 @@ def run_demo(
 # the table's prediction for that student, so a found student is compared with
 # a fixed one of the same predicted latency; a budget under the space's fastest student (CT-2: 4
 # layers are the space's least) is reported, not searched. Each found student is fine-tuned
-# briefly (``compress --from-search``), then everything is tracked on the same test split and timed
-# in one interleaved bench. Kendall tau ranks the inherited fitness of the searched students
+# briefly (``compress --from-search``), and so is one path drawn at random under the same budget
+# (does the search beat a draw? the paired standard error says how surely); then everything is
+# tracked on the same test split and timed in one interleaved bench. Kendall tau ranks the inherited fitness of the searched students
 # against their fitness after the same fine-tuning (how far the supernet's ranking can be trusted).
 #
 # Why 4 stages and one path per step (measured on this CPU, fitness split): a fixed 4-layer student
