@@ -225,19 +225,6 @@ def _in_processes(jobs: dict[str, tuple[Callable, tuple]], report: Optional[Call
     return {name: results[name] for name in jobs}
 
 
-def _random_path(table, budget_ms: float, winner: str, draws: int = 20000) -> Optional[str]:
-    """The first path ``default_rng(1)`` draws within ``budget_ms`` other than the search's winner (never picked by
-    score, as the search demo's random architecture); None when the winner is the only path within it."""
-    import numpy as np
-
-    space, rng = table.space, np.random.default_rng(1)
-    for _ in range(draws):
-        genes = space.sample(rng)
-        if table.predict_latency(genes) <= budget_ms and space.encode(genes) != winner:
-            return space.encode(genes)
-    return None
-
-
 def _per_sequence_auc(dataset, results: Path) -> list[float]:
     from compresstracker.evaluation.report import score_trackers
     from compresstracker.search.demo import per_sequence_auc
@@ -270,7 +257,7 @@ def run_elastic_demo(
     from compresstracker.evaluation.compare import evaluate_model
     from compresstracker.evaluation.report import first_box_score
     from compresstracker.search.evolution import Budget, EvolutionSettings
-    from compresstracker.search.demo import difference_standard_error
+    from compresstracker.search.demo import difference_standard_error, random_within
     from compresstracker.search.run import SearchOptions, prepare
 
     out = Path(out)
@@ -302,7 +289,7 @@ def run_elastic_demo(
     base = SearchOptions(supernet=elastic["supernet"], data=val, calib=None, out="", latency_backend=backend, latency_precision=precision,
                          threads=threads, measure_latency=True, marks=marks,
                          settings=EvolutionSettings(population, generations, min(4, population), 0.2, 0))
-    _, supernet, table = prepare(base)  # the latency table, measured once on this CPU (nothing else running) and cached beside the supernet
+    _, supernet, table = prepare(base)  # the latency table, measured once on this CPU and cached beside the supernet
     floor = table.cheapest("latency_ms")
     budgets = {k: predicted_latency(table, fixed[f"CT-{k}"]["student"]) for k in FIXED}
     reachable = [k for k in FIXED if budgets[k] is not None and budgets[k] >= floor]
@@ -317,11 +304,10 @@ def run_elastic_demo(
     costs.update({name: seconds for name, (_, seconds) in tuned.items()})
     found = {f"found@CT-{k}": tuned[f"finetune-ct{k}"][0]["student"] for k in reachable}
     # does the search beat a draw? one random path under each budget, fine-tuned the same way
-    drawn = {k: _random_path(table, budgets[k], searches[k]["best"]["arch"]) for k in reachable}
-    drawn = {k: arch for k, arch in drawn.items() if arch is not None}  # None: the winner is the budget's only path
+    drawn = {k: random_within(table, Budget(max_latency_ms=budgets[k]), searches[k]["best"]["arch"]) for k in reachable}
+    drawn = {k: table.space.encode(genes) for k, genes in drawn.items() if genes is not None}  # None: the winner alone fits
     randoms = _in_processes({f"random-ct{k}": (_compress_job, (str(out / f"random-ct{k}"), [
-        *common, *[e for e in from_search(searches[k]["out"])[1] if not e.startswith("compress.elastic.path=")],
-        f"compress.elastic.path={arch}", *finetune], teacher)) for k, arch in drawn.items()}, report)
+        *common, *from_search(searches[k]["out"], arch)[1], *finetune], teacher)) for k, arch in drawn.items()}, report)
     found.update({f"random@CT-{k}": randoms[f"random-ct{k}"][0]["student"] for k in drawn})
     # one evaluation on the test split and one interleaved timing for every student
     dataset = get_dataset("lasot", test_root, split="all")
@@ -372,8 +358,7 @@ def _kendall(out: Path, searches: dict, count: int, overrides: list[str], val: s
     picked = sorted(records.values(), key=lambda kr: -kr[1]["fitness"])[:count]
     jobs = {}
     for i, (k, record) in enumerate(picked):
-        extra = [e for e in from_search(searches[k]["out"])[1] if not e.startswith("compress.elastic.path=")]
-        jobs[f"kendall/{i}"] = (_finetuned_fitness, (str(out / "kendall" / str(i)), [*overrides, *extra, f"compress.elastic.path={record['arch']}"],
+        jobs[f"kendall/{i}"] = (_finetuned_fitness, (str(out / "kendall" / str(i)), [*overrides, *from_search(searches[k]["out"], record["arch"])[1]],
                                                      teacher, val))
     after = _in_processes(jobs, report)
     pairs = [{"arch": record["arch"], "inherited": record["fitness"], "finetuned": after[f"kendall/{i}"]} for i, (_, record) in enumerate(picked)]

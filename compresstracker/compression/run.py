@@ -86,9 +86,9 @@ def start_from_supernet(student: torch.nn.Module, plan: StagePlan, space: Elasti
     student.load_state_dict(load_file(str(file)), strict=True)
 
 
-def from_search(folder: str | os.PathLike) -> tuple[str, list[str]]:
-    """What fine-tuning a search's winner needs: the elastic run's teacher, and recipe overrides that
-    rebuild its plan and space, start from its supernet and train the winner's path alone."""
+def from_search(folder: str | os.PathLike, arch: Optional[str] = None) -> tuple[str, list[str]]:
+    """What fine-tuning a search's winner (or ``arch``, another path of its space) needs: the elastic run's
+    teacher, and recipe overrides that rebuild its plan and space, start from its supernet and train that path alone."""
     import yaml
 
     folder = Path(folder)
@@ -96,7 +96,7 @@ def from_search(folder: str | os.PathLike) -> tuple[str, list[str]]:
     if not best.is_file() or not state.is_file():
         raise ConfigError(f"{folder} is not a finished search of an elastic run (no best.json and search_state.json)")
     try:
-        arch = json.loads(best.read_text())["arch"]
+        arch = arch or json.loads(best.read_text())["arch"]
         supernet = Path(json.loads(state.read_text())["settings"]["supernet"])
         ElasticPath.decode(arch)
     except (ValueError, KeyError, TypeError):

@@ -32,6 +32,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from compresstracker.errors import CTrackError
+
 TRAIN_SEED, VAL_SEED, TEST_SEED = 31, 32, 33
 IMAGE_SIZE = (192, 144)
 DIFFICULTY = "fair"
@@ -92,6 +94,18 @@ def difference_standard_error(a: Sequence[float], b: Sequence[float]) -> float:
     return float(diff.std(ddof=1) / math.sqrt(len(diff)))
 
 
+def random_within(table, budget, winner: str, draws: int = 20000):
+    """The genes of the first architecture ``default_rng(1)`` draws within ``budget`` other than the search's
+    ``winner``: the random baseline a search is compared with, never chosen by its score. None when no draw
+    lands there (the winner alone fits)."""
+    space, rng = table.space, np.random.default_rng(1)
+    for _ in range(draws):
+        genes = space.sample(rng)
+        if not budget.broken(table.costs(genes)) and space.encode(genes) != winner:
+            return genes
+    return None
+
+
 def fitness_spec(out: Path) -> str:
     """The ``--data`` spec of a search demo folder's fitness clips (every one: OPE AUC and OP50)."""
     return f"lasot={Path(out) / 'data' / 'val'}:all"
@@ -146,11 +160,9 @@ def run_search_demo(out: Path, epochs: int = 8, samples: int = 512, population: 
     supernet = load_supernet(file)
     space = space_for(supernet.config)
     table = cached_cost_table(supernet, file)
-    rng = np.random.default_rng(1)
-    while True:
-        genes = space.sample(rng)
-        if not budget.broken(table.costs(genes)) and space.encode(genes) != summary["best"]["arch"]:
-            break
+    genes = random_within(table, budget, summary["best"]["arch"])
+    if genes is None:
+        raise CTrackError(f"the winner {summary['best']['arch']} is the only architecture within the budget; nothing to draw beside it")
     random_arch = out / "random_arch.json"
     config = supernet.config.path_config(space.to_arch(genes))
     atomic_write_json(random_arch, {"arch": space.encode(genes), **table.costs(genes), "config": config.to_dict()})

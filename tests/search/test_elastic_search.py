@@ -164,20 +164,19 @@ def test_a_noisy_latency_fit_keeps_wider_layers_no_cheaper(elastic_run, monkeypa
     assert cost_units(supernet)["block.32"]["macs"] < cost_units(supernet)["block.64"]["macs"]
 
 
-def test_the_elastic_demos_random_path_is_a_draw_within_the_budget(elastic_run):
-    """The demo's random path: the first one default_rng(1) draws within the budget other than the winner; none
-    when the winner is the budget's only path."""
-    from compresstracker.demo import _random_path
+def test_the_demos_random_architecture_is_a_draw_within_the_budget(elastic_run):
+    """Both search demos' random baseline: the first path default_rng(1) draws within the budget other than the
+    winner; none when the winner is the budget's only path."""
     from compresstracker.search.costs import CostTable
+    from compresstracker.search.demo import random_within
+    from compresstracker.search.evolution import Budget
 
     supernet = ElasticSupernet.load(elastic_run)
     space = ElasticViTSpace(supernet.config)
     table = CostTable(space, cost_units(supernet), {"backend": "torch", "precision": "fp32", "threads": 1, "overhead_ms": 0.0,
                                                      "units": {"base": 1.0, "block.128": 0.5, "block.64": 0.3, "block.32": 0.2}})
-    budget = 3.0
-    winner = "d1.1-h32.32"
-    arch = _random_path(table, budget, winner)
-    assert arch != winner and table.predict_latency(space.decode(arch)) <= budget
-    assert _random_path(table, budget, winner) == arch  # seeded
-    cheapest = table.cheapest("latency_ms")
-    assert _random_path(table, cheapest, "d1.1-h32.32") is None  # the fastest path is the only one that fits
+    budget, winner = Budget(max_latency_ms=3.0), "d1.1-h32.32"
+    genes = random_within(table, budget, winner)
+    assert space.encode(genes) != winner and table.predict_latency(genes) <= 3.0
+    assert random_within(table, budget, winner) == genes  # seeded
+    assert random_within(table, Budget(max_latency_ms=table.cheapest("latency_ms")), winner) is None  # the fastest alone fits
