@@ -232,15 +232,6 @@ def _per_sequence_auc(dataset, results: Path) -> list[float]:
     return per_sequence_auc(score_trackers(dataset, [results])[0])
 
 
-def predicted_latency(table, student: str) -> Optional[float]:
-    """The latency table's prediction for a student trained apart (a CT-k), as for any path of the space;
-    None when the space's units do not describe it."""
-    from compresstracker.checkpoints import load_model
-
-    units = table.space.units_of(load_model(student))
-    return table.predict_units(units) if units is not None and all(u in table.latency["units"] for u in units) else None
-
-
 def run_elastic_demo(
     out: Path, epochs: Optional[int] = None, samples: Optional[int] = None, test_sequences: int = 1000,
     backend: str = "torch", precision: str = "fp32", threads: int = 1, population: int = 6, generations: int = 3,
@@ -291,7 +282,7 @@ def run_elastic_demo(
                          settings=EvolutionSettings(population, generations, min(4, population), 0.2, 0))
     _, supernet, table = prepare(base)  # the latency table, measured once on this CPU and cached beside the supernet
     floor = table.cheapest("latency_ms")
-    budgets = {k: predicted_latency(table, fixed[f"CT-{k}"]["student"]) for k in FIXED}
+    budgets = {k: table.predict_network(load_model(fixed[f"CT-{k}"]["student"])) for k in FIXED}
     reachable = [k for k in FIXED if budgets[k] is not None and budgets[k] >= floor]
     searched = _in_processes({f"search@CT-{k}": (_search_job, (dataclasses.replace(base, out=str(out / f"search-ct{k}"),
                                                                                       budget=Budget(max_latency_ms=budgets[k])),))

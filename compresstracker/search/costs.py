@@ -145,6 +145,14 @@ class CostTable:
         """The predicted latency of a network running ``units`` (a path's, or ``space.units_of`` a network's)."""
         return float(self.latency["overhead_ms"] + sum(self.latency["units"][k] for k in units))
 
+    def predict_network(self, net: nn.Module) -> float | None:
+        """The predicted latency of a network trained apart (a fixed CT-k student), as of any path; None without a
+        latency table or when the space's units (or this table's) do not describe it."""
+        units = self.space.units_of(net) if self.latency else None
+        if units is None or any(u not in self.latency["units"] for u in units):
+            return None
+        return self.predict_units(units)
+
     def ranges(self) -> dict[str, list[int]]:
         """Exact min and max MACs and params over the space (costs add up per unit; checked per output choice)."""
         out = {}

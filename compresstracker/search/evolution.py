@@ -42,13 +42,18 @@ class Budget:
     max_params: Optional[int] = None
     max_latency_ms: Optional[float] = None
 
+    def _limits(self, costs: dict[str, Any]) -> list[tuple[str, float]]:
+        """(key, limit) of every limit set that ``costs`` has a figure for."""
+        return [(key, limit) for key, limit in (("macs", self.max_macs), ("params", self.max_params), ("latency_ms", self.max_latency_ms))
+                if limit is not None and costs.get(key) is not None]
+
     def broken(self, costs: dict[str, Any]) -> list[str]:
         """Names of the limits ``costs`` (macs, params, latency_ms) breaks."""
-        out = []
-        for key, limit in (("macs", self.max_macs), ("params", self.max_params), ("latency_ms", self.max_latency_ms)):
-            if limit is not None and costs.get(key) is not None and costs[key] > limit:
-                out.append(key)
-        return out
+        return [key for key, limit in self._limits(costs) if costs[key] > limit]
+
+    def overshoot(self, costs: dict[str, Any]) -> float:
+        """How far ``costs`` break the budget: the sum over its limits of the relative excess (0: within)."""
+        return sum(max(0.0, costs[key] / limit - 1.0) for key, limit in self._limits(costs))
 
 
 @dataclass(frozen=True)
@@ -203,22 +208,16 @@ class Evolution:
         seen.add(arch)
         return True
 
-    def overshoot(self, genes: Genes) -> float:
-        """How far ``genes`` break the budget: the sum over its limits of the relative excess (0: within)."""
-        costs = self.candidate_costs(genes)
-        limits = (("macs", self.budget.max_macs), ("params", self.budget.max_params), ("latency_ms", self.budget.max_latency_ms))
-        return sum(max(0.0, costs[k] / limit - 1.0) for k, limit in limits if limit is not None and costs.get(k) is not None)
-
     def fit_to_budget(self, genes: Genes, rng: np.random.Generator) -> Genes:
         """A random draw brought within the budget by greedy single-gene changes, each the one that cuts the
         overshoot most (ties drawn at random); where the budget admits only a sliver of the space, random draws
         alone seldom land in it. Returns the draw as far as it got (the caller's budget check rejects a miss)."""
         genes = self.space.canonical(genes)
-        excess = self.overshoot(genes)
+        excess = self.budget.overshoot(self.candidate_costs(genes))
         while excess > 0:
             moves = [self.space.canonical(genes[:i] + (v,) + genes[i + 1:])
                      for i, gene in enumerate(self.space.genes) for v in range(gene.choices) if v != genes[i]]
-            scored = [(self.overshoot(m), m) for m in moves]
+            scored = [(self.budget.overshoot(self.candidate_costs(m)), m) for m in moves]
             best = min((o for o, _ in scored), default=excess)
             if best >= excess:
                 break

@@ -270,9 +270,9 @@ def mark_latency(table: CostTable, net: torch.nn.Module, measured: Optional[floa
     only measured otherwise (``latency_source`` says which ``latency_ms`` is)."""
     if not table.latency:
         return {"latency_ms": None}
-    units = table.space.units_of(net)
-    if units is not None and all(u in table.latency["units"] for u in units):
-        return {"latency_ms": table.predict_units(units), "measured_latency_ms": measured, "latency_source": "predicted"}
+    predicted = table.predict_network(net)
+    if predicted is not None:
+        return {"latency_ms": predicted, "measured_latency_ms": measured, "latency_source": "predicted"}
     return {"latency_ms": measured, "latency_source": "measured"}
 
 
