@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from compresstracker.errors import ConfigError, CTrackError
+from compresstracker.threads import in_processes
 
 TEACHER_ASSET = "teacher_tiny.safetensors"
 # The built-in teacher of each family the demo can compress (assets/README.md says how each was trained).
@@ -132,7 +133,6 @@ FIXED = (2, 3, 4)
 ELASTIC = ["compress.stages=4", "compress.elastic.enabled=true", "compress.elastic.depths=[1,2]",
            "compress.elastic.mlp_ratios=[4,2,1]", "compress.elastic.sampling=single"]
 ELASTIC_SETTINGS = "demo_elastic.json"
-PARALLEL = 2  # processes for training runs and searches: the cores of a 2-core machine
 
 
 def _timed(fn: Callable[[], dict]) -> tuple[dict, float]:
@@ -201,30 +201,6 @@ def _finetuned_fitness(run: str, overrides: list[str], teacher: str, val: str) -
     return track_and_score(load_model(tuned["student"]), fitness_dataset(val), Path(run + "-tracking"), threads=DEMO_THREADS)["fitness"]
 
 
-def _in_processes(jobs: dict[str, tuple[Callable, tuple]], report: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
-    """Run ``{name: (fn, args)}`` in PARALLEL fresh processes (one per job), longest first as given; results by
-    name. Every job resumes what it finds done, so when a process dies (a native library's crash takes the
-    pool down) the jobs without a result run once more in a new pool."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
-
-    results: dict[str, Any] = {}
-    for attempt in range(2):
-        todo = {name: job for name, job in jobs.items() if name not in results}
-        with ProcessPoolExecutor(PARALLEL, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool:
-            futures = {pool.submit(fn, *args): name for name, (fn, args) in todo.items()}
-            try:
-                for future in as_completed(futures):
-                    results[futures[future]] = future.result()
-                    if report is not None:
-                        report(futures[future])
-            except BrokenProcessPool:
-                if attempt:
-                    raise CTrackError(f"a process running {', '.join(n for n in todo if n not in results)} died twice") from None
-    return {name: results[name] for name in jobs}
-
-
 def _per_sequence_auc(dataset, results: Path) -> list[float]:
     from compresstracker.evaluation.report import score_trackers
     from compresstracker.search.demo import per_sequence_auc
@@ -270,7 +246,7 @@ def run_elastic_demo(
 
     # the four training runs, two at a time (the elastic run first: it is the longest)
     runs = {"elastic": ELASTIC, **{f"CT-{k}": [f"compress.stages={k}"] for k in sorted(FIXED, reverse=True)}}
-    trained = _in_processes({name: (_compress_job, (str(out / name.lower().replace("-", "")), [*common, *extra], teacher))
+    trained = in_processes({name: (_compress_job, (str(out / name.lower().replace("-", "")), [*common, *extra], teacher))
                              for name, extra in runs.items()}, report)
     costs = {name: seconds for name, (_, seconds) in trained.items()}
     elastic = trained["elastic"][0]
@@ -284,20 +260,20 @@ def run_elastic_demo(
     floor = table.cheapest("latency_ms")
     budgets = {k: table.predict_network(load_model(fixed[f"CT-{k}"]["student"])) for k in FIXED}
     reachable = [k for k in FIXED if budgets[k] is not None and budgets[k] >= floor]
-    searched = _in_processes({f"search@CT-{k}": (_search_job, (dataclasses.replace(base, out=str(out / f"search-ct{k}"),
+    searched = in_processes({f"search@CT-{k}": (_search_job, (dataclasses.replace(base, out=str(out / f"search-ct{k}"),
                                                                                       budget=Budget(max_latency_ms=budgets[k])),))
                               for k in sorted(reachable, reverse=True)}, report)
     searches = {k: searched[f"search@CT-{k}"][0] for k in reachable}
     costs.update({f"search-ct{k}": searched[f"search@CT-{k}"][1] for k in reachable})
     finetune = [f"train.epochs={finetune_epochs}", f"data.samples_per_epoch={finetune_samples}"]  # the same short fine-tuning for every found student
-    tuned = _in_processes({f"finetune-ct{k}": (_compress_job, (str(out / f"found-ct{k}"), [*common, *from_search(searches[k]["out"])[1], *finetune],
+    tuned = in_processes({f"finetune-ct{k}": (_compress_job, (str(out / f"found-ct{k}"), [*common, *from_search(searches[k]["out"])[1], *finetune],
                                                                 teacher)) for k in reachable}, report)
     costs.update({name: seconds for name, (_, seconds) in tuned.items()})
     found = {f"found@CT-{k}": tuned[f"finetune-ct{k}"][0]["student"] for k in reachable}
     # does the search beat a draw? one random path under each budget, fine-tuned the same way
     drawn = {k: random_within(table, Budget(max_latency_ms=budgets[k]), searches[k]["best"]["arch"]) for k in reachable}
     drawn = {k: table.space.encode(genes) for k, genes in drawn.items() if genes is not None}  # None: the winner alone fits
-    randoms = _in_processes({f"random-ct{k}": (_compress_job, (str(out / f"random-ct{k}"), [
+    randoms = in_processes({f"random-ct{k}": (_compress_job, (str(out / f"random-ct{k}"), [
         *common, *from_search(searches[k]["out"], arch)[1], *finetune], teacher)) for k, arch in drawn.items()}, report)
     found.update({f"random@CT-{k}": randoms[f"random-ct{k}"][0]["student"] for k in drawn})
     # one evaluation on the test split and one interleaved timing for every student
@@ -351,7 +327,7 @@ def _kendall(out: Path, searches: dict, count: int, overrides: list[str], val: s
     for i, (k, record) in enumerate(picked):
         jobs[f"kendall/{i}"] = (_finetuned_fitness, (str(out / "kendall" / str(i)), [*overrides, *from_search(searches[k]["out"], record["arch"])[1]],
                                                      teacher, val))
-    after = _in_processes(jobs, report)
+    after = in_processes(jobs, report)
     pairs = [{"arch": record["arch"], "inherited": record["fitness"], "finetuned": after[f"kendall/{i}"]} for i, (_, record) in enumerate(picked)]
     return {"tau": kendall_tau([p["inherited"] for p in pairs], [p["finetuned"] for p in pairs]), "architectures": pairs}
 

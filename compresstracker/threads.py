@@ -125,3 +125,33 @@ def on_host_threads(method: Method) -> Method:
             return method(self, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+DEMO_PROCESSES = 2  # the cores of a 2-core machine: the demos' training runs and searches go two at a time
+
+
+def in_processes(jobs: dict[str, tuple[Callable, tuple]], report: Callable[[str], None] | None = None,
+                 processes: int = DEMO_PROCESSES) -> dict[str, Any]:
+    """Run ``{name: (fn, args)}`` in ``processes`` fresh spawned processes (one per job), in the order given
+    (longest first is best); results by name. Every job must resume what it finds done: when a process dies (a
+    native library's crash takes the pool down) the jobs without a result run once more in a new pool."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    from compresstracker.errors import CTrackError
+
+    results: dict[str, Any] = {}
+    for attempt in range(2):
+        todo = {name: job for name, job in jobs.items() if name not in results}
+        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool:
+            futures = {pool.submit(fn, *args): name for name, (fn, args) in todo.items()}
+            try:
+                for future in as_completed(futures):
+                    results[futures[future]] = future.result()
+                    if report is not None:
+                        report(futures[future])
+            except BrokenProcessPool:
+                if attempt:
+                    raise CTrackError(f"a process running {', '.join(n for n in todo if n not in results)} died twice") from None
+    return {name: results[name] for name in jobs}

@@ -59,10 +59,10 @@ def test_demo_jobs_run_in_their_own_processes_and_come_back_in_order():
     """The elastic demo's runs go two at a time in fresh processes; results return by name, in the order given."""
     import math
 
-    from compresstracker.demo import _in_processes
+    from compresstracker.threads import in_processes
 
     heard = []
-    out = _in_processes({"b": (math.sqrt, (9.0,)), "a": (math.factorial, (5,)), "c": (math.gcd, (12, 18))}, heard.append)
+    out = in_processes({"b": (math.sqrt, (9.0,)), "a": (math.factorial, (5,)), "c": (math.gcd, (12, 18))}, heard.append)
     assert list(out) == ["b", "a", "c"] and out == {"b": 3.0, "a": 120, "c": 6}
     assert sorted(heard) == ["a", "b", "c"]
 
@@ -81,9 +81,9 @@ def _dies_once(marker: str) -> str:
 def test_a_demo_job_whose_process_dies_runs_once_more(tmp_path):
     import os
 
-    from compresstracker.demo import _in_processes
+    from compresstracker.threads import in_processes
     from compresstracker.errors import CTrackError
 
-    assert _in_processes({"a": (_dies_once, (str(tmp_path / "a"),))}) == {"a": "done"}
+    assert in_processes({"a": (_dies_once, (str(tmp_path / "a"),))}) == {"a": "done"}
     with pytest.raises(CTrackError, match="running b died twice"):
-        _in_processes({"b": (os._exit, (3,))})
+        in_processes({"b": (os._exit, (3,))})
