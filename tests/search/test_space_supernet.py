@@ -133,3 +133,44 @@ def test_the_space_says_where_its_supernet_lives_what_it_exports_and_what_latenc
     file = tmp_path / "run" / "model.safetensors"
     assert table_path(file).name == "model.costs.json"
     assert table_path(file, latency_setting("torch", "fp32", 2)).name == "model.latency-torch-fp32-t2.json"
+
+
+def test_held_heads_leave_the_backbone_and_output_to_search(tiny, tmp_path):
+    from compresstracker.families.lighttrack.supernet import SupernetConfig
+
+    searched, supernet = tiny
+    config = get_config("lighttrack_supernet_tiny", heads="held")
+    assert "heads" not in get_config("lighttrack_supernet_tiny").to_dict()  # a searched-head supernet's record is as before
+    assert SupernetConfig.from_dict(config.to_dict()) == config and config.to_dict()["heads"] == "held"
+    with pytest.raises(ConfigError, match="heads must be one of searched, held"):
+        get_config("lighttrack_supernet_tiny", heads="some")
+    space = space_for(config)
+    assert len(space.genes) == OUTPUT_GENE + 1 and space.size() * (3 * 2 * 3 ** 7) ** 2 == searched.size()
+    largest = config.largest_head()
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        genes = space.sample(rng)
+        arch = space.to_arch(genes)
+        assert arch.cls == arch.reg == largest and space.decode(space.encode(genes)) == genes
+        # the same backbone and output as a searched-head path with those genes
+        assert arch.backbone == searched.to_arch([*genes, *searched.sample(rng)[OUTPUT_GENE + 1:]]).backbone
+    other = searched.to_arch(searched.sample(np.random.default_rng(0)))
+    with pytest.raises(ConfigError, match="holds both heads at 211111111"):
+        space.from_arch(other)
+    held_net = build_model("lighttrack_supernet_tiny", heads="held")
+    with pytest.raises(ConfigError, match="holds both heads at the largest"):
+        held_net.view(other)
+    # a held-head path computes what the searched-head supernet's path with those heads computes, with the same weights
+    held_net.load_state_dict(supernet.state_dict())
+    held_net.eval()
+    genes = space.sample(rng)
+    z, x = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 128, 128)
+    with torch.no_grad():
+        a = held_net(z, x, space.to_arch(genes))
+        b = supernet(z, x, space.to_arch(genes))
+    assert torch.equal(a["cls"], b["cls"]) and torch.equal(a["reg"], b["reg"])
+    # every unit of the held space is costed, and its cheapest and dearest paths keep the held heads
+    table = build_cost_table(held_net)
+    low, high = space.minmax(lambda unit: table.units[unit]["macs"])
+    assert all(space.to_arch(g).cls == largest for g in (low, high))
+    assert table.costs(low)["macs"] < table.costs(high)["macs"]

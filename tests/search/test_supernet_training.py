@@ -140,3 +140,20 @@ def test_drawn_heads_start_from_the_largest_once():
     resumed.load_state_dict(task.state_dict())
     resumed.begin_epoch(1)
     assert not small.conv1.weight.any()
+
+
+def test_held_heads_train_the_largest_head_on_every_step():
+    plain_net, held_net = build_model("lighttrack_supernet_tiny"), build_model("lighttrack_supernet_tiny", heads="held")
+    largest = held_net.largest_head()
+    recipe = load_recipe("lighttrack_supernet_tiny", ["train.spos_fixed_head_epochs=0"])
+    held, plain = SupernetTask(held_net, recipe), SupernetTask(plain_net, recipe)
+    held_paths, plain_paths = _steps(held, 0, 6) + _steps(held, 1, 6), _steps(plain, 0, 6) + _steps(plain, 1, 6)
+    from compresstracker.families.lighttrack.arch import LightTrackArch
+
+    assert all(LightTrackArch.from_path(p).cls == LightTrackArch.from_path(p).reg == largest for p in held_paths)
+    assert [p.split("+")[0] for p in held_paths] == [p.split("+")[0] for p in plain_paths]  # the backbone stream is SPOS's own
+    assert len({p.split("+")[0] for p in held_paths}) == 12
+    # the held head's modules change under training; no other head is started from it
+    before = {k: v.clone() for k, v in held_net.state_dict().items() if k.startswith("towers.cls.0.")}
+    SupernetTask(held_net, load_recipe("lighttrack_supernet_tiny", ["train.spos_fixed_head_epochs=1"])).begin_epoch(1)
+    assert all(torch.equal(before[k], v) for k, v in held_net.state_dict().items() if k in before)

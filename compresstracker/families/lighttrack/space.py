@@ -45,16 +45,18 @@ class LightTrackSpace(SearchSpace):
         self.widths = len(config.base.head_widths)
         genes = [Gene(f"{STAGE_NAMES[s]}.{b}", len(BACKBONE_CHOICES), f"stage.{STAGE_NAMES[s]}") for s, b in BLOCK_POSITIONS]
         genes.append(Gene("output", len(OUTPUT_BLOCKS), "output"))
-        for head in HEADS:
+        # a supernet whose heads are held (``heads: held``) has the largest head on every path: no head genes
+        self.held_head = config.largest_head() if config.held_heads else None
+        for head in HEADS if self.held_head is None else ():
             genes.append(Gene(f"{head}.width", self.widths, f"{head}.width"))
             genes += [Gene(f"{head}.{i}", 2 if i == 0 else len(HEAD_OPS), f"{head}.{i}") for i in range(TOWER_LAYERS)]
         self.genes = tuple(genes)
-        self.head_gene = {head: OUTPUT_GENE + 1 + k * (1 + TOWER_LAYERS) for k, head in enumerate(HEADS)}
+        self.head_gene = {head: OUTPUT_GENE + 1 + k * (1 + TOWER_LAYERS) for k, head in enumerate(HEADS)} if self.held_head is None else {}
 
     # ------------------------------------------------------------------ genes <-> architectures
     def to_arch(self, genes: Sequence[int]) -> LightTrackArch:
         genes = self.check(genes)
-        heads = {}
+        heads = {head: self.held_head for head in HEADS}
         for head, start in self.head_gene.items():
             heads[head] = HeadArch(genes[start], genes[start + 1 : start + 1 + TOWER_LAYERS])
         return canonical_path(LightTrackArch(backbone=genes[:N_BLOCKS], output=OUTPUT_BLOCKS[genes[OUTPUT_GENE]], **heads))
@@ -66,6 +68,11 @@ class LightTrackSpace(SearchSpace):
             raise ConfigError(f"output block {arch.output} is outside the {self.name} space (the 80- and 96-channel stages)")
         arch = canonical_path(arch)
         genes = [*arch.backbone, OUTPUT_BLOCKS.index(tuple(arch.output))]
+        if self.held_head is not None:
+            if not arch.cls == arch.reg == self.held_head:
+                raise ConfigError(f"the {self.name} space holds both heads at {self.held_head.to_digits()}; "
+                                  f"{arch.to_path()} has others")
+            return self.check(genes)
         for head in HEADS:
             h = getattr(arch, head)
             genes += [h.width, *h.ops]
@@ -84,7 +91,7 @@ class LightTrackSpace(SearchSpace):
         return unit_keys(self.to_arch(genes))
 
     def size(self) -> int:
-        head = self.widths * 2 * len(HEAD_OPS) ** (TOWER_LAYERS - 1)
+        head = self.widths * 2 * len(HEAD_OPS) ** (TOWER_LAYERS - 1) if self.held_head is None else 1
         backbones = sum(len(BACKBONE_CHOICES) ** (flat_index(*out) + 1) for out in OUTPUT_BLOCKS)
         return backbones * head * head
 
@@ -122,7 +129,7 @@ class LightTrackSpace(SearchSpace):
             genes[OUTPUT_GENE] = output
             for start in self.head_gene.values():
                 genes[start] = k % self.widths
-                genes[start + 1 : start + 9] = [(k // self.widths) % 2] * 8
+                genes[start + 1 : start + 1 + TOWER_LAYERS] = [(k // self.widths) % 2] * TOWER_LAYERS
             paths.append(self.canonical(genes))
         return paths
 

@@ -81,16 +81,25 @@ def _copy_inside(source: nn.Module, target: nn.Module) -> None:
 
 @dataclass(frozen=True)
 class SupernetConfig:
-    """A supernet's name and the channels and sizes of its paths (``base``; its arch is irrelevant)."""
+    """A supernet's name and the channels and sizes of its paths (``base``; its arch is irrelevant).
+
+    ``heads``: "searched" (the paper's space: each head's width and layers are drawn and searched) or
+    "held" (both heads are the largest on every path: the backbone and output block alone are drawn
+    and searched, and the one head gets every step's training).
+    """
 
     FAMILY: ClassVar[str] = "lighttrack_supernet"
+    HEAD_MODES: ClassVar[tuple[str, ...]] = ("searched", "held")
 
     name: str = "lighttrack_supernet"
     base: LightTrackConfig = field(default_factory=LightTrackConfig)
+    heads: str = "searched"
 
     def __post_init__(self) -> None:
         if isinstance(self.base, dict):
             object.__setattr__(self, "base", LightTrackConfig.from_dict(self.base))
+        if self.heads not in self.HEAD_MODES:
+            raise ConfigError(f"supernet heads must be one of {', '.join(self.HEAD_MODES)}, got {self.heads!r}")
         if self.base.stage_strides[3] != 1:
             raise ConfigError("a LightTrack supernet needs the 96-channel stage at stride 1 (one fusor for every output)")
 
@@ -125,8 +134,19 @@ class SupernetConfig:
 
         return replace(self, **changes)
 
+    @property
+    def held_heads(self) -> bool:
+        return self.heads == "held"
+
+    def largest_head(self) -> HeadArch:
+        """The widest head with every layer built at the largest kernel: the head ``heads: held`` keeps and
+        ``train.spos_fixed_head_epochs`` trains first."""
+        largest_kernel = HEAD_OPS.index(max(k for k in HEAD_OPS if k is not None))
+        return HeadArch(len(self.base.head_widths) - 1, (largest_kernel,) * TOWER_LAYERS)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"family": self.FAMILY, "name": self.name, "base": self.base.to_dict()}
+        held = {"heads": self.heads} if self.heads != "searched" else {}  # a searched-head supernet's record stays as before
+        return {"family": self.FAMILY, "name": self.name, "base": self.base.to_dict(), **held}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -137,7 +157,7 @@ class SupernetConfig:
         if data.pop("family", cls.FAMILY) != cls.FAMILY:
             raise ConfigError("not a LightTrack supernet config")
         try:
-            return cls(name=str(data["name"]), base=LightTrackConfig.from_dict(data["base"]))
+            return cls(name=str(data["name"]), base=LightTrackConfig.from_dict(data["base"]), heads=str(data.get("heads", "searched")))
         except (KeyError, TypeError) as exc:
             raise ConfigError(f"invalid LightTrack supernet config ({exc})") from None
 
@@ -186,22 +206,26 @@ class LightTrackSupernet(nn.Module):
         widths = len(self.config.base.head_widths)
         if arch.cls.width >= widths or arch.reg.width >= widths:
             raise ConfigError(f"head width index beyond the supernet's {widths} widths")
+        if self.config.held_heads and not arch.cls == arch.reg == self.config.largest_head():
+            raise ConfigError(f"{self.config.name} holds both heads at the largest ({self.config.largest_head().to_digits()}); "
+                              "this path has others")
         return canonical_path(arch)
 
     def sample_arch(self, rng: np.random.Generator) -> LightTrackArch:
-        """A uniformly random path (SPOS): each block, the output block, each head's width and layers."""
+        """A uniformly random path (SPOS): each block, the output block, each head's width and layers (with
+        ``heads: held`` the heads are drawn all the same, so the stream is the same, and then held)."""
         ops = lambda: (int(rng.integers(2)), *(int(rng.integers(len(HEAD_OPS))) for _ in range(TOWER_LAYERS - 1)))  # noqa: E731
         backbone = tuple(int(rng.integers(len(BACKBONE_CHOICES))) for _ in BLOCK_POSITIONS)
         output = OUTPUT_BLOCKS[int(rng.integers(len(OUTPUT_BLOCKS)))]
         widths = len(self.config.base.head_widths)
         cls = HeadArch(int(rng.integers(widths)), ops())
         reg = HeadArch(int(rng.integers(widths)), ops())
+        if self.config.held_heads:
+            cls = reg = self.config.largest_head()
         return canonical_path(LightTrackArch(backbone=backbone, output=output, cls=cls, reg=reg))
 
     def largest_head(self) -> HeadArch:
-        """The widest head with every layer built at the largest kernel: the path ``train.spos_fixed_head_epochs`` trains."""
-        largest_kernel = HEAD_OPS.index(max(k for k in HEAD_OPS if k is not None))
-        return HeadArch(len(self.config.base.head_widths) - 1, (largest_kernel,) * TOWER_LAYERS)
+        return self.config.largest_head()
 
     @torch.no_grad()
     def inherit_heads(self) -> None:

@@ -92,7 +92,7 @@ class SupernetTask(LightTrackTask):
     def begin_epoch(self, epoch: int) -> dict[str, float]:
         logs = super().begin_epoch(epoch)
         self.fixed_head = epoch < self.fixed_head_epochs
-        if self.fixed_head_epochs:
+        if self.fixed_head_epochs and not unwrap(self.module).config.held_heads:  # (held heads: no other head to start)
             logs["head_fixed"] = float(self.fixed_head)
             if not self.fixed_head and not self.heads_inherited:  # once, at the first drawn epoch (a resume keeps the flag)
                 unwrap(self.module).inherit_heads()
