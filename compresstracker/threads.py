@@ -145,7 +145,7 @@ def in_processes(jobs: dict[str, tuple[Callable, tuple]], report: Callable[[str]
     for attempt in range(2):
         todo = {name: job for name, job in jobs.items() if name not in results}
         with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool:
-            futures = {pool.submit(fn, *args): name for name, (fn, args) in todo.items()}
+            futures = {pool.submit(_job, fn, args): name for name, (fn, args) in todo.items()}
             try:
                 for future in as_completed(futures):
                     results[futures[future]] = future.result()
@@ -155,3 +155,12 @@ def in_processes(jobs: dict[str, tuple[Callable, tuple]], report: Callable[[str]
                 if attempt:
                     raise CTrackError(f"a process running {', '.join(n for n in todo if n not in results)} died twice") from None
     return {name: results[name] for name in jobs}
+
+
+def _job(fn: Callable, args: tuple) -> Any:
+    """One job in its process, with ctrack's warnings on one line each as in the command that started it."""
+    from compresstracker.errors import print_warnings_on_one_line
+
+    with warnings.catch_warnings():
+        print_warnings_on_one_line()
+        return fn(*args)

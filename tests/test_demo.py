@@ -87,3 +87,20 @@ def test_a_demo_job_whose_process_dies_runs_once_more(tmp_path):
     assert in_processes({"a": (_dies_once, (str(tmp_path / "a"),))}) == {"a": "done"}
     with pytest.raises(CTrackError, match="running b died twice"):
         in_processes({"b": (os._exit, (3,))})
+
+
+def _warns(text: str) -> str:
+    import warnings
+
+    from compresstracker.errors import CTrackWarning
+
+    warnings.warn(text, CTrackWarning)
+    return "warned"
+
+
+def test_a_demo_jobs_warnings_are_one_line_each(capfd):
+    from compresstracker.threads import in_processes
+
+    assert in_processes({"a": (_warns, ("the run is complete; nothing to train",))}) == {"a": "warned"}
+    err = capfd.readouterr().err
+    assert "warning: the run is complete; nothing to train" in err and "CTrackWarning" not in err and ".py:" not in err
