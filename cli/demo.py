@@ -19,7 +19,7 @@ ELASTIC_OUT = "demo-elastic-out"  # as `make demo-elastic`
               help=f"Clips of {TEST_FRAMES} frames in the test split; fewer is quicker, but 'kept' then moves more between data seeds.")
 @click.option("--teacher-family", default=DEFAULT_FAMILY, show_default=True, type=click.Choice(sorted(TEACHER_ASSETS)),
               help="Which built-in teacher to compress: the 12-block OSTrack-style one, or the 8-block MixFormerV2 one.")
-@click.option("--search", "search", is_flag=True, help="Instead: train the tiny LightTrack supernet, search it, retrain the winner.")
+@click.option("--search", "search", is_flag=True, help="Instead: train the tiny LightTrack supernet, search it, retrain the winner beside 3 random draws.")
 @click.option("--elastic", "elastic", is_flag=True,
               help=f"Instead: one elastic compression run, a search under the latency of each fixed CT-2/3/4 student, the found students beside them ({ELASTIC_OUT}).")
 @click.option("--backend", default="torch", show_default=True, help="--elastic: the backend the latency table is measured on.")
@@ -35,8 +35,9 @@ def demo(out, stages, epochs, samples_per_epoch, test_sequences, teacher_family,
     of each fixed CT-2/3/4 student on this CPU (make demo-elastic: OpenVINO fp32), the found
     students beside the fixed runs (demo-elastic-out).
 
-    With --search: LightTrack's one-shot search on the tiny space (supernet, evolutionary search
-    under a MACs budget, retrain of the winner beside a random architecture of the same budget).
+    With --search: LightTrack's one-shot search on the tiny space (supernet with its heads held,
+    evolutionary search under a MACs budget, retrain of the winner beside 3 random architectures
+    of the same budget, all scored on test clips with the paired standard error).
     Needs no data or weights: the data are generated, the teacher ships with ctrack.
     Rerunning resumes an interrupted run in --out or reuses a finished one, only when its
     settings are the same (another --stages or --epochs needs another --out). --search works in
@@ -111,14 +112,18 @@ def _search_demo(out, epochs, samples_per_epoch, as_json, quiet=False) -> None:
 
 
 def retrained_table(summary: dict):
-    """Both retrained networks and the first-box floor on the test split, with the standard error of their AUC difference."""
+    """The retrained networks (searched, then the random draws) and the first-box floor on the test split, with the
+    searched one's lead over the draws' mean and over each draw, and the paired standard errors."""
     test = summary["test"]
+    draws = test.get("random_draws", 1)
+    each = "; ".join(f"{d['model']} {d['searched_minus']:+.2f} ({d['standard_error']:.2f})" for d in test.get("per_draw", []))
     table = make_table(
         f"retrained at the same budget ({summary['budget'] / 1e6:.2f}M MACs), scored on {test['sequences']} generated test clips "
         f"x {test['frames']} frames ({test['difficulty']})", "model", "arch",
         *[(column, {"justify": "right"}) for column in ("MMACs", "params K", "AUC", "x first box")],
-        caption=f"searched - random: {test['searched_minus_random']:+.2f} AUC, standard error {test['standard_error']:.2f} "
-                f"(std of the per-clip AUC differences / sqrt({test['sequences']}))")
+        caption=f"searched - random{f' (mean of {draws} draws)' if draws > 1 else ''}: {test['searched_minus_random']:+.2f} AUC, "
+                f"standard error {test['standard_error']:.2f} (std of the per-clip AUC differences / sqrt({test['sequences']}))"
+                + (f"; each draw: {each}" if draws > 1 else ""))
     for row in summary["retrained"]:
         table.add_row(row["model"], row["arch"], f"{row['macs'] / 1e6:.2f}", f"{row['params'] / 1e3:.1f}", f"{row['auc']:.2f}",
                       f"{row['over_first_box']:.2f}")

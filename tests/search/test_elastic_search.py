@@ -168,7 +168,7 @@ def test_the_demos_random_architecture_is_a_draw_within_the_budget(elastic_run):
     """Both search demos' random baseline: the first path default_rng(1) draws within the budget other than the
     winner; none when the winner is the budget's only path."""
     from compresstracker.search.costs import CostTable
-    from compresstracker.search.demo import random_within
+    from compresstracker.search.demo import random_within, randoms_within
     from compresstracker.search.evolution import Budget
 
     supernet = ElasticSupernet.load(elastic_run)
@@ -180,3 +180,9 @@ def test_the_demos_random_architecture_is_a_draw_within_the_budget(elastic_run):
     assert space.encode(genes) != winner and table.predict_latency(genes) <= 3.0
     assert random_within(table, budget, winner) == genes  # seeded
     assert random_within(table, Budget(max_latency_ms=table.cheapest("latency_ms")), winner) is None  # the fastest alone fits
+    # the LightTrack demo's several draws: the first is the one above, all distinct, within the budget, never the winner
+    several = randoms_within(table, budget, winner, 3)
+    names = [space.encode(g) for g in several]
+    assert several[0] == genes and len(set(names)) == 3 and winner not in names
+    assert all(table.predict_latency(g) <= 3.0 for g in several)
+    assert randoms_within(table, Budget(max_latency_ms=table.cheapest("latency_ms")), winner, 3) == []

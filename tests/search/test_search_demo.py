@@ -25,9 +25,12 @@ def test_retrained_table_shows_the_first_box_floor_and_the_standard_error():
     from compresstracker.cli.demo import retrained_table
 
     summary = {"budget": 12.5e6, "test": {"sequences": 60, "frames": 40, "difficulty": "fair", "first_box_auc": 20.0,
-                                          "searched_minus_random": 6.25, "standard_error": 1.5},
+                                          "random_draws": 2, "searched_minus_random": 6.25, "standard_error": 1.5,
+                                          "per_draw": [{"model": "random-1", "searched_minus": 6.25, "standard_error": 1.75},
+                                                       {"model": "random-2", "searched_minus": 6.25, "standard_error": 2.0}]},
                "retrained": [{"model": "searched", "arch": "s-arch", "macs": 12.0e6, "params": 51_200, "auc": 45.0, "over_first_box": 2.25},
-                             {"model": "random", "arch": "r-arch", "macs": 9.0e6, "params": 40_000, "auc": 38.75, "over_first_box": 1.9375}]}
+                             {"model": "random-1", "arch": "r-arch", "macs": 9.0e6, "params": 40_000, "auc": 38.75, "over_first_box": 1.9375},
+                             {"model": "random-2", "arch": "q-arch", "macs": 8.0e6, "params": 30_000, "auc": 38.75, "over_first_box": 1.9375}]}
     console = Console(record=True, width=200)
     console.print(retrained_table(summary))
     text = console.export_text()
@@ -36,6 +39,49 @@ def test_retrained_table_shows_the_first_box_floor_and_the_standard_error():
     cells = [re.split(r"\s{2,}", line.strip()) for line in text.splitlines()]
     rows = {row[0]: row[1:] for row in cells if len(row) == 6}
     assert rows["searched"] == ["s-arch", "12.00", "51.2", "45.00", "2.25"]
-    assert rows["random"] == ["r-arch", "9.00", "40.0", "38.75", "1.94"]
+    assert rows["random-1"] == ["r-arch", "9.00", "40.0", "38.75", "1.94"] and rows["random-2"][0] == "q-arch"
     assert rows["first box"][-2:] == ["20.00", "1.00"]
-    assert "searched - random: +6.25 AUC, standard error 1.50" in flat and "sqrt(60)" in flat
+    assert "searched - random (mean of 2 draws): +6.25 AUC, standard error 1.50" in flat and "sqrt(60)" in flat
+    assert "each draw: random-1 +6.25 (1.75); random-2 +6.25 (2.00)" in flat
+
+
+def test_the_searched_network_is_compared_with_the_mean_of_the_draws_and_with_each():
+    from compresstracker.search.demo import compare_with_draws
+
+    rows = [{"model": "searched", "auc": 50.0}, {"model": "random-1", "auc": 44.0}, {"model": "random-2", "auc": 46.0}]
+    per = {"searched": [60.0, 40.0, 50.0], "random-1": [50.0, 40.0, 42.0], "random-2": [52.0, 42.0, 44.0]}
+    out = compare_with_draws(rows, per)
+    assert out["random_draws"] == 2 and out["random_mean_auc"] == 45.0 and out["searched_minus_random"] == 5.0
+    # per clip the draws' mean is 51, 41, 43: differences 9, -1, 7 (mean 5, sample std sqrt(28))
+    assert out["standard_error"] == pytest.approx(math.sqrt(28) / math.sqrt(3))
+    assert [d["model"] for d in out["per_draw"]] == ["random-1", "random-2"]
+    assert [d["searched_minus"] for d in out["per_draw"]] == [6.0, 4.0]
+    # against random-1 alone: differences 10, 0, 8 (sample std sqrt(28))
+    assert out["per_draw"][0]["standard_error"] == pytest.approx(math.sqrt(28) / math.sqrt(3))
+
+
+def test_the_search_demo_runs_end_to_end_on_a_small_scale(tmp_path, monkeypatch):
+    """The whole demo at toy size: a held-head supernet, the search, the winner and a random draw retrained in
+    their own processes and tracked on the test clips."""
+    import json
+
+    import compresstracker.search.demo as demo
+
+    monkeypatch.setattr(demo, "TRAIN_CLIPS", (3, 20))
+    monkeypatch.setattr(demo, "VAL_CLIPS", (2, 10))
+    monkeypatch.setattr(demo, "TEST_CLIPS", (3, 10))
+    monkeypatch.setattr(demo, "RANDOM_DRAWS", 1)
+    out = demo.run_search_demo(tmp_path / "d", epochs=1, samples=32, population=2, generations=1, retrain_epochs=1, progress=False)
+    rows = {row["model"]: row for row in out["retrained"]}
+    assert list(rows) == ["searched", "random-1"]
+    best = json.loads((tmp_path / "d" / "search" / "best.json").read_text())
+    assert rows["searched"]["arch"] == best["arch"] != rows["random-1"]["arch"]
+    assert all("+cls_211111111+reg_211111111_" in row["arch"] for row in rows.values())  # the held heads
+    assert all(row["macs"] <= out["budget"] for row in rows.values())
+    test = out["test"]
+    assert test["sequences"] == 3 and test["random_draws"] == 1 and math.isfinite(test["standard_error"])
+    assert test["searched_minus_random"] == pytest.approx(rows["searched"]["auc"] - rows["random-1"]["auc"])
+    assert rows["searched"]["over_first_box"] == pytest.approx(rows["searched"]["auc"] / test["first_box_auc"])
+    for name in rows:
+        assert (tmp_path / "d" / f"retrain_{name}" / "model.safetensors").is_file()
+        assert len(list((tmp_path / "d" / "results" / name).glob("*.txt"))) >= 3
