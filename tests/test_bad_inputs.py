@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import json
-import os
 import zipfile
 from pathlib import Path
 

@@ -40,6 +40,7 @@ def test_dry_run_search_outputs_and_same_seed(run_cli, supernet_run, synth_searc
     assert len((tmp_path / "boxes.txt").read_text().splitlines()) == 12
     # same seed, same winner; changed settings on resume are refused in one line
     second = _search(run_cli, supernet_run, synth_search, tmp_path / "s2", budget)
+    assert second.exit_code == 0, second.output
     assert json.loads((tmp_path / "s2" / "best.json").read_text())["arch"] == best["arch"]
     refused = _search(run_cli, supernet_run, synth_search, tmp_path / "s2", str(int(budget) - 1), "--resume")
     assert refused.exit_code == 2 and "max-macs" in refused.stderr and refused.stderr.count("\n") <= 2
