@@ -19,7 +19,7 @@ ELASTIC_OUT = "demo-elastic-out"  # as `make demo-elastic`
               help=f"Clips of {TEST_FRAMES} frames in the test split; fewer is quicker, but 'kept' then moves more between data seeds.")
 @click.option("--teacher-family", default=DEFAULT_FAMILY, show_default=True, type=click.Choice(sorted(TEACHER_ASSETS)),
               help="Which built-in teacher to compress: the 12-block OSTrack-style one, or the 8-block MixFormerV2 one.")
-@click.option("--search", "search", is_flag=True, help="Instead: train the tiny LightTrack supernet, search it, retrain the winner beside 3 random draws.")
+@click.option("--search", "search", is_flag=True, help="Instead: train the tiny LightTrack supernet, search it, score the winner beside 3 random draws.")
 @click.option("--elastic", "elastic", is_flag=True,
               help=f"Instead: one elastic compression run, a search under the latency of each fixed CT-2/3/4 student, the found students beside them ({ELASTIC_OUT}).")
 @click.option("--backend", default="torch", show_default=True, help="--elastic: the backend the latency table is measured on.")
@@ -36,8 +36,9 @@ def demo(out, stages, epochs, samples_per_epoch, test_sequences, teacher_family,
     students beside the fixed runs (demo-elastic-out).
 
     With --search: LightTrack's one-shot search on the tiny space (supernet with its heads held,
-    evolutionary search under a MACs budget, retrain of the winner beside 3 random architectures
-    of the same budget, all scored on test clips with the paired standard error).
+    evolutionary search under a MACs budget; the winner and 3 random architectures of the same
+    budget scored on test clips with their supernet weights and retrained, with paired standard
+    errors).
     Needs no data or weights: the data are generated, the teacher ships with ctrack.
     Rerunning resumes an interrupted run in --out or reuses a finished one, only when its
     settings are the same (another --stages or --epochs needs another --out). --search works in
@@ -111,23 +112,29 @@ def _search_demo(out, epochs, samples_per_epoch, as_json, quiet=False) -> None:
     console.print(retrained_table(summary))
 
 
+def _lead(c: dict) -> str:
+    """The searched network's lead over the draws' mean (and each draw) with the paired standard errors."""
+    draws = c["random_draws"]
+    each = "; ".join(f"{d['model']} {d['searched_minus']:+.2f} ({d['standard_error']:.2f})" for d in c["per_draw"])
+    return (f"searched - random{f' (mean of {draws} draws)' if draws > 1 else ''}: {c['searched_minus_random']:+.2f} AUC, "
+            f"standard error {c['standard_error']:.2f}" + (f"; each draw: {each}" if draws > 1 else ""))
+
+
 def retrained_table(summary: dict):
-    """The retrained networks (searched, then the random draws) and the first-box floor on the test split, with the
-    searched one's lead over the draws' mean and over each draw, and the paired standard errors."""
+    """The searched network and the random draws on the test split, with their supernet weights and retrained,
+    beside the first-box floor; the searched one's lead over the draws with its paired standard errors."""
     test = summary["test"]
-    draws = test.get("random_draws", 1)
-    each = "; ".join(f"{d['model']} {d['searched_minus']:+.2f} ({d['standard_error']:.2f})" for d in test.get("per_draw", []))
     table = make_table(
-        f"retrained at the same budget ({summary['budget'] / 1e6:.2f}M MACs), scored on {test['sequences']} generated test clips "
-        f"x {test['frames']} frames ({test['difficulty']})", "model", "arch",
-        *[(column, {"justify": "right"}) for column in ("MMACs", "params K", "AUC", "x first box")],
-        caption=f"searched - random{f' (mean of {draws} draws)' if draws > 1 else ''}: {test['searched_minus_random']:+.2f} AUC, "
-                f"standard error {test['standard_error']:.2f} (std of the per-clip AUC differences / sqrt({test['sequences']}))"
-                + (f"; each draw: {each}" if draws > 1 else ""))
-    for row in summary["retrained"]:
-        table.add_row(row["model"], row["arch"], f"{row['macs'] / 1e6:.2f}", f"{row['params'] / 1e3:.1f}", f"{row['auc']:.2f}",
-                      f"{row['over_first_box']:.2f}")
-    table.add_row("first box", "repeats the first box", "-", "-", f"{test['first_box_auc']:.2f}", "1.00")
+        f"searched vs random architectures of the same budget ({summary['budget'] / 1e6:.2f}M MACs), scored on "
+        f"{test['sequences']} generated test clips x {test['frames']} frames ({test['difficulty']})", "model", "arch",
+        *[(column, {"justify": "right"}) for column in ("MMACs", "params K", "AUC supernet", "x first box", "AUC retrained", "x first box")],
+        caption=f"supernet weights: {_lead(test['supernet'])}. Retrained: {_lead(test['retrained'])}. "
+                f"Standard error: std of the per-clip AUC differences / sqrt({test['sequences']}).")
+    for row in summary["networks"]:
+        table.add_row(row["model"], row["arch"], f"{row['macs'] / 1e6:.2f}", f"{row['params'] / 1e3:.1f}",
+                      f"{row['auc_supernet']:.2f}", f"{row['over_first_box_supernet']:.2f}",
+                      f"{row['auc_retrained']:.2f}", f"{row['over_first_box_retrained']:.2f}")
+    table.add_row("first box", "repeats the first box", "-", "-", f"{test['first_box_auc']:.2f}", "1.00", f"{test['first_box_auc']:.2f}", "1.00")
     return table
 
 

@@ -24,25 +24,32 @@ def test_retrained_table_shows_the_first_box_floor_and_the_standard_error():
 
     from compresstracker.cli.demo import retrained_table
 
+    lead = lambda mean, se, first, second: {  # noqa: E731
+        "random_draws": 2, "searched_minus_random": mean, "standard_error": se,
+        "per_draw": [{"model": "random-1", "searched_minus": first, "standard_error": 1.75},
+                     {"model": "random-2", "searched_minus": second, "standard_error": 2.0}]}
     summary = {"budget": 12.5e6, "test": {"sequences": 60, "frames": 40, "difficulty": "fair", "first_box_auc": 20.0,
-                                          "random_draws": 2, "searched_minus_random": 6.25, "standard_error": 1.5,
-                                          "per_draw": [{"model": "random-1", "searched_minus": 6.25, "standard_error": 1.75},
-                                                       {"model": "random-2", "searched_minus": 6.25, "standard_error": 2.0}]},
-               "retrained": [{"model": "searched", "arch": "s-arch", "macs": 12.0e6, "params": 51_200, "auc": 45.0, "over_first_box": 2.25},
-                             {"model": "random-1", "arch": "r-arch", "macs": 9.0e6, "params": 40_000, "auc": 38.75, "over_first_box": 1.9375},
-                             {"model": "random-2", "arch": "q-arch", "macs": 8.0e6, "params": 30_000, "auc": 38.75, "over_first_box": 1.9375}]}
-    console = Console(record=True, width=200)
+                                          "supernet": lead(6.25, 1.5, 6.25, 6.25), "retrained": lead(-0.5, 0.75, -1.0, 0.0)},
+               "networks": [{"model": "searched", "arch": "s-arch", "macs": 12.0e6, "params": 51_200, "auc_supernet": 45.0,
+                             "over_first_box_supernet": 2.25, "auc_retrained": 50.0, "over_first_box_retrained": 2.5},
+                            {"model": "random-1", "arch": "r-arch", "macs": 9.0e6, "params": 40_000, "auc_supernet": 38.75,
+                             "over_first_box_supernet": 1.9375, "auc_retrained": 51.0, "over_first_box_retrained": 2.55},
+                            {"model": "random-2", "arch": "q-arch", "macs": 8.0e6, "params": 30_000, "auc_supernet": 38.75,
+                             "over_first_box_supernet": 1.9375, "auc_retrained": 50.0, "over_first_box_retrained": 2.5}]}
+    console = Console(record=True, width=250)
     console.print(retrained_table(summary))
     text = console.export_text()
     flat = " ".join(text.split())  # the title and caption wrap at the table's width
     assert "x first box" in flat and "60 generated test clips x 40 frames (fair)" in flat and "12.50M MACs" in flat
     cells = [re.split(r"\s{2,}", line.strip()) for line in text.splitlines()]
-    rows = {row[0]: row[1:] for row in cells if len(row) == 6}
-    assert rows["searched"] == ["s-arch", "12.00", "51.2", "45.00", "2.25"]
-    assert rows["random-1"] == ["r-arch", "9.00", "40.0", "38.75", "1.94"] and rows["random-2"][0] == "q-arch"
-    assert rows["first box"][-2:] == ["20.00", "1.00"]
-    assert "searched - random (mean of 2 draws): +6.25 AUC, standard error 1.50" in flat and "sqrt(60)" in flat
-    assert "each draw: random-1 +6.25 (1.75); random-2 +6.25 (2.00)" in flat
+    rows = {row[0]: row[1:] for row in cells if len(row) == 8}
+    assert rows["searched"] == ["s-arch", "12.00", "51.2", "45.00", "2.25", "50.00", "2.50"]
+    assert rows["random-1"] == ["r-arch", "9.00", "40.0", "38.75", "1.94", "51.00", "2.55"] and rows["random-2"][0] == "q-arch"
+    assert rows["first box"][-4:] == ["20.00", "1.00", "20.00", "1.00"]
+    assert ("supernet weights: searched - random (mean of 2 draws): +6.25 AUC, standard error 1.50; "
+            "each draw: random-1 +6.25 (1.75); random-2 +6.25 (2.00)") in flat
+    assert "Retrained: searched - random (mean of 2 draws): -0.50 AUC, standard error 0.75; each draw: random-1 -1.00 (1.75)" in flat
+    assert "sqrt(60)" in flat
 
 
 def test_the_searched_network_is_compared_with_the_mean_of_the_draws_and_with_each():
@@ -72,16 +79,19 @@ def test_the_search_demo_runs_end_to_end_on_a_small_scale(tmp_path, monkeypatch)
     monkeypatch.setattr(demo, "TEST_CLIPS", (3, 10))
     monkeypatch.setattr(demo, "RANDOM_DRAWS", 1)
     out = demo.run_search_demo(tmp_path / "d", epochs=1, samples=32, population=2, generations=1, retrain_epochs=1, progress=False)
-    rows = {row["model"]: row for row in out["retrained"]}
+    rows = {row["model"]: row for row in out["networks"]}
     assert list(rows) == ["searched", "random-1"]
     best = json.loads((tmp_path / "d" / "search" / "best.json").read_text())
     assert rows["searched"]["arch"] == best["arch"] != rows["random-1"]["arch"]
     assert all("+cls_211111111+reg_211111111_" in row["arch"] for row in rows.values())  # the held heads
     assert all(row["macs"] <= out["budget"] for row in rows.values())
     test = out["test"]
-    assert test["sequences"] == 3 and test["random_draws"] == 1 and math.isfinite(test["standard_error"])
-    assert test["searched_minus_random"] == pytest.approx(rows["searched"]["auc"] - rows["random-1"]["auc"])
-    assert rows["searched"]["over_first_box"] == pytest.approx(rows["searched"]["auc"] / test["first_box_auc"])
+    assert test["sequences"] == 3
+    for stage in ("supernet", "retrained"):
+        assert test[stage]["random_draws"] == 1 and math.isfinite(test[stage]["standard_error"])
+        assert test[stage]["searched_minus_random"] == pytest.approx(rows["searched"][f"auc_{stage}"] - rows["random-1"][f"auc_{stage}"])
+        assert rows["searched"][f"over_first_box_{stage}"] == pytest.approx(rows["searched"][f"auc_{stage}"] / test["first_box_auc"])
+        for name in rows:
+            assert len(list((tmp_path / "d" / "results" / stage / name).glob("*.txt"))) >= 3
     for name in rows:
         assert (tmp_path / "d" / f"retrain_{name}" / "model.safetensors").is_file()
-        assert len(list((tmp_path / "d" / "results" / name).glob("*.txt"))) >= 3
