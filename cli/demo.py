@@ -109,7 +109,7 @@ def _search_demo(out, epochs, samples_per_epoch, as_json, quiet=False) -> None:
         emit_json(summary)
         return
     console.print(top_table(summary["search"]["records"][:5]))
-    console.print(retrained_table(summary))
+    console.print(comparison_table(summary))
 
 
 def _lead(c: dict) -> str:
@@ -120,7 +120,7 @@ def _lead(c: dict) -> str:
             f"standard error {c['standard_error']:.2f}" + (f"; each draw: {each}" if draws > 1 else ""))
 
 
-def retrained_table(summary: dict):
+def comparison_table(summary: dict):
     """The searched network and the random draws on the test split, with their supernet weights and retrained,
     beside the first-box floor; the searched one's lead over the draws with its paired standard errors."""
     test = summary["test"]

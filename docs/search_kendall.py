@@ -25,8 +25,8 @@ def main(demo: Path, count: int = 8) -> None:
     from compresstracker.evaluation.report import score_trackers
     from compresstracker.fileio import atomic_write_json
     from compresstracker.search.costs import cached_cost_table
-    from compresstracker.search.demo import RETRAIN_OVERRIDES, STAGES, fitness_spec, retrain_and_track
-    from compresstracker.search.run import CandidateScorer, SearchOptions, load_supernet, supernet_file
+    from compresstracker.search.demo import STAGES, export_paths, fitness_spec, retrain_and_track, retrain_overrides
+    from compresstracker.search.run import SearchOptions, load_supernet, supernet_file
     from compresstracker.search.space import space_for
     from compresstracker.threads import in_processes
 
@@ -44,26 +44,15 @@ def main(demo: Path, count: int = 8) -> None:
     table = cached_cost_table(supernet, file)
     opts = SearchOptions(supernet=str(file), data=fitness_spec(demo), calib=None, out=str(demo / "kendall" / "scratch"),
                          calib_batches=4, calib_batch_size=32, threads=1)
-    scorer = None
-    jobs, names = {}, {}
-    retrain = [f"data.train.0.root={demo / 'data' / 'train'}", "data.workers=1", *RETRAIN_OVERRIDES,
-               f"train.epochs={settings['retrain_epochs']}", f"data.samples_per_epoch={settings['samples']}"]
-    for k, record in enumerate(picks):
-        genes = space.decode(record["arch"])
-        best = json.loads((demo / "search" / "best.json").read_text())["arch"] == record["arch"]
-        name = "searched" if best else f"kendall-{k}"
-        names[record["arch"]] = name
-        folder = demo / "kendall" / name
-        arch_file, init = folder / "arch.json", folder / "subnet.safetensors"
-        if best:
-            arch_file, init = demo / "search" / "best.json", demo / "search" / "subnet.safetensors"
-        else:
-            config = supernet.config.path_config(space.to_arch(genes))
-            atomic_write_json(arch_file, {"arch": record["arch"], **table.costs(genes), "config": config.to_dict()})
-            if not init.is_file():
-                scorer = scorer or CandidateScorer(supernet, space, opts, file, demo / "kendall" / "tracking")
-                scorer.export(genes, init, {"fitness": record["fitness"], **table.costs(genes)})
-        jobs[name] = (retrain_and_track, (name, str(arch_file), str(init), str(demo), retrain, str(demo / "data" / "test")))
+    winner = json.loads((demo / "search" / "best.json").read_text())["arch"]
+    names = {record["arch"]: "searched" if record["arch"] == winner else f"kendall-{k}" for k, record in enumerate(picks)}
+    others = {names[r["arch"]]: space.decode(r["arch"]) for r in picks if r["arch"] != winner}
+    files = export_paths(others, demo / "kendall", supernet, space, table, opts, file,
+                         {names[r["arch"]]: r["fitness"] for r in picks})
+    files["searched"] = (demo / "search" / "best.json", demo / "search" / "subnet.safetensors")
+    retrain = retrain_overrides(demo, settings["retrain_epochs"], settings["samples"])
+    jobs = {name: (retrain_and_track, (name, str(files[name][0]), str(files[name][1]), str(demo), retrain, str(demo / "data" / "test")))
+            for name in names.values()}
     in_processes(jobs)
     test = get_dataset("lasot", demo / "data" / "test", split="all")
     rows = []

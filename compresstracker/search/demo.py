@@ -41,7 +41,7 @@ TRAIN_SEED, VAL_SEED, TEST_SEED = 31, 32, 33
 IMAGE_SIZE = (192, 144)
 DIFFICULTY = "fair"
 TRAIN_CLIPS, VAL_CLIPS, TEST_CLIPS = (32, 80), (16, 30), (150, 30)  # (sequences, frames)
-# The retrain starts from the path's supernet weights with the supernet recipe's optimizer and schedule.
+# The retrain starts from the path's supernet weights: AdamW as the supernet, at a third of its rate and without warm-up.
 DEMO_THREADS = 1  # per process, as the compression demo: figures that repeat, and no OpenMP team stalled by a busy machine
 RANDOM_DRAWS = 3  # random architectures of the budget, scored like the winner: it is compared with their mean and each
 STAGES = ("supernet", "retrained")  # each network is scored with its supernet weights and after the retrain
@@ -137,6 +137,37 @@ def compare_with_draws(rows: list[dict[str, Any]], per_sequence: dict[str, list[
     }
 
 
+def retrain_overrides(out: Path, epochs: int, samples: int) -> list[str]:
+    """The demo's retrain on its training clips in ``out``: ``lighttrack_retrain`` with these overrides and the path's
+    ``model.arch`` and ``model.init``."""
+    return [*_on_training_clips(out), *RETRAIN_OVERRIDES, f"train.epochs={epochs}", f"data.samples_per_epoch={samples}"]
+
+
+def _on_training_clips(out: Path) -> list[str]:
+    return [f"data.train.0.root={Path(out) / 'data' / 'train'}", "data.workers=1"]
+
+
+def export_paths(paths: dict[str, Any], root: Path, supernet, space, table, opts, file: Path,
+                 fitness: dict[str, float] | None = None) -> dict[str, tuple[Path, Path]]:
+    """For each named path, ``root/NAME/arch.json`` (what a retrain reads as ``model.arch``) and
+    ``root/NAME/subnet.safetensors`` (its supernet weights, BatchNorm recalibrated as the search's winner); one
+    scorer (its calibration batches) serves them all, built only when a file is missing."""
+    from compresstracker.fileio import atomic_write_json
+    from compresstracker.search.run import CandidateScorer
+
+    scorer, files = None, {}
+    for name, genes in paths.items():
+        arch_file, init = root / name / "arch.json", root / name / "subnet.safetensors"
+        costs = table.costs(genes)
+        config = supernet.config.path_config(space.to_arch(genes))
+        atomic_write_json(arch_file, {"arch": space.encode(genes), **costs, "config": config.to_dict()})
+        if not init.is_file():
+            scorer = scorer or CandidateScorer(supernet, space, opts, file, root / "tracking")
+            scorer.export(genes, init, {"fitness": (fitness or {}).get(name), **costs})
+        files[name] = (arch_file, init)
+    return files
+
+
 def fitness_spec(out: Path) -> str:
     """The ``--data`` spec of a search demo folder's fitness clips (every one: OPE AUC and OP50)."""
     return f"lasot={Path(out) / 'data' / 'val'}:all"
@@ -157,11 +188,10 @@ def run_search_demo(out: Path, epochs: int = 32, samples: int = 512, population:
     from compresstracker.data import get_dataset
     from compresstracker.data.synthetic import generate
     from compresstracker.evaluation.report import first_box_score, score_trackers
-    from compresstracker.fileio import atomic_write_json
     from compresstracker.search.costs import cached_cost_table
     from compresstracker.threads import in_processes
     from compresstracker.search.evolution import Budget, EvolutionSettings
-    from compresstracker.search.run import CandidateScorer, SearchOptions, dry_run, load_supernet, run_search, supernet_file
+    from compresstracker.search.run import SearchOptions, dry_run, load_supernet, run_search, supernet_file
     from compresstracker.search.space import space_for
 
     out = Path(out)
@@ -170,11 +200,9 @@ def run_search_demo(out: Path, epochs: int = 32, samples: int = 512, population:
     roots = {name: out / "data" / name for name in ("train", "val", "test")}
     for (name, root), seed, (sequences, frames) in zip(roots.items(), (TRAIN_SEED, VAL_SEED, TEST_SEED), (TRAIN_CLIPS, VAL_CLIPS, TEST_CLIPS)):
         generate("lasot", root, sequences=sequences, frames=frames, seed=seed, image_size=IMAGE_SIZE, difficulty=DIFFICULTY)
-    common = [f"data.train.0.root={roots['train']}", "data.workers=1"]
-
     supernet_dir = out / "supernet"
     held = heads == "held"
-    _train("lighttrack_supernet_tiny", supernet_dir, common + [f"train.epochs={epochs}", f"data.samples_per_epoch={samples}",
+    _train("lighttrack_supernet_tiny", supernet_dir, _on_training_clips(out) + [f"train.epochs={epochs}", f"data.samples_per_epoch={samples}",
                                                                f"model.overrides.heads={heads}",
                                                                f"train.spos_fixed_head_epochs={0 if held else epochs // 2}"], progress)
 
@@ -196,18 +224,11 @@ def run_search_demo(out: Path, epochs: int = 32, samples: int = 512, population:
     drawn = randoms_within(table, budget, summary["best"]["arch"], RANDOM_DRAWS)
     if not drawn:
         raise CTrackError(f"the winner {summary['best']['arch']} is the only architecture within the budget; nothing to draw beside it")
-    models = {"searched": (out / "search" / "best.json", out / "search" / "subnet.safetensors")}
-    for k, genes in enumerate(drawn, 1):
-        folder = out / f"random-{k}"
-        arch_file, init = folder / "arch.json", folder / "subnet.safetensors"
-        config = supernet.config.path_config(space.to_arch(genes))
-        atomic_write_json(arch_file, {"arch": space.encode(genes), **table.costs(genes), "config": config.to_dict()})
-        if not init.is_file():
-            CandidateScorer(supernet, space, opts, file, folder / "tracking").export(genes, init, {"fitness": None, **table.costs(genes)})
-        models[f"random-{k}"] = (arch_file, init)
+    models = {"searched": (out / "search" / "best.json", out / "search" / "subnet.safetensors"),
+              **export_paths({f"random-{k}": genes for k, genes in enumerate(drawn, 1)}, out, supernet, space, table, opts, file)}
 
     test_root = str(roots["test"])
-    retrain = [*common, *RETRAIN_OVERRIDES, f"train.epochs={retrain_epochs}", f"data.samples_per_epoch={samples}"]
+    retrain = retrain_overrides(out, retrain_epochs, samples)
     in_processes({name: (retrain_and_track, (name, str(arch_file), str(init), str(out), retrain, test_root))
                   for name, (arch_file, init) in models.items()})
     test = get_dataset("lasot", roots["test"], split="all")

@@ -1,4 +1,4 @@
-"""The search demo's report: the paired standard error and the retrained table's columns (no training here)."""
+"""The search demo: the paired standard errors, the comparison table's columns, and the whole demo at toy size."""
 import math
 import re
 
@@ -19,10 +19,10 @@ def test_difference_standard_error_is_the_paired_one():
         difference_standard_error([1.0, 2.0], [1.0, 2.0, 3.0])
 
 
-def test_retrained_table_shows_the_first_box_floor_and_the_standard_error():
+def test_comparison_table_shows_both_scores_the_first_box_floor_and_the_standard_errors():
     from rich.console import Console
 
-    from compresstracker.cli.demo import retrained_table
+    from compresstracker.cli.demo import comparison_table
 
     lead = lambda mean, se, first, second: {  # noqa: E731
         "random_draws": 2, "searched_minus_random": mean, "standard_error": se,
@@ -37,7 +37,7 @@ def test_retrained_table_shows_the_first_box_floor_and_the_standard_error():
                             {"model": "random-2", "arch": "q-arch", "macs": 8.0e6, "params": 30_000, "auc_supernet": 38.75,
                              "over_first_box_supernet": 1.9375, "auc_retrained": 50.0, "over_first_box_retrained": 2.5}]}
     console = Console(record=True, width=250)
-    console.print(retrained_table(summary))
+    console.print(comparison_table(summary))
     text = console.export_text()
     flat = " ".join(text.split())  # the title and caption wrap at the table's width
     assert "x first box" in flat and "60 generated test clips x 40 frames (fair)" in flat and "12.50M MACs" in flat
